@@ -1,0 +1,1 @@
+"""The ``finp2p`` command line."""

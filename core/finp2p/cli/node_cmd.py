@@ -1,0 +1,86 @@
+"""``finp2p node`` and ``finp2p store``: run a node, migrate and inspect its store."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import click
+
+from finp2p.cli.output import emit, json_option, out, reports_errors
+from finp2p.config import open_config
+from finp2p.node import Node
+from finp2p.store import Store
+
+
+@click.group("node")
+def node_group() -> None:
+    """Run the node."""
+
+
+@node_group.command("start")
+@click.pass_context
+@reports_errors
+def start_cmd(ctx: click.Context) -> None:
+    """Start the node with the config given by --config and serve until SIGINT or SIGTERM."""
+    from finp2p.cli.main import config_path
+
+    node = Node.from_config(config_path(ctx), strict=ctx.find_root().params.get("strict") or None)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await node.start()
+        out.print(f"node {node.settings.node.name!r} started; data in {node.settings.data_dir}")
+        try:
+            await stop.wait()
+        finally:
+            await node.stop()
+            out.print("node stopped")
+
+    asyncio.run(run())
+
+
+@click.group("store")
+def store_group() -> None:
+    """Inspect and migrate the node's database."""
+
+
+def _open_store(ctx: click.Context) -> Store:
+    from finp2p.cli.main import config_path
+
+    settings, _ = open_config(config_path(ctx))
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return Store(settings.store_url, sqlite_synchronous=settings.store.sqlite_synchronous, pool_size=1)
+
+
+@store_group.command("migrate")
+@json_option
+@click.pass_context
+@reports_errors
+def migrate_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Apply pending migrations (the node also does this when it starts)."""
+    store = _open_store(ctx)
+    try:
+        before, after = store.migrate()
+    finally:
+        store.close()
+    data = {"before": before, "after": after}
+    emit(data, as_json, lambda: out.print(f"store at revision {after} (was {before or 'empty'})"))
+
+
+@store_group.command("status")
+@json_option
+@click.pass_context
+@reports_errors
+def status_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Show the database's schema revision and this finp2p's newest."""
+    store = _open_store(ctx)
+    try:
+        current, head = store.current_revision(), store.head_revision()
+    finally:
+        store.close()
+    data = {"current": current, "head": head, "up_to_date": current == head}
+    emit(data, as_json, lambda: out.print(f"revision {current or 'empty'}; this finp2p's newest is {head}"))

@@ -1,0 +1,50 @@
+"""How commands print: rich text for people, JSON for machines, errors with their code and exit status."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+
+from finp2p.errors import FinP2PError
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on standard output.")
+
+
+def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:
+    """Print ``data`` as JSON, or call ``render`` to print it for a person."""
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    else:
+        render()
+
+
+def fail(error: FinP2PError, as_json: bool = False) -> NoReturn:
+    """Report ``error`` and exit with its status (see ``finp2p --help``)."""
+    if as_json:
+        sys.stdout.write(json.dumps({"ok": False, "error": error.to_dict()}, indent=2, default=str) + "\n")
+    err.print(f"[bold red]{error.code.code}[/] [red]{error.code.title}[/]: {error.detail}")
+    err.print(f"[dim]{error.code.hint}[/]")
+    raise SystemExit(error.code.exit_status)
+
+
+def reports_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a FinP2PError raised by a command into its report and exit status (JSON when ``--json`` was given)."""
+
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FinP2PError as exc:
+            fail(exc, bool(kwargs.get("as_json")))
+
+    return wrapper

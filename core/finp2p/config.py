@@ -1,0 +1,255 @@
+"""The node's configuration: a TOML file, then ``FINP2P_<SECTION>__<KEY>`` environment overrides, validated into
+typed settings. Plugins add sections through the ``finp2p_config_sections`` hook.
+
+An override's value is read as a TOML value when it is one (``true``, ``8``, ``["a", "b"]``) and as a string
+otherwise, so ``FINP2P_STORE__URL=postgresql://db/finp2p`` and ``FINP2P_STORE__POOL_SIZE=16`` both work. Nested
+keys take more ``__``: ``FINP2P_ETHEREUM__GAS__LIMIT``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.store.engine import normalise_url
+
+if TYPE_CHECKING:
+    from finp2p.plugins import PluginManager
+
+ENV_PREFIX = "FINP2P_"
+DEFAULT_DB_FILE = "finp2p.db"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NodeSection(_Section):
+    name: str = Field("finp2p-node", min_length=1, max_length=100, description="A label for logs and the CLI.")
+    data_dir: Path = Field(Path("data"), description="Where the node keeps its state; relative to the config file.")
+
+
+class StoreSection(_Section):
+    url: str | None = Field(None, description="sqlite:///PATH or postgresql://…; default: SQLite in data_dir.")
+    sqlite_synchronous: Literal["NORMAL", "FULL", "EXTRA"] = "FULL"
+    pool_size: int = Field(8, ge=1, le=64)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return normalise_url(value)
+        except FinP2PError as exc:
+            raise ValueError(f"expected sqlite:///PATH or postgresql://USER@HOST:PORT/DB ({exc.detail})") from None
+
+
+class PluginsSection(_Section):
+    strict: bool = Field(False, description="Refuse to start when a plugin fails to load.")
+    disabled: list[str] = Field(default_factory=list, description="Plugin names not to load.")
+
+
+class LogSection(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class AclSection(BaseModel):
+    """``backend`` names the ACL backend kind; other keys are that backend's own settings."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    backend: str = Field("sql", min_length=1)
+
+
+CORE_SECTIONS: dict[str, type[BaseModel]] = {
+    "node": NodeSection,
+    "store": StoreSection,
+    "plugins": PluginsSection,
+    "log": LogSection,
+    "acl": AclSection,
+}
+
+
+class Settings(BaseModel):
+    """Validated settings. ``sections`` holds the plugin-declared sections, validated by their models."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    node: NodeSection = NodeSection()
+    store: StoreSection = StoreSection()
+    plugins: PluginsSection = PluginsSection()
+    log: LogSection = LogSection()
+    acl: AclSection = AclSection()
+    sections: dict[str, BaseModel] = Field(default_factory=dict)
+    source: Path | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        """``node.data_dir`` made absolute against the config file's folder (or the working directory)."""
+        base = self.source.parent if self.source else Path.cwd()
+        return (base / self.node.data_dir).resolve()
+
+    @property
+    def store_url(self) -> str:
+        return self.store.url or f"sqlite:///{self.data_dir / DEFAULT_DB_FILE}"
+
+    def section(self, name: str) -> BaseModel:
+        return self.sections[name]
+
+
+# -- loading -----------------------------------------------------------------------------------------------------
+def read_raw(path: Path | None, env: Mapping[str, str] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """The config as a plain mapping with the environment overrides applied, and where each override came from."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise FinP2PError(ErrorCode.CONFIG_NOT_FOUND, f"{path} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise FinP2PError(ErrorCode.CONFIG_SYNTAX, f"{path}: cannot read it: {exc}") from None
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise FinP2PError(ErrorCode.CONFIG_SYNTAX, f"{path}: {exc}") from None
+    origins: dict[str, str] = {}
+    for var, value in sorted((env if env is not None else os.environ).items()):
+        if not var.startswith(ENV_PREFIX) or "__" not in var:
+            continue
+        parts = [p.lower() for p in var[len(ENV_PREFIX) :].split("__")]
+        if any(not p for p in parts) or len(parts) < 2:
+            raise FinP2PError(ErrorCode.CONFIG_ENV, f"{var}: expected FINP2P_<SECTION>__<KEY>")
+        target = raw
+        for part in parts[:-1]:
+            nested = target.setdefault(part, {})
+            if not isinstance(nested, dict):
+                raise FinP2PError(ErrorCode.CONFIG_ENV, f"{var}: {'.'.join(parts[:-1])} is not a table in the file")
+            target = nested
+        target[parts[-1]] = _env_value(value)
+        origins[".".join(parts)] = var
+    return raw, origins
+
+
+def _env_value(value: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return value
+
+
+def load_settings(
+    path: Path | None, *, plugins: PluginManager | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Read, override and validate. Plugin sections are validated when ``plugins`` is given."""
+    raw, origins = read_raw(path, env)
+    return _build(raw, origins, path, plugins)
+
+
+def open_config(
+    path: Path | None, *, strict: bool | None = None, env: Mapping[str, str] | None = None
+) -> tuple[Settings, PluginManager]:
+    """Load the plugins the config asks for, then the whole config with their sections.
+
+    ``strict`` overrides ``plugins.strict`` (the CLI's ``--strict``).
+    """
+    from finp2p.plugins import PluginManager
+
+    raw, origins = read_raw(path, env)
+    errors: list[str] = []
+    wanted = _validate(PluginsSection, raw.get("plugins", {}), "plugins", _where(path), origins, errors)
+    if errors:
+        raise FinP2PError(ErrorCode.CONFIG_VALUE, "; ".join(errors), errors=errors)
+    pm = PluginManager(strict=wanted.strict if strict is None else strict, disabled=wanted.disabled)
+    return _build(raw, origins, path, pm), pm
+
+
+def _where(path: Path | None) -> str:
+    return str(path) if path else "the configuration"
+
+
+def _build(raw: dict[str, Any], origins: dict[str, str], path: Path | None, plugins: PluginManager | None) -> Settings:
+    where = _where(path)
+    extra_models: dict[str, type[BaseModel]] = {}
+    if plugins is not None:
+        for answer in plugins.hook.finp2p_config_sections():
+            extra_models.update(answer or {})
+    unknown = sorted(set(raw) - set(CORE_SECTIONS) - set(extra_models))
+    if unknown:
+        known = ", ".join(sorted({*CORE_SECTIONS, *extra_models}))
+        raise FinP2PError(
+            ErrorCode.CONFIG_UNKNOWN_SECTION,
+            f"{where}: section(s) [{'], ['.join(unknown)}] are not defined by finp2p or a loaded plugin "
+            f"(known: {known})",
+        )
+    errors: list[str] = []
+    core = {
+        name: _validate(model, raw.get(name, {}), name, where, origins, errors) for name, model in CORE_SECTIONS.items()
+    }
+    sections = {
+        name: _validate(model, raw.get(name, {}), name, where, origins, errors) for name, model in extra_models.items()
+    }
+    if errors:
+        code = ErrorCode.CONFIG_ENV if all(e.startswith("environment") for e in errors) else ErrorCode.CONFIG_VALUE
+        raise FinP2PError(code, "; ".join(errors), errors=errors)
+    return Settings(**core, sections=sections, source=path.resolve() if path else None)
+
+
+def _validate(
+    model: type[BaseModel], data: Any, section: str, where: str, origins: dict[str, str], errors: list[str]
+) -> Any:
+    if not isinstance(data, dict):
+        errors.append(f"{where}: [{section}] must be a table, got {_kind(data)}")
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            key = ".".join([section, *(str(p) for p in err["loc"])])
+            source = f"environment variable {origins[key]}" if key in origins else where
+            if err["type"] == "extra_forbidden":
+                known = ", ".join(model.model_fields)
+                errors.append(f"{source}: {key}: unknown key (keys of [{section}]: {known})")
+            else:
+                errors.append(f"{source}: {key}: {err['msg']} (got {_show(err.get('input'))})")
+        return None
+
+
+def _kind(value: Any) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "a boolean", list: "an array"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+DEFAULT_CONFIG = """\
+# FinP2P node configuration. Every key can be overridden by an environment variable
+# FINP2P_<SECTION>__<KEY>, e.g. FINP2P_STORE__URL=postgresql://finp2p@db:5432/finp2p
+
+[node]
+name = "{name}"
+data_dir = "data"          # relative to this file
+
+[store]
+# url = "postgresql://finp2p@localhost:5432/finp2p"   # default: SQLite in data_dir
+sqlite_synchronous = "FULL"
+
+[plugins]
+strict = false
+disabled = []
+
+[log]
+level = "INFO"
+
+[acl]
+backend = "sql"
+"""

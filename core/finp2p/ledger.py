@@ -1,0 +1,159 @@
+"""The interface a ledger plugin implements, and the data it exchanges with the node.
+
+The operations and their fields follow FinP2P's ledger-adapter API (create asset, issue, transfer, redeem, hold,
+release, rollback, balance, receipt by transaction id), plus what the node itself needs from a ledger: recording
+receipt hashes in a receipt registry and reporting the ledger's height.
+
+Quantities are integers in the asset's smallest unit; converting decimal strings happens at the API edge. Accounts
+are FinIDs (hex of a compressed secp256k1 public key); each ledger maps them to its own accounts.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class OperationType(enum.StrEnum):
+    ISSUE = "issue"
+    TRANSFER = "transfer"
+    REDEEM = "redeem"
+    HOLD = "hold"
+    RELEASE = "release"
+    ROLLBACK = "rollback"
+
+
+@dataclass(frozen=True)
+class LedgerProfile:
+    """How to reach one ledger: its plugin kind, its id (CAIP-2 where one exists) and kind-specific settings."""
+
+    kind: str
+    ledger_id: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OwnerConsent:
+    """The owner's signature authorising an operation, as the adapter API's ``signature`` object carries it.
+
+    ``template`` is ``"EIP712"`` or ``"hashList"``; ``payload`` is the template as received (typed data or hash
+    groups); ``signature`` is the 64-byte r||s signature in hex by ``signer`` (a FinID).
+    """
+
+    template: str
+    signer: str
+    signature: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LedgerTransaction:
+    """What a ledger reports of one executed operation: everything a receipt and an auditor need."""
+
+    ledger_id: str
+    transaction_id: str
+    operation: OperationType | str
+    operation_id: str
+    asset_id: str
+    quantity: int
+    succeeded: bool
+    height: int
+    timestamp: int
+    source: str | None = None
+    destination: str | None = None
+    event: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Balance:
+    asset_id: str
+    fin_id: str
+    available: int
+    held: int
+    height: int
+
+
+class Ledger(abc.ABC):
+    """One ledger, reached through one profile. All methods may be called concurrently.
+
+    A failed operation raises ``finp2p.errors.FinP2PError`` with an FP6xxx code (insufficient balance, bad signature,
+    unknown or reused operation id, ...); it never returns a transaction with ``succeeded=False`` for a refusal
+    that happened before anything reached the ledger.
+    """
+
+    #: The ledger id, CAIP-2 where one exists (``eip155:31337``, ``fabric:<channel>/<chaincode>``).
+    ledger_id: str
+
+    @abc.abstractmethod
+    async def create_asset(self, asset_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
+        """Make the asset known to the ledger; return its ledger-side identifier fields (token address, ...)."""
+
+    @abc.abstractmethod
+    async def issue(self, asset_id: str, destination: str, quantity: int, operation_id: str) -> LedgerTransaction:
+        """Create ``quantity`` new units owned by ``destination``."""
+
+    @abc.abstractmethod
+    async def transfer(
+        self,
+        asset_id: str,
+        source: str,
+        destination: str,
+        quantity: int,
+        operation_id: str,
+        consent: OwnerConsent,
+    ) -> LedgerTransaction:
+        """Move units from ``source`` to ``destination``, authorised by the source's ``consent``."""
+
+    @abc.abstractmethod
+    async def redeem(
+        self, asset_id: str, source: str, quantity: int, operation_id: str, consent: OwnerConsent | None
+    ) -> LedgerTransaction:
+        """Destroy units of ``source``; from a hold of the same ``operation_id`` when one exists."""
+
+    @abc.abstractmethod
+    async def hold(
+        self,
+        asset_id: str,
+        source: str,
+        destination: str | None,
+        quantity: int,
+        operation_id: str,
+        expiry: int,
+        consent: OwnerConsent,
+    ) -> LedgerTransaction:
+        """Escrow units of ``source`` under ``operation_id`` until ``expiry`` (unix seconds)."""
+
+    @abc.abstractmethod
+    async def release(
+        self, asset_id: str, source: str, destination: str, quantity: int, operation_id: str
+    ) -> LedgerTransaction:
+        """Pay held units of ``operation_id`` to ``destination``."""
+
+    @abc.abstractmethod
+    async def rollback(self, asset_id: str, source: str, quantity: int, operation_id: str) -> LedgerTransaction:
+        """Return held units of ``operation_id`` to ``source``."""
+
+    @abc.abstractmethod
+    async def balance(self, asset_id: str, fin_id: str) -> Balance:
+        """The available and held units of ``fin_id`` in ``asset_id``, at the ledger's current height."""
+
+    @abc.abstractmethod
+    async def transaction(self, transaction_id: str) -> LedgerTransaction | None:
+        """Look a transaction up on the ledger itself; ``None`` when the ledger does not know it."""
+
+    @abc.abstractmethod
+    async def record_receipts(self, receipt_hashes: list[bytes]) -> LedgerTransaction:
+        """Record 32-byte receipt hashes in the receipt registry (one hash, or a batch)."""
+
+    @abc.abstractmethod
+    async def receipt_recorded(self, receipt_hash: bytes) -> bool:
+        """Whether the receipt registry holds ``receipt_hash``."""
+
+    @abc.abstractmethod
+    async def height(self) -> int:
+        """The ledger's current height (block number, Fabric block height)."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook with nothing to do by default
+        """Release connections. Called once when the node stops."""

@@ -1,0 +1,1 @@
+"""How nodes talk: transports, request/response, pub/sub, broadcast, adverts and discovery."""

@@ -1,0 +1,107 @@
+"""The node: wires config, plugins, store and components; starts and stops them in order."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from pathlib import Path
+from typing import Any
+
+from finp2p.compliance import TransferCheck, Violation
+from finp2p.components import ComponentContext
+from finp2p.config import Settings, open_config
+from finp2p.plugins import PluginManager
+from finp2p.privacy.acl import AclBackend
+from finp2p.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Node:
+    """One organization's node. ``start`` brings it up (migrations first), ``stop`` takes it down; both once."""
+
+    def __init__(self, settings: Settings, plugins: PluginManager) -> None:
+        self.settings = settings
+        self.plugins = plugins
+        self.store: Store | None = None
+        self.acl: AclBackend | None = None
+        self.started = False
+
+    @classmethod
+    def from_config(cls, path: Path | None, *, strict: bool | None = None) -> Node:
+        settings, plugins = open_config(path, strict=strict)
+        return cls(settings, plugins)
+
+    @property
+    def context(self) -> ComponentContext:
+        return ComponentContext(self.settings, self.settings.data_dir, self.plugins, self.store)
+
+    async def start(self) -> None:
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.store = Store(
+            self.settings.store_url,
+            sqlite_synchronous=self.settings.store.sqlite_synchronous,
+            pool_size=self.settings.store.pool_size,
+        )
+        try:
+            before, after = await asyncio.to_thread(self.store.migrate)
+            if before != after:
+                log.info("store migrated from %s to %s", before or "empty", after)
+            acl_settings = self.settings.acl.model_dump()
+            self.acl = self.plugins.kind("acl", self.settings.acl.backend).factory(acl_settings, self.context)
+            await self.emit("finp2p_node_started", node=self)
+        except BaseException:
+            await self._close()
+            raise
+        self.started = True
+
+    async def stop(self) -> None:
+        if not self.started:
+            return
+        self.started = False
+        await self.emit("finp2p_node_stopping", node=self, raise_errors=False)
+        await self._close()
+
+    async def _close(self) -> None:
+        if self.store is not None:
+            await asyncio.to_thread(self.store.close)
+            self.store = None
+
+    # -- hooks ---------------------------------------------------------------------------------------------------
+    async def emit(self, hook_name: str, *, raise_errors: bool = True, **kwargs: Any) -> None:
+        """Call an event hook on every plugin, awaiting awaitable answers, in registration order."""
+        hook = getattr(self.plugins.hook, hook_name)
+        for impl in hook.get_hookimpls():  # registration order
+            name = self.plugins.plugin_name(impl.plugin)
+            try:
+                result = impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                if raise_errors:
+                    raise
+                log.exception("plugin %s failed in %s", name, hook_name)
+
+    async def check_transfer(self, check: TransferCheck, *, timeout: float = 30.0) -> list[Violation]:
+        """Ask every compliance hook; any violation (or failure to answer) vetoes the transfer."""
+        hook = self.plugins.hook.finp2p_check_transfer
+        violations: list[Violation] = []
+        for impl in hook.get_hookimpls():  # registration order
+            name = self.plugins.plugin_name(impl.plugin)
+            try:
+                answer = impl.function(
+                    **{k: v for k, v in {"check": check, "settings": self.settings}.items() if k in impl.argnames}
+                )
+                if inspect.isawaitable(answer):
+                    answer = await asyncio.wait_for(answer, timeout)
+            except Exception as exc:
+                violations.append(Violation("check-failed", f"{type(exc).__name__}: {exc}", name))
+                continue
+            items = [answer] if isinstance(answer, Violation) else list(answer or [])
+            for item in items:
+                if isinstance(item, Violation):
+                    violations.append(Violation(item.rule, item.reason, item.plugin or name))
+                else:
+                    violations.append(Violation("bad-answer", f"returned {type(item).__name__}, not a Violation", name))
+        return violations

@@ -1,0 +1,1 @@
+"""Who may see what: ACL backends, the private data store, push and pull sharing."""

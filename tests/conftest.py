@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.postgres import PostgresServer
+
+TESTS = Path(__file__).parent
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session, started with initdb/pg_ctl and stopped by its PID.
+
+    Its directory is outside pytest's temporary tree, which only root may enter, because the server runs as the
+    ``postgres`` user when the tests run as root.
+    """
+    server = PostgresServer(Path(tempfile.mkdtemp(prefix="finp2p-pg-")))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test-only plugin distributions, built into wheels and pip-installed into a site directory.
+
+    They are real installed distributions (metadata, entry points) but live in their own directory, which a test
+    puts on a subprocess's PYTHONPATH, so they never leak into the other tests of the session.
+    """
+    base = tmp_path_factory.mktemp("plugins")
+    wheels, site = base / "wheels", base / "site"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    for project in sorted((TESTS / "plugins").iterdir()):
+        subprocess.run(
+            [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(project)],
+            check=True,
+            timeout=300,
+            cwd=base,
+        )
+    subprocess.run(
+        [*pip, "install", "--no-deps", "--target", str(site), *map(str, sorted(wheels.glob("*.whl")))],
+        check=True,
+        timeout=300,
+    )
+    return site

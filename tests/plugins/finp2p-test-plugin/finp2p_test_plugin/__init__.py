@@ -1,0 +1,1 @@
+"""Test-only finp2p plugin."""

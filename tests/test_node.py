@@ -1,0 +1,152 @@
+"""The node's use of hooks, in-process with plugin objects (unit tests of node.py; discovery is test_plugins.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from finp2p import hookimpl
+from finp2p.compliance import TransferCheck, Violation
+from finp2p.components import ComponentKind
+from finp2p.config import load_settings
+from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.node import Node
+from finp2p.plugins import PluginManager
+
+CHECK = TransferCheck("orgB:102:bond", "transfer", 500, "02aa", "03bb")
+
+
+def make_node(tmp_path: Path, *plugins: object, config: str = "") -> Node:
+    pm = PluginManager(load_entry_points=False)
+    for i, p in enumerate(plugins):
+        pm.pm.register(p, name=f"p{i}")
+    path = tmp_path / "node.toml"
+    path.write_text(config)
+    return Node(load_settings(path, plugins=pm, env={}), pm)
+
+
+class AsyncVeto:
+    @hookimpl
+    async def finp2p_check_transfer(self, check: TransferCheck) -> Violation:
+        await asyncio.sleep(0)
+        return Violation("async", f"{check.quantity} needs review")
+
+
+class Crashes:
+    @hookimpl
+    def finp2p_check_transfer(self) -> None:
+        raise RuntimeError("sanctions service down")
+
+
+class AnswersNonsense:
+    @hookimpl
+    def finp2p_check_transfer(self) -> list[str]:
+        return ["not a violation"]
+
+
+async def test_all_compliance_answers_are_gathered(tmp_path: Path) -> None:
+    node = make_node(
+        tmp_path,
+        AsyncVeto(),
+        Crashes(),
+        AnswersNonsense(),
+        config="[compliance]\nblocked_fin_ids = ['03BB']\nmax_quantity = { 'orgB:102:bond' = 100 }\n",
+    )
+    found = await node.check_transfer(CHECK)
+    assert {(v.plugin, v.rule) for v in found} == {
+        ("compliance-rules", "blocked-party"),
+        ("compliance-rules", "max-quantity"),
+        ("p0", "async"),
+        ("p1", "check-failed"),
+        ("p2", "bad-answer"),
+    }
+
+
+async def test_no_rules_no_violations(tmp_path: Path) -> None:
+    assert await make_node(tmp_path).check_transfer(CHECK) == []
+
+
+async def test_kyc_rule(tmp_path: Path) -> None:
+    node = make_node(tmp_path, config="[compliance]\nrequire_kyc = true\n")
+    ok = TransferCheck("a", "transfer", 1, "02aa", "03bb", {"kyc_status": "verified"}, {"kyc_status": "verified"})
+    assert await node.check_transfer(ok) == []
+    missing = TransferCheck("a", "transfer", 1, "02aa", "03bb", {"kyc_status": "verified"}, {})
+    assert [v.reason for v in await node.check_transfer(missing)] == ["the destination's KYC status is not verified"]
+
+
+class Events:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    @hookimpl
+    async def finp2p_node_started(self, node: Node) -> None:
+        assert node.store is not None and node.acl is not None
+        self.seen.append("started")
+
+    @hookimpl
+    def finp2p_node_stopping(self) -> None:
+        self.seen.append("stopping")
+        raise RuntimeError("a failing stop hook does not stop the node from closing")
+
+
+async def test_lifecycle_events_and_store(tmp_path: Path) -> None:
+    events = Events()
+    node = make_node(tmp_path, events)
+    await node.start()
+    assert node.acl is not None
+    assert await node.acl.is_allowed("orgX", "read", "r") is False
+    await node.stop()
+    await node.stop()  # once only
+    assert events.seen == ["started", "stopping"]
+    assert node.store is None
+
+
+class FailsToStart:
+    @hookimpl
+    def finp2p_node_started(self) -> None:
+        raise RuntimeError("cannot reach the HSM")
+
+
+async def test_a_plugin_that_cannot_start_stops_the_node(tmp_path: Path) -> None:
+    node = make_node(tmp_path, FailsToStart())
+    with pytest.raises(RuntimeError, match="HSM"):
+        await node.start()
+    assert node.store is None and not node.started
+
+
+async def test_unknown_acl_backend(tmp_path: Path) -> None:
+    node = make_node(tmp_path, config="[acl]\nbackend = 'ldap'\n")
+    with pytest.raises(FinP2PError) as info:
+        await node.start()
+    assert info.value.code is ErrorCode.PLUGIN_UNKNOWN_KIND and "available: sql" in info.value.detail
+
+
+class BadKinds:
+    @hookimpl
+    def finp2p_ledger_kinds(self) -> list[Any]:
+        return ["ethereum"]
+
+
+def test_a_bad_kind_answer_is_a_problem() -> None:
+    pm = PluginManager(load_entry_points=False)
+    pm.pm.register(BadKinds(), name="bad")
+    assert pm.kinds("ledger") == {}
+    assert [p.error.code for p in pm.problems] == [ErrorCode.PLUGIN_BAD_RESULT]
+
+
+def test_strict_mode_raises_on_a_bad_kind_answer() -> None:
+    pm = PluginManager(load_entry_points=False, strict=True)
+    pm.pm.register(BadKinds(), name="bad")
+    with pytest.raises(FinP2PError) as info:
+        pm.kinds("ledger")
+    assert info.value.code is ErrorCode.PLUGIN_STRICT
+
+
+def test_component_kind_names_are_checked() -> None:
+    with pytest.raises(ValueError):
+        ComponentKind("has space", lambda s, c: None)
+    with pytest.raises(ValueError):
+        ComponentKind("ok", "not callable")  # type: ignore[arg-type]
