@@ -34,6 +34,7 @@ def test_builtin_plugins_are_listed() -> None:
     data = plugins_json()
     by_name = {p["name"]: p for p in data["plugins"]}
     assert by_name["sql-acl"]["builtin"] and by_name["sql-acl"]["provides"] == {"acl": ["sql"]}
+    assert by_name["https-transport"]["provides"] == {"transport": ["https"]}
     assert by_name["compliance-rules"]["provides"] == {"config": ["compliance"], "policy": ["check_transfer"]}
     assert data["problems"] == []
 
@@ -41,7 +42,7 @@ def test_builtin_plugins_are_listed() -> None:
 def test_an_installed_distribution_is_discovered(plugin_site: Path) -> None:
     data = plugins_json(site=plugin_site)
     names = [p["name"] for p in data["plugins"]]
-    assert names[:2] == ["sql-acl", "compliance-rules"], "built-ins come first"
+    assert names[:3] == ["https-transport", "sql-acl", "compliance-rules"], "built-ins come first"
     paper = next(p for p in data["plugins"] if p["name"] == "paper")
     assert paper["distribution"] == "finp2p-test-plugin" and paper["version"] == "1.2.3"
     assert not paper["builtin"]

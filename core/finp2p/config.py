@@ -67,12 +67,36 @@ class AclSection(BaseModel):
     backend: str = Field("sql", min_length=1)
 
 
+class IdentitySection(_Section):
+    genesis: Path | None = Field(None, description="The network's genesis file; relative to the config file.")
+    passphrase_file: Path | None = Field(None, description="Passphrase of the FinID key (else FINP2P_KEY_PASSPHRASE).")
+    revocation_poll_s: float = Field(30.0, gt=0, le=3600, description="How often members fetch revocation lists.")
+
+
+class PeerSection(_Section):
+    transport: str = Field("https", min_length=1)
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int | None = Field(None, ge=0, le=65535, description="Port to listen on; default: the registered one.")
+    public_url: str | None = Field(None, description="How peers reach this node; default: the registered one.")
+    max_body_bytes: int = Field(1 << 20, ge=1024, le=64 << 20)
+    clock_window_s: float = Field(120.0, ge=1, le=3600, description="Accepted difference of message timestamps.")
+
+
+class GovernanceSection(_Section):
+    enabled: bool = Field(False, description="Run this node as a governance (rendezvous) node.")
+    auto_approve: list[str] = Field(default_factory=list, description="Devnets only: org ids admitted unreviewed.")
+    credential_days: int = Field(365, ge=1, le=3650)
+
+
 CORE_SECTIONS: dict[str, type[BaseModel]] = {
     "node": NodeSection,
     "store": StoreSection,
     "plugins": PluginsSection,
     "log": LogSection,
     "acl": AclSection,
+    "identity": IdentitySection,
+    "peer": PeerSection,
+    "governance": GovernanceSection,
 }
 
 
@@ -86,14 +110,21 @@ class Settings(BaseModel):
     plugins: PluginsSection = PluginsSection()
     log: LogSection = LogSection()
     acl: AclSection = AclSection()
+    identity: IdentitySection = IdentitySection()
+    peer: PeerSection = PeerSection()
+    governance: GovernanceSection = GovernanceSection()
     sections: dict[str, BaseModel] = Field(default_factory=dict)
     source: Path | None = None
 
     @property
     def data_dir(self) -> Path:
         """``node.data_dir`` made absolute against the config file's folder (or the working directory)."""
+        return self.path(self.node.data_dir)
+
+    def path(self, value: Path) -> Path:
+        """A path from the config, made absolute against the config file's folder."""
         base = self.source.parent if self.source else Path.cwd()
-        return (base / self.node.data_dir).resolve()
+        return (base / value).resolve()
 
     @property
     def store_url(self) -> str:

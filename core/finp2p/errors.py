@@ -102,6 +102,164 @@ class ErrorCode(enum.Enum):
         "Restore the database from its backup, then report the error with the finp2p version.",
     )
 
+    # -- identity, credentials, envelopes -------------------------------------------------------------------
+    MALFORMED = (
+        "FP2001",
+        "malformed encoding",
+        "Send the object in the documented form: canonical JSON with the fields and hex lengths named.",
+    )
+    BAD_SIGNATURE = (
+        "FP2002",
+        "signature does not match the content",
+        "The content was changed after it was signed, or signed by an unknown key: obtain an untampered copy.",
+    )
+    WRONG_SIGNER = (
+        "FP2003",
+        "signed by another key",
+        "The signature is valid for a different identity than the one named: have it signed by the named key.",
+    )
+    CREDENTIAL_EXPIRED = (
+        "FP2004",
+        "credential expired",
+        "Ask the issuer for a new credential (an organization re-registers with `finp2p org register`).",
+    )
+    CREDENTIAL_NOT_YET_VALID = (
+        "FP2005",
+        "credential not yet valid",
+        "Check the clocks of the issuer and of this machine (NTP).",
+    )
+    CREDENTIAL_REVOKED = (
+        "FP2006",
+        "credential revoked",
+        "The issuer revoked this identity; its operator must settle the reason with the network's governance.",
+    )
+    UNKNOWN_ROOT = (
+        "FP2007",
+        "unknown root",
+        "The chain does not end at a founding node of this network's genesis: use the genesis file of the network.",
+    )
+    WRONG_ROLE = (
+        "FP2008",
+        "wrong role in the chain",
+        "Only founding nodes certify governance nodes, governance nodes organizations, organizations users and assets.",
+    )
+    WRONG_NETWORK = (
+        "FP2009",
+        "wrong network",
+        "The object belongs to another FinP2P network: use the genesis file of the network it came from.",
+    )
+    REPLAYED = (
+        "FP2010",
+        "replayed message",
+        "Send each message with a fresh nonce; a retry of the same request must be sent as a new envelope.",
+    )
+    CLOCK_SKEW = (
+        "FP2011",
+        "timestamp outside the accepted window",
+        "Synchronise this machine's clock (NTP); messages must be sent within the window of their timestamp.",
+    )
+    UNKNOWN_SENDER = (
+        "FP2012",
+        "unknown sender",
+        "The sender is not a member of the network: it must register with a governance node first.",
+    )
+    NOT_RECIPIENT = (
+        "FP2013",
+        "not addressed to this node",
+        "Send the message to the organization named among its recipients.",
+    )
+    KEY_FILE = (
+        "FP2014",
+        "key file unusable",
+        "Check the path, the passphrase (file or FINP2P_KEY_PASSPHRASE) and that only the owner may read it (0600).",
+    )
+    GENESIS = (
+        "FP2015",
+        "genesis file invalid",
+        "Use the genesis file published by the network's founders, unmodified.",
+    )
+    REVOCATION_LIST = (
+        "FP2016",
+        "revocation list refused",
+        "Only founding and governance nodes publish revocation lists, each with a higher sequence than the last.",
+    )
+    TLS_MISMATCH = (
+        "FP2017",
+        "the TLS certificate does not match the credential",
+        "Use the TLS certificate issued with this credential, or re-register to obtain a matching pair.",
+    )
+    REGISTRATION_PENDING = (
+        "FP2101",
+        "registration awaits approval",
+        "An operator of the governance node approves it with `finp2p governance approve ID`; then ask again.",
+    )
+    REGISTRATION_REJECTED = (
+        "FP2102",
+        "registration rejected",
+        "Contact the network's governance to learn why, then register again with corrected details.",
+    )
+    RENDEZVOUS_UNREACHABLE = (
+        "FP2103",
+        "no rendezvous node answered",
+        "Check the network connection and the rendezvous addresses in the genesis file, then try again.",
+    )
+    REGISTRATION_CONFLICT = (
+        "FP2104",
+        "organization id taken",
+        "Register under another organization id, or with the FinID that holds this one.",
+    )
+    UNKNOWN_REGISTRATION = (
+        "FP2105",
+        "unknown registration",
+        "Check the registration id with `finp2p governance pending`.",
+    )
+    NOT_A_MEMBER_YET = (
+        "FP2106",
+        "this node is not a member yet",
+        "Register it first with `finp2p org register`.",
+    )
+    # -- messaging and transports ----------------------------------------------------------------------------
+    PEER_UNREACHABLE = (
+        "FP3001",
+        "peer unreachable",
+        "Check that the peer runs and that its advertised address is right; the request may be retried.",
+    )
+    PEER_TLS = (
+        "FP3002",
+        "the TLS handshake was refused",
+        "Connect with TLS 1.3 and a certificate issued by the network's governance (mutual TLS).",
+    )
+    SENDER_MISMATCH = (
+        "FP3003",
+        "sender does not match the TLS peer",
+        "Sign envelopes with the key of the organization whose certificate the connection uses.",
+    )
+    UNKNOWN_MESSAGE_TYPE = (
+        "FP3004",
+        "unknown message type",
+        "Send a message type the peer supports (see its advertised capabilities).",
+    )
+    BODY_TOO_LARGE = (
+        "FP3005",
+        "message too large",
+        "Split the request or send less; the peer's size limit applies to the whole envelope.",
+    )
+    PEER_TIMEOUT = (
+        "FP3006",
+        "peer did not answer in time",
+        "The request may be retried with the same idempotency key; check the peer's health if it persists.",
+    )
+    PEER_ERROR = (
+        "FP3007",
+        "peer failed to handle the request",
+        "The peer reported an internal error; retry later or contact its operator with the request id.",
+    )
+    MEMBERS_ONLY = (
+        "FP3008",
+        "members only",
+        "Connect with the TLS certificate issued at registration; only registration is open to newcomers.",
+    )
+
     def __init__(self, code: str, title: str, hint: str) -> None:
         self.code = code
         self.title = title

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 from finp2p.compliance import TransferCheck, Violation
 from finp2p.components import ComponentContext
 from finp2p.config import Settings, open_config
+from finp2p.network.stack import NetworkStack, write_run_file
 from finp2p.plugins import PluginManager
 from finp2p.privacy.acl import AclBackend
 from finp2p.store import Store
@@ -26,6 +28,7 @@ class Node:
         self.plugins = plugins
         self.store: Store | None = None
         self.acl: AclBackend | None = None
+        self.network: NetworkStack | None = None
         self.started = False
 
     @classmethod
@@ -50,6 +53,9 @@ class Node:
                 log.info("store migrated from %s to %s", before or "empty", after)
             acl_settings = self.settings.acl.model_dump()
             self.acl = self.plugins.kind("acl", self.settings.acl.backend).factory(acl_settings, self.context)
+            if self.settings.identity.genesis is not None:
+                self.network = await NetworkStack.start(self.settings, self.plugins, self.store, self.context)
+                write_run_file(self.run_file, self.describe())
             await self.emit("finp2p_node_started", node=self)
         except BaseException:
             await self._close()
@@ -63,7 +69,23 @@ class Node:
         await self.emit("finp2p_node_stopping", node=self, raise_errors=False)
         await self._close()
 
+    @property
+    def run_file(self) -> Path:
+        """``node.json`` in the data directory while the node serves: its address, org, FinID and PID."""
+        return self.settings.data_dir / "node.json"
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.settings.node.name, "pid": os.getpid()}
+        if self.network is not None:
+            ident = self.network.identity
+            out.update(address=self.network.address, org_id=ident.org_id, fin_id=ident.fin_id, role=ident.role)
+        return out
+
     async def _close(self) -> None:
+        if self.network is not None:
+            self.run_file.unlink(missing_ok=True)
+            await self.network.stop()
+            self.network = None
         if self.store is not None:
             await asyncio.to_thread(self.store.close)
             self.store = None

@@ -20,7 +20,11 @@ from finp2p.errors import ErrorCode, FinP2PError
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "finp2p"
-BUILTIN_MODULES = ("finp2p.builtins.sql_acl", "finp2p.builtins.compliance_rules")
+BUILTIN_MODULES = (
+    "finp2p.builtins.https_transport",
+    "finp2p.builtins.sql_acl",
+    "finp2p.builtins.compliance_rules",
+)
 ComponentRole = Literal["ledger", "transport", "acl"]
 _KIND_HOOKS: dict[ComponentRole, str] = {
     "ledger": "finp2p_ledger_kinds",

@@ -67,11 +67,15 @@ def show_cmd(ctx: click.Context, as_json: bool) -> None:
 @config_group.command("init")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path), default="finp2p.toml")
 @click.option("--name", default="finp2p-node", show_default=True, help="The node's name.")
+@click.option("--genesis", type=click.Path(dir_okay=False, path_type=Path), help="The network's genesis file.")
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
-def init_cmd(file: Path, name: str, force: bool) -> None:
+def init_cmd(file: Path, name: str, genesis: Path | None, force: bool) -> None:
     """Write a commented default config to FILE (default: finp2p.toml)."""
     if file.exists() and not force:
         raise click.UsageError(f"{file} exists; pass --force to overwrite it")
     file.parent.mkdir(parents=True, exist_ok=True)
-    file.write_text(DEFAULT_CONFIG.format(name=name.replace('"', "")), encoding="utf-8")
+    text = DEFAULT_CONFIG.format(name=name.replace('"', ""))
+    if genesis is not None:
+        text += f'\n[identity]\ngenesis = "{genesis.resolve()}"\n'
+    file.write_text(text, encoding="utf-8")
     out.print(f"wrote {file}")

@@ -11,6 +11,7 @@ from rich.logging import RichHandler
 
 from finp2p import __version__
 from finp2p.cli.config_cmd import config_group
+from finp2p.cli.identity_cmd import credential_group, governance_group, network_group, org_group
 from finp2p.cli.misc_cmd import errors_cmd, plugins_cmd
 from finp2p.cli.node_cmd import node_group, store_group
 from finp2p.cli.output import err, fail
@@ -127,6 +128,10 @@ cli.add_command(errors_cmd)
 cli.add_command(config_group)
 cli.add_command(node_group)
 cli.add_command(store_group)
+cli.add_command(network_group)
+cli.add_command(governance_group)
+cli.add_command(org_group)
+cli.add_command(credential_group)
 
 
 def main(argv: list[str] | None = None) -> Any:

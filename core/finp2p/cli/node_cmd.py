@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import Any
 
 import click
 
@@ -41,6 +42,35 @@ def start_cmd(ctx: click.Context) -> None:
             out.print("node stopped")
 
     asyncio.run(run())
+
+
+@node_group.command("ping")
+@click.argument("url")
+@json_option
+@click.pass_context
+@reports_errors
+def ping_cmd(ctx: click.Context, url: str, as_json: bool) -> None:
+    """Send a signed ping to the node at URL over mutual TLS, as this node (--config), and print its answer."""
+    from finp2p.cli.main import config_path
+    from finp2p.network.stack import NetworkStack
+
+    node = Node.from_config(config_path(ctx))
+
+    async def run() -> dict[str, Any]:
+        store = Store(node.settings.store_url, pool_size=1)
+        try:
+            store.migrate()
+            node.store = store
+            stack, _ = await NetworkStack.build(node.settings, node.plugins, store, node.context)
+            try:
+                return await stack.messenger.request(url, "node.ping", {})
+            finally:
+                await stack.transport.close()
+        finally:
+            store.close()
+
+    answer = asyncio.run(run())
+    emit(answer, as_json, lambda: out.print(f"{url} is {answer['org_id']}; it sees this node as {answer['from']}"))
 
 
 @click.group("store")

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, UniqueConstraint
+from sqlalchemy import BigInteger, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 metadata = SQLModel.metadata
@@ -34,3 +34,43 @@ class AclGroupMemberRow(SQLModel, table=True):
 
     group_name: str = Field(primary_key=True, max_length=100)
     org_id: str = Field(primary_key=True, max_length=200)
+
+
+# -- identity: replay window, revocation lists --------------------------------------------------------------------
+class SeenNonceRow(SQLModel, table=True):
+    """(sender, nonce) pairs of accepted envelopes, kept until their timestamp leaves the accepted window."""
+
+    __tablename__ = "seen_nonce"
+
+    sender: str = Field(primary_key=True, max_length=66)
+    nonce: str = Field(primary_key=True, max_length=64)
+    expires_ms: int = Field(sa_type=BigInteger, index=True)
+
+
+class RevocationListRow(SQLModel, table=True):
+    """The newest revocation list held of each issuer (ours too, on a governance node)."""
+
+    __tablename__ = "revocation_list"
+
+    issuer: str = Field(primary_key=True, max_length=66)
+    sequence: int = Field(sa_type=BigInteger)
+    document: str = Field(sa_type=Text)
+
+
+# -- governance: registrations ---------------------------------------------------------------------------------------
+class RegistrationRow(SQLModel, table=True):
+    """An organization's request to join, and what became of it (pending, approved, rejected, revoked)."""
+
+    __tablename__ = "registration"
+
+    id: str = Field(primary_key=True, max_length=32)
+    org_id: str = Field(index=True, max_length=100)
+    fin_id: str = Field(index=True, max_length=66)
+    name: str = Field(max_length=200)
+    status: str = Field(max_length=16, index=True)
+    request: str = Field(sa_type=Text)
+    credential: str | None = Field(default=None, sa_type=Text)
+    cert_chain: str | None = Field(default=None, sa_type=Text)
+    reason: str | None = Field(default=None, sa_type=Text)
+    created_ms: int = Field(sa_type=BigInteger)
+    decided_ms: int | None = Field(default=None, sa_type=BigInteger)

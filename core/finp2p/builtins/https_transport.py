@@ -1,0 +1,183 @@
+"""The built-in transport: HTTPS with TLS 1.3 and mutual authentication by governance-issued certificates, on aiohttp.
+
+One endpoint, ``POST /finp2p/v1/envelope``. The server reads the peer's certificate from the TLS session and asks
+the messaging layer to admit the peer before it reads the body; bodies over ``max_body_bytes`` are refused with
+413 unread. Clients pool connections (keep-alive) per peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+
+from finp2p.components import ComponentContext, ComponentKind
+from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.hookspecs import hookimpl
+from finp2p.identity import tls
+from finp2p.network.transport import Inbound, Peer, Transport
+
+PATH = "/finp2p/v1/envelope"
+CONTENT_TYPE = "application/vnd.finp2p.envelope+json"
+
+
+@dataclass(frozen=True)
+class HttpsSettings:
+    trust_pem: str
+    cert_chain_file: Path | None = None
+    key_file: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 0
+    public_url: str | None = None
+    open_to_newcomers: bool = False
+    max_body_bytes: int = 1 << 20
+    connect_timeout: float = 5.0
+    pool_size: int = 100
+
+
+def error_body(err: FinP2PError) -> bytes:
+    return json.dumps({"ok": False, "error": err.to_dict()}).encode()
+
+
+def error_from_body(raw: bytes) -> FinP2PError | None:
+    """The FinP2PError an error answer carries, if it is one."""
+    try:
+        data = json.loads(raw)
+        err = data["error"]
+        code = next(c for c in ErrorCode if c.code == err["code"])
+        return FinP2PError(code, str(err.get("detail", "")))
+    except (ValueError, KeyError, TypeError, StopIteration):
+        return None
+
+
+class HttpsTransport(Transport):
+    def __init__(self, settings: HttpsSettings) -> None:
+        self.settings = settings
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self.address: str | None = None
+        cert = str(settings.cert_chain_file) if settings.cert_chain_file else None
+        key = str(settings.key_file) if settings.key_file else None
+        self._client_ctx = tls.client_context(settings.trust_pem, cert, key)
+
+    # -- server --------------------------------------------------------------------------------------------------
+    async def start(self, inbound: Inbound) -> str:
+        s = self.settings
+        if s.cert_chain_file is None or s.key_file is None:
+            raise FinP2PError(ErrorCode.NOT_A_MEMBER_YET, "the node has no TLS certificate to serve with")
+        server_ctx = tls.server_context(
+            str(s.cert_chain_file), str(s.key_file), s.trust_pem, require_client_cert=not s.open_to_newcomers
+        )
+
+        async def receive(request: web.Request) -> web.StreamResponse:
+            peer = _peer_of(request)
+            try:
+                await inbound.admit(peer)
+            except FinP2PError as err:
+                return web.Response(status=403, body=error_body(err), content_type="application/json")
+            if request.content_length is not None and request.content_length > s.max_body_bytes:
+                too_big = FinP2PError(
+                    ErrorCode.BODY_TOO_LARGE, f"{request.content_length} bytes over the limit of {s.max_body_bytes}"
+                )
+                return web.Response(status=413, body=error_body(too_big), content_type="application/json")
+            try:
+                payload = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                too_big = FinP2PError(
+                    ErrorCode.BODY_TOO_LARGE, f"the body is over the limit of {s.max_body_bytes} bytes"
+                )
+                return web.Response(status=413, body=error_body(too_big), content_type="application/json")
+            answer = await inbound.handle(peer, payload)
+            return web.Response(body=answer, content_type=CONTENT_TYPE)
+
+        app = web.Application(client_max_size=s.max_body_bytes)
+        app.router.add_post(PATH, receive)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, s.host, s.port, ssl_context=server_ctx, backlog=512)
+        await site.start()
+        port = _bound_port(self._runner)
+        self.address = s.public_url or f"https://{s.host}:{port}"
+        return self.address
+
+    # -- client --------------------------------------------------------------------------------------------------
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self._client_ctx, limit=self.settings.pool_size, keepalive_timeout=30)
+            self._session = aiohttp.ClientSession(connector=connector)
+        return self._session
+
+    async def request(self, address: str, payload: bytes, *, timeout: float) -> bytes:
+        url = address.rstrip("/") + PATH
+        t = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, self.settings.connect_timeout))
+        try:
+            async with self._client().post(
+                url, data=payload, headers={"Content-Type": CONTENT_TYPE}, timeout=t
+            ) as resp:
+                body = await resp.read()
+                if resp.status == 200:
+                    return body
+                err = error_from_body(body)
+                if err is not None:
+                    raise FinP2PError(err.code, f"{address}: {err.detail}")
+                raise FinP2PError(ErrorCode.PEER_ERROR, f"{address} answered HTTP {resp.status}")
+        except FinP2PError:
+            raise
+        except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
+            raise FinP2PError(ErrorCode.PEER_TLS, f"{address}: {exc}") from None
+        except TimeoutError:
+            raise FinP2PError(ErrorCode.PEER_TIMEOUT, f"{address} did not answer within {timeout:.1f} s") from None
+        except aiohttp.ClientConnectionResetError as exc:
+            raise FinP2PError(ErrorCode.PEER_TLS, f"{address} closed the connection: {exc}") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise FinP2PError(ErrorCode.PEER_UNREACHABLE, f"{address}: {exc}") from None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await asyncio.sleep(0)
+
+
+def _peer_of(request: web.Request) -> Peer:
+    address = f"{request.remote}"
+    ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    if not der:
+        return Peer(None, None, None, address)
+    ident = tls.identity_of_der(der)
+    return Peer(ident.org_id, ident.fin_id, ident.spki_sha256, address)
+
+
+def _bound_port(runner: web.AppRunner) -> int:
+    for site in runner.sites:
+        server = getattr(site, "_server", None)
+        for sock in getattr(server, "sockets", None) or []:
+            return int(sock.getsockname()[1])
+    raise RuntimeError("the transport is not listening")
+
+
+def host_of(url: str) -> str:
+    host = urlsplit(url).hostname
+    if not host:
+        raise FinP2PError(ErrorCode.CONFIG_VALUE, f"{url!r} has no host")
+    return host
+
+
+def _factory(settings: dict[str, Any], context: ComponentContext) -> Transport:
+    return HttpsTransport(HttpsSettings(**settings))
+
+
+@hookimpl
+def finp2p_transport_kinds() -> list[ComponentKind[Transport]]:
+    return [ComponentKind("https", _factory, "HTTPS, TLS 1.3, mutual authentication by network certificates")]

@@ -1,0 +1,1 @@
+"""What a governance node does: certify, admit organizations, revoke, and (later) keep the registrar."""

@@ -1,0 +1,1 @@
+"""Keys and FinIDs, canonical encoding, credentials and their chains, genesis, revocation, TLS certificates."""

@@ -1,0 +1,205 @@
+"""secp256k1 keys, FinIDs and signatures.
+
+A FinID is the lowercase hex of a compressed secp256k1 public key (33 bytes, 66 hex digits). Signatures are 64 bytes,
+``r || s`` with low S (libsecp256k1 only makes and only accepts those), so they are verifiable by anyone holding the
+FinID and on-chain with ``ecrecover`` against the address derived from it (trying v = 27 and 28).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import coincurve
+from coincurve.ecdsa import cdata_to_der, deserialize_compact
+
+from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.identity import canonical as canon
+
+_FIN_ID = re.compile(r"^0[23][0-9a-f]{64}$")
+_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def check_fin_id(fin_id: Any, what: str = "FinID") -> str:
+    """Return ``fin_id`` if it is a well-formed FinID, else raise FP2001."""
+    if not isinstance(fin_id, str) or not _FIN_ID.match(fin_id):
+        raise FinP2PError(ErrorCode.MALFORMED, f"{what} must be 66 lowercase hex digits of a compressed key")
+    return fin_id
+
+
+@functools.lru_cache(maxsize=65536)
+def _public_key(fin_id: str) -> coincurve.PublicKey:
+    try:
+        return coincurve.PublicKey(bytes.fromhex(check_fin_id(fin_id)))
+    except ValueError:
+        raise FinP2PError(ErrorCode.MALFORMED, f"FinID {fin_id[:12]}… is not a point on secp256k1") from None
+
+
+def eth_address(fin_id: str) -> str:
+    """The Ethereum address of a FinID, EIP-55 checksummed."""
+    raw = _public_key(fin_id).format(compressed=False)[1:]
+    hex_addr = canon.keccak256(raw)[-20:].hex()
+    check = canon.keccak256(hex_addr.encode()).hex()
+    return "0x" + "".join(c.upper() if int(check[i], 16) >= 8 else c for i, c in enumerate(hex_addr))
+
+
+def _check_signature(signature: bytes) -> None:
+    if len(signature) != 64:
+        raise FinP2PError(ErrorCode.MALFORMED, f"a signature is 64 bytes (r || s), got {len(signature)}")
+    s = int.from_bytes(signature[32:], "big")
+    if not 0 < s <= _SECP256K1_N // 2:
+        raise FinP2PError(ErrorCode.MALFORMED, "signature S is not in the low half of the curve order")
+
+
+def verify_digest(fin_id: str, digest: bytes, signature: bytes) -> bool:
+    """Whether ``signature`` over ``digest`` was made by the key of ``fin_id``."""
+    _check_signature(signature)
+    der = cdata_to_der(deserialize_compact(signature))
+    return bool(_public_key(fin_id).verify(der, digest, hasher=None))
+
+
+def recover_fin_ids(digest: bytes, signature: bytes) -> set[str]:
+    """The FinIDs that could have made ``signature`` over ``digest`` (used only to explain a failure)."""
+    _check_signature(signature)
+    found = set()
+    for recid in (0, 1):
+        try:
+            key = coincurve.PublicKey.from_signature_and_message(signature + bytes([recid]), digest, hasher=None)
+        except Exception:  # noqa: S112 - an unrecoverable candidate is simply not a candidate
+            continue
+        found.add(key.format(compressed=True).hex())
+    return found
+
+
+class SigningKey:
+    """A secp256k1 private key. Never printed, never logged: ``repr`` shows only the FinID."""
+
+    __slots__ = ("_key", "fin_id")
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) != 32:
+            raise FinP2PError(ErrorCode.KEY_FILE, "a secp256k1 private key is 32 bytes")
+        try:
+            self._key = coincurve.PrivateKey(secret)
+        except ValueError:
+            raise FinP2PError(ErrorCode.KEY_FILE, "the private key is not a valid secp256k1 scalar") from None
+        self.fin_id = self._key.public_key.format(compressed=True).hex()
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(os.urandom(32))
+
+    def __repr__(self) -> str:
+        return f"SigningKey(fin_id={self.fin_id})"
+
+    @property
+    def address(self) -> str:
+        return eth_address(self.fin_id)
+
+    def secret_bytes(self) -> bytes:
+        return bytes(self._key.secret)
+
+    def sign_digest(self, digest: bytes) -> bytes:
+        if len(digest) != 32:
+            raise ValueError("sign a 32-byte digest")
+        return bytes(self._key.sign_recoverable(digest, hasher=None)[:64])
+
+    def sign(self, domain: str, value: Any) -> bytes:
+        return self.sign_digest(canon.digest(domain, value))
+
+
+def verify(
+    fin_id: str, domain: str, value: Any, signature_hex: Any, *, known: set[str] | frozenset[str] | None = None
+) -> None:
+    """Check a hex signature over ``value`` in ``domain`` by ``fin_id``; raise why it fails.
+
+    FP2003 when the signature is valid for another identity among ``known``; FP2002 for anything else that does
+    not verify (changed content, unknown key); FP2001 for a signature that is not 64 bytes of hex with low S.
+    """
+    signature = decode_hex(signature_hex, "signature", 64)
+    d = canon.digest(domain, value)
+    if verify_digest(fin_id, d, signature):
+        return
+    others = recover_fin_ids(d, signature) & set(known or ())
+    if others:
+        raise FinP2PError(
+            ErrorCode.WRONG_SIGNER, f"the {domain} names {fin_id[:12]}… but was signed by {sorted(others)[0][:12]}…"
+        )
+    raise FinP2PError(ErrorCode.BAD_SIGNATURE, f"the {domain}'s signature does not verify for {fin_id[:12]}…")
+
+
+def decode_hex(value: Any, what: str, length: int | None = None) -> bytes:
+    if not isinstance(value, str):
+        raise FinP2PError(ErrorCode.MALFORMED, f"{what} must be a hex string")
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise FinP2PError(ErrorCode.MALFORMED, f"{what} is not hex") from None
+    if length is not None and len(raw) != length:
+        raise FinP2PError(ErrorCode.MALFORMED, f"{what} must be {length} bytes, got {len(raw)}")
+    return raw
+
+
+# -- key files ---------------------------------------------------------------------------------------------------
+PASSPHRASE_ENV = "FINP2P_KEY_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
+
+
+def passphrase_from(file: Path | None = None, env: dict[str, str] | None = None) -> bytes | None:
+    """The passphrase from ``file`` if given, else from FINP2P_KEY_PASSPHRASE, else none."""
+    if file is not None:
+        try:
+            return file.read_bytes().rstrip(b"\r\n")
+        except OSError as exc:
+            raise FinP2PError(ErrorCode.KEY_FILE, f"cannot read the passphrase file {file}: {exc.strerror}") from None
+    value = (env if env is not None else os.environ).get(PASSPHRASE_ENV)
+    return value.encode() if value else None
+
+
+def save_key(path: Path, key: SigningKey, passphrase: bytes | None = None) -> None:
+    """Write ``key`` to ``path`` (mode 0600, never group- or world-readable, not even for an instant)."""
+    from finp2p.identity.sealed import seal_secret
+
+    body: dict[str, Any] = {"version": 1, "kind": "secp256k1", "fin_id": key.fin_id}
+    if passphrase:
+        body["encrypted"] = seal_secret(key.secret_bytes(), passphrase)
+    else:
+        body["secret"] = key.secret_bytes().hex()
+    write_private_file(path, canon.canonical(body) + b"\n")
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def load_key(path: Path, passphrase: bytes | None = None) -> SigningKey:
+    from finp2p.identity.sealed import open_secret
+
+    try:
+        mode = path.stat().st_mode
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FinP2PError(ErrorCode.KEY_FILE, f"cannot read {path}: {exc.strerror}") from None
+    if mode & 0o077:
+        raise FinP2PError(ErrorCode.KEY_FILE, f"{path} may be read by others (mode {mode & 0o777:o}); chmod 600 it")
+    body = canon.parse_json_object(raw, f"key file {path}")
+    if "encrypted" in body:
+        if not passphrase:
+            raise FinP2PError(ErrorCode.KEY_FILE, f"{path} is encrypted and no passphrase was given")
+        secret = open_secret(body["encrypted"], passphrase, str(path))
+    else:
+        secret = decode_hex(body.get("secret"), f"{path}: secret", 32)
+    key = SigningKey(secret)
+    if body.get("fin_id") != key.fin_id:
+        raise FinP2PError(ErrorCode.KEY_FILE, f"{path}: the FinID recorded does not match the key")
+    return key

@@ -1,0 +1,196 @@
+"""Request/response between nodes on any transport: every message and every answer in a signed envelope.
+
+Inbound, a message is checked cheapest first: it decodes; it is for this network and addressed to this node; its
+timestamp is in the window; its type has a handler (and, from a newcomer without a certificate, is open to
+newcomers); its sender matches the TLS peer; its signature verifies; the sender's credential chain verifies (with
+revocation, on every message); the TLS key is the one the credential names; and its nonce is new, which is recorded
+before the handler runs. Any failure is answered with a signed error and the node goes on serving.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.identity import keys
+from finp2p.identity.credentials import Credential
+from finp2p.identity.replay import ReplayGuard
+from finp2p.identity.trust import Identity, Trust
+from finp2p.network.envelope import Envelope, seal
+from finp2p.network.transport import Peer, Transport
+
+log = logging.getLogger(__name__)
+
+#: Credential roles whose holders are members that talk to other nodes.
+MEMBER_ROLES = ("organization", "governance")
+
+
+@dataclass(frozen=True)
+class Incoming:
+    envelope: Envelope
+    peer: Peer
+    #: The verified sender; ``None`` for a newcomer (only handlers open to newcomers see those).
+    sender: Identity | None
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return self.envelope.body
+
+
+Handler = Callable[[Incoming], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class _Route:
+    handler: Handler
+    open_to_newcomers: bool
+
+
+class Messenger:
+    def __init__(
+        self,
+        *,
+        key: keys.SigningKey,
+        org_id: str | None,
+        chain: tuple[Credential, ...],
+        trust: Trust,
+        replay: ReplayGuard,
+        transport: Transport,
+    ) -> None:
+        self.key = key
+        self.org_id = org_id
+        self.chain = chain
+        self.trust = trust
+        self.replay = replay
+        self.transport = transport
+        self._routes: dict[str, _Route] = {}
+        self._chains: dict[str, tuple[Credential, ...]] = {}  # sender FinID → last chain that verified
+
+    @property
+    def network_id(self) -> str:
+        return self.trust.genesis.network_id
+
+    def register(self, type_: str, handler: Handler, *, open_to_newcomers: bool = False) -> None:
+        """Route messages of ``type_`` to ``handler``; one owner per type."""
+        if type_ in self._routes:
+            raise ValueError(f"message type {type_!r} has a handler already")
+        self._routes[type_] = _Route(handler, open_to_newcomers)
+
+    # -- inbound -------------------------------------------------------------------------------------------------
+    async def admit(self, peer: Peer) -> None:
+        """Refuse a peer whose credential is revoked or expired, before its message is read."""
+        if peer.fin_id is None:
+            return
+        chain = self._chains.get(peer.fin_id)
+        if chain is not None:
+            self.trust.verify_chain(chain)
+
+    async def handle(self, peer: Peer, payload: bytes) -> bytes:
+        request_id: str | None = None
+        try:
+            env = Envelope.decode(payload)
+            request_id = env.id
+            incoming = await self._verify(peer, env)
+            result = await self._routes[env.type].handler(incoming)
+            body: dict[str, Any] = {"ok": True, "result": result}
+        except FinP2PError as err:
+            log.info("refused %s from %s: %s", request_id or "a message", peer.address, err)
+            body = {"ok": False, "error": err.to_dict()}
+        except Exception:
+            log.exception("handler failed for %s from %s", request_id, peer.address)
+            failure = FinP2PError(ErrorCode.PEER_ERROR, f"request {request_id} failed inside the node")
+            body = {"ok": False, "error": failure.to_dict()}
+        reply = seal(
+            self.key,
+            network_id=self.network_id,
+            type="reply",
+            body=body,
+            sender_org=self.org_id,
+            chain=self.chain,
+            in_reply_to=request_id,
+        )
+        return reply.encode()
+
+    async def _verify(self, peer: Peer, env: Envelope) -> Incoming:
+        if env.network_id != self.network_id:
+            raise FinP2PError(ErrorCode.WRONG_NETWORK, f"the envelope is for network {env.network_id!r}")
+        if env.recipients and self.org_id not in env.recipients:
+            raise FinP2PError(ErrorCode.NOT_RECIPIENT, f"the envelope is addressed to {', '.join(env.recipients)}")
+        self.replay.check_time(env.timestamp_ms, self.trust.now_ms())
+        route = self._routes.get(env.type)
+        if route is None:
+            raise FinP2PError(ErrorCode.UNKNOWN_MESSAGE_TYPE, f"this node does not handle {env.type!r}")
+        if peer.anonymous:
+            if not route.open_to_newcomers:
+                raise FinP2PError(ErrorCode.MEMBERS_ONLY, f"{env.type!r} needs a member's TLS certificate")
+        elif peer.fin_id != env.sender or peer.org_id != env.sender_org:
+            raise FinP2PError(
+                ErrorCode.SENDER_MISMATCH,
+                f"the envelope is signed by {env.sender_org}/{env.sender[:12]}… but the TLS peer is "
+                f"{peer.org_id}/{(peer.fin_id or '')[:12]}…",
+            )
+        keys.verify(env.sender, "envelope", env.signed_part(), env.signature, known=self._known())
+        sender = None if peer.anonymous else self._verify_sender(peer, env)
+        await self.replay.record(env.sender, env.nonce, env.timestamp_ms)
+        return Incoming(env, peer, sender)
+
+    def _verify_sender(self, peer: Peer, env: Envelope) -> Identity:
+        chain = env.chain or self._chains.get(env.sender)
+        if not chain:
+            raise FinP2PError(ErrorCode.UNKNOWN_SENDER, f"{env.sender[:12]}… sent no credential chain")
+        ident = self.trust.verify_chain(chain)
+        if ident.role not in MEMBER_ROLES or ident.fin_id != env.sender or ident.org_id != env.sender_org:
+            raise FinP2PError(ErrorCode.UNKNOWN_SENDER, "the credential chain is not the sender's membership")
+        if ident.attributes.get("tls_spki_sha256") != peer.spki_sha256:
+            raise FinP2PError(
+                ErrorCode.TLS_MISMATCH, f"the TLS key of {ident.org_id} is not the one its credential names"
+            )
+        self._chains[env.sender] = tuple(chain)
+        return ident
+
+    def _known(self) -> set[str]:
+        return set(self._chains) | set(self.trust.genesis.founding_fin_ids)
+
+    # -- outbound ------------------------------------------------------------------------------------------------
+    async def request(
+        self, address: str, type_: str, body: dict[str, Any], *, recipient: str | None = None, timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """Send one request and return the result of its verified answer; raise the error it carries."""
+        env = seal(
+            self.key,
+            network_id=self.network_id,
+            type=type_,
+            body=body,
+            sender_org=self.org_id,
+            recipients=(recipient,) if recipient else (),
+            chain=self.chain,
+        )
+        raw = await self.transport.request(address, env.encode(), timeout=timeout)
+        return self.read_reply(env, raw, address)
+
+    def read_reply(self, request: Envelope, raw: bytes, address: str) -> dict[str, Any]:
+        reply = Envelope.decode(raw)
+        if reply.in_reply_to != request.id or reply.type != "reply":
+            raise FinP2PError(ErrorCode.MALFORMED, f"{address} answered something other than this request")
+        if reply.network_id != self.network_id:
+            raise FinP2PError(ErrorCode.WRONG_NETWORK, f"{address} answered for network {reply.network_id!r}")
+        self.replay.check_time(reply.timestamp_ms, self.trust.now_ms())
+        keys.verify(reply.sender, "envelope", reply.signed_part(), reply.signature, known=self._known())
+        ident = self.trust.verify_chain(reply.chain or self._chains.get(reply.sender, ()))
+        if ident.fin_id != reply.sender:
+            raise FinP2PError(ErrorCode.UNKNOWN_SENDER, f"{address} answered with another identity's chain")
+        self._chains[reply.sender] = tuple(reply.chain)
+        body = reply.body
+        if body.get("ok") is True and isinstance(body.get("result"), dict):
+            return body["result"]  # type: ignore[no-any-return]
+        raise _error_of(body, address)
+
+
+def _error_of(body: dict[str, Any], address: str) -> FinP2PError:
+    err = body.get("error") if isinstance(body.get("error"), dict) else {}
+    assert isinstance(err, dict)
+    code = next((c for c in ErrorCode if c.code == err.get("code")), ErrorCode.PEER_ERROR)
+    return FinP2PError(code, f"{address}: {err.get('detail', 'no detail')}")

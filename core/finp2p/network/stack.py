@@ -1,0 +1,122 @@
+"""The node's network stack: trust, identity, transport, messenger and the identity services on top.
+
+Started by :class:`finp2p.node.Node` when the config names a genesis. An organization node must be a member
+(registered and approved); a governance node must be certified by a founding node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from finp2p.components import ComponentContext
+from finp2p.config import Settings
+from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.governance.authority import Authority
+from finp2p.governance.service import GovernanceService, RevocationSync
+from finp2p.identity.genesis import Genesis
+from finp2p.identity.keys import passphrase_from
+from finp2p.identity.local import LocalIdentity
+from finp2p.identity.replay import ReplayGuard
+from finp2p.identity.trust import Identity, Trust
+from finp2p.network.messaging import Incoming, Messenger
+from finp2p.network.transport import Transport
+from finp2p.plugins import PluginManager
+from finp2p.store import Store
+
+
+@dataclass
+class NetworkStack:
+    genesis: Genesis
+    trust: Trust
+    identity: Identity
+    messenger: Messenger
+    transport: Transport
+    address: str = ""
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @classmethod
+    async def start(
+        cls, settings: Settings, plugins: PluginManager, store: Store, context: ComponentContext
+    ) -> NetworkStack:
+        """Build the stack and serve: handlers, background work and the transport's listener."""
+        stack, sync = await cls.build(settings, plugins, store, context)
+        me = stack.identity
+
+        async def ping(msg: Incoming) -> dict[str, Any]:
+            sender = msg.sender.org_id if msg.sender else None
+            return {"org_id": me.org_id, "time_ms": int(time.time() * 1000), "from": sender}
+
+        stack.messenger.register("node.ping", ping)
+        if settings.governance.enabled:
+            if settings.governance.auto_approve and not stack.genesis.devnet:
+                raise FinP2PError(ErrorCode.CONFIG_VALUE, "governance.auto_approve is for devnets only; clear it")
+            authority = Authority.load(_local_identity(settings), stack.genesis, settings.governance.credential_days)
+            service = GovernanceService(store, authority, stack.messenger, sync, settings.governance.auto_approve)
+            stack.tasks.append(asyncio.create_task(service.publish_forever(), name="revocation-publish"))
+        stack.address = await stack.transport.start(stack.messenger)
+        stack.tasks.append(asyncio.create_task(sync.poll_forever(stack.address), name="revocation-poll"))
+        return stack
+
+    @classmethod
+    async def build(
+        cls, settings: Settings, plugins: PluginManager, store: Store, context: ComponentContext
+    ) -> tuple[NetworkStack, RevocationSync]:
+        """The stack without serving: enough to send requests as this node (``finp2p node ping``)."""
+        if settings.identity.genesis is None:
+            raise FinP2PError(ErrorCode.CONFIG_VALUE, "identity.genesis is not set: the node is in no network")
+        genesis = Genesis.load(settings.path(settings.identity.genesis))
+        trust = Trust(genesis)
+        ident = _local_identity(settings)
+        if not ident.is_member():
+            raise FinP2PError(ErrorCode.NOT_A_MEMBER_YET, f"{ident.dir} holds no credential and TLS certificate")
+        key = ident.key()
+        chain = ident.chain() or ()
+        me_cred = chain[0]
+        url = settings.peer.public_url or me_cred.attributes.get("public_url")
+        port = settings.peer.port if settings.peer.port is not None else (urlsplit(url).port if url else 0)
+        transport_settings = {
+            "trust_pem": genesis.trust_pem,
+            "cert_chain_file": ident.tls_chain_path,
+            "key_file": ident.tls_key_path,
+            "host": settings.peer.host,
+            "port": port or 0,
+            "public_url": url if port else None,
+            "open_to_newcomers": settings.governance.enabled,
+            "max_body_bytes": settings.peer.max_body_bytes,
+        }
+        transport: Transport = plugins.kind("transport", settings.peer.transport).factory(transport_settings, context)
+        replay = ReplayGuard(store, int(settings.peer.clock_window_s * 1000))
+        messenger = Messenger(
+            key=key, org_id=me_cred.org_id, chain=chain, trust=trust, replay=replay, transport=transport
+        )
+        sync = RevocationSync(store, trust, messenger, list(genesis.rendezvous), settings.identity.revocation_poll_s)
+        await sync.load()
+        me = trust.verify_chain(chain)  # our own credential: refuse to run expired or revoked
+        return cls(genesis, trust, me, messenger, transport), sync
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.transport.close()
+
+
+def _local_identity(settings: Settings) -> LocalIdentity:
+    pf = settings.identity.passphrase_file
+    return LocalIdentity(settings.data_dir, passphrase_from(settings.path(pf) if pf else None))
+
+
+def write_run_file(path: os.PathLike[str], data: dict[str, Any]) -> None:
+    tmp = f"{os.fspath(path)}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh)
+    os.replace(tmp, path)

@@ -1,0 +1,102 @@
+"""A FinP2P network on loopback made with the real CLI: genesis, governance nodes, organizations as processes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from finp2p.builtins.https_transport import HttpsSettings, HttpsTransport
+from finp2p.identity.genesis import Genesis
+from finp2p.identity.local import LocalIdentity
+from finp2p.identity.replay import ReplayGuard
+from finp2p.identity.trust import Trust
+from finp2p.network.messaging import Messenger
+from finp2p.store import Store
+from tests.support.cli import run_cli
+from tests.support.nodes import NodeProcess
+from tests.support.ports import free_port
+
+
+@dataclass
+class Net:
+    root: Path
+    governance: dict[str, NodeProcess]
+    gov_ports: dict[str, int]
+    orgs: dict[str, NodeProcess] = field(default_factory=dict)
+
+    @property
+    def genesis_file(self) -> Path:
+        return self.root / "genesis.json"
+
+    def gov_config(self, name: str) -> Path:
+        return self.root / "governance" / name / "node.toml"
+
+    def org_config(self, org_id: str, port: int | None = None) -> Path:
+        config = self.root / "orgs" / org_id / "node.toml"
+        if not config.exists():
+            r = run_cli("config", "init", str(config), "--name", org_id, "--genesis", str(self.genesis_file))
+            assert r.returncode == 0, r.stderr
+            text = config.read_text() + "revocation_poll_s = 1\n"
+            config.write_text(text)
+        return config
+
+    def register(self, org_id: str, *extra: str) -> tuple[int, dict[str, object], str]:
+        port = free_port()
+        config = self.org_config(org_id)
+        r = run_cli(
+            "-c",
+            str(config),
+            "org",
+            "register",
+            "--org-id",
+            org_id,
+            "--name",
+            f"Bank {org_id}",
+            "--public-url",
+            f"https://127.0.0.1:{port}",
+            "--json",
+            *extra,
+        )
+        return r.returncode, json.loads(r.stdout), r.stderr
+
+    def start_org(self, org_id: str) -> NodeProcess:
+        node = NodeProcess(self.org_config(org_id)).start()
+        self.orgs[org_id] = node
+        return node
+
+    def stop_all(self) -> None:
+        for node in [*self.orgs.values(), *self.governance.values()]:
+            node.stop()
+
+
+def make_net(root: Path, governance: list[str], *, auto_approve: bool = False) -> Net:
+    ports = {name: free_port() for name in governance}
+    args = ["network", "init", str(root), "--network-id", "itest", "--devnet"]
+    for name, port in ports.items():
+        args += ["--governance", f"{name}=127.0.0.1:{port}"]
+    if auto_approve:
+        args += ["--auto-approve", "*"]
+    r = run_cli(*args)
+    assert r.returncode == 0, r.stderr
+    nodes = {name: NodeProcess(root / "governance" / name / "node.toml") for name in governance}
+    return Net(root, nodes, ports)
+
+
+async def client_of(data_dir: Path, genesis_file: Path, store: Store) -> Messenger:
+    """A messenger acting as the organization whose identity is in ``data_dir``, with no check of its own
+    standing: it lets a test send as a revoked organization, as a rogue one would."""
+    genesis = Genesis.load(genesis_file)
+    ident = LocalIdentity(data_dir)
+    chain = ident.chain() or ()
+    transport = HttpsTransport(
+        HttpsSettings(trust_pem=genesis.trust_pem, cert_chain_file=ident.tls_chain_path, key_file=ident.tls_key_path)
+    )
+    return Messenger(
+        key=ident.key(),
+        org_id=chain[0].org_id,
+        chain=chain,
+        trust=Trust(genesis),
+        replay=ReplayGuard(store, 120_000),
+        transport=transport,
+    )
