@@ -124,3 +124,69 @@ def test_revocation_reaches_a_running_node_and_takes_effect_on_the_next_request(
         assert r.returncode == 0
     finally:
         net.stop_all()
+
+
+def test_certifying_a_governance_node_by_hand(tmp_path: Path) -> None:
+    """The founding operator's path when the governance node is run by someone else, with encrypted keys."""
+    secret = tmp_path / "passphrase"
+    secret.write_text("founders only\n")
+    net = tmp_path / "net"
+    r = run_cli(
+        "network",
+        "init",
+        str(net),
+        "--network-id",
+        "manual",
+        "--rendezvous",
+        "https://gov.example:443",
+        "--passphrase-file",
+        str(secret),
+    )
+    assert r.returncode == 0, r.stderr
+    assert "finid.key" in {p.name for p in (net / "founding" / "founding-1").iterdir()}
+    assert "encrypted" in (net / "founding" / "founding-1" / "finid.key").read_text()
+
+    gov_config = tmp_path / "gov" / "node.toml"
+    run_cli("config", "init", str(gov_config), "--name", "gov-x", "--genesis", str(net / "genesis.json"))
+    request = tmp_path / "request.json"
+    r = run_cli(
+        "-c",
+        str(gov_config),
+        "governance",
+        "request",
+        "--name",
+        "gov-x",
+        "--public-url",
+        "https://gov.example:443",
+        "--out",
+        str(request),
+    )
+    assert r.returncode == 0, r.stderr
+    certified = tmp_path / "certified.json"
+    args = [
+        "governance",
+        "certify-governance",
+        str(request),
+        "--founding",
+        str(net / "founding" / "founding-1"),
+        "--genesis",
+        str(net / "genesis.json"),
+        "--out",
+        str(certified),
+    ]
+    wrong = run_cli(*args)  # without the passphrase the founding key stays locked
+    assert wrong.returncode == 1 and "FP2014" in wrong.stderr
+    assert run_cli(*args, "--passphrase-file", str(secret)).returncode == 0
+    r = run_cli("-c", str(gov_config), "governance", "install", str(certified))
+    assert r.returncode == 0, r.stderr
+    chain = tmp_path / "gov" / "data" / "identity" / "credentials.json"
+    shown = json.loads(run_cli("credential", "show", str(chain), "--json").stdout)
+    assert [c["role"] for c in shown] == ["governance"]
+    verified = run_cli("credential", "verify", str(chain), "--genesis", str(net / "genesis.json"), "--json")
+    assert json.loads(verified.stdout)["role"] == "governance"
+    # A request altered after it was signed is refused by the founding operator.
+    doc = json.loads(request.read_text())
+    doc["name"] = "gov-evil"
+    request.write_text(json.dumps(doc))
+    tampered = run_cli(*args, "--passphrase-file", str(secret))
+    assert tampered.returncode == 1 and "FP2002" in tampered.stderr

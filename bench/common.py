@@ -1,0 +1,33 @@
+"""Helpers shared by the benchmarks: bounded timing loops and a printed table."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.table import Table
+
+
+def rate(fn: Callable[[], object], *, seconds: float = 2.0, max_ops: int = 1_000_000) -> float:
+    """Operations per second of ``fn``, run for about ``seconds`` (and at most ``max_ops`` times)."""
+    for _ in range(min(200, max_ops)):  # warm up caches and allocators
+        fn()
+    ops, start = 0, time.perf_counter()
+    deadline = start + seconds
+    while ops < max_ops:
+        for _ in range(50):
+            fn()
+        ops += 50
+        if time.perf_counter() >= deadline:
+            break
+    return ops / (time.perf_counter() - start)
+
+
+def print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for c in columns:
+        table.add_column(c, justify="right" if c != columns[0] else "left")
+    for r in rows:
+        table.add_row(*r)
+    Console().print(table)
