@@ -254,10 +254,47 @@ class ErrorCode(enum.Enum):
         "peer failed to handle the request",
         "The peer reported an internal error; retry later or contact its operator with the request id.",
     )
+    IN_PROGRESS = (
+        "FP3009",
+        "request in progress",
+        "The first attempt with this idempotency key is still running: retry with the same key a little later.",
+    )
+    OUTCOME_UNKNOWN = (
+        "FP3010",
+        "outcome unknown after a restart",
+        "The node restarted while running this request; it is never run twice: check its effect before acting.",
+    )
+    IDEMPOTENCY_CONFLICT = (
+        "FP3011",
+        "idempotency key reused for another request",
+        "Use a new idempotency key for a different request; reuse a key only to retry the same request.",
+    )
+    NOT_SUBSCRIBED = (
+        "FP3012",
+        "no such subscription",
+        "Subscribe first with `finp2p pubsub subscribe`; the publisher may also have ended the subscription.",
+    )
+    BROADCAST_TARGETS = (
+        "FP3013",
+        "no node to broadcast to",
+        "Check the group or ledger named, and that discovery knows members serving it.",
+    )
+    NOT_FOR_US = (
+        "FP3014",
+        "cannot decrypt the payload",
+        "The payload is encrypted for other recipients; send it to the nodes it was encrypted for.",
+    )
     MEMBERS_ONLY = (
         "FP3008",
         "members only",
         "Connect with the TLS certificate issued at registration; only registration is open to newcomers.",
+    )
+
+    # -- privacy -------------------------------------------------------------------------------------------------
+    ACL_DENIED = (
+        "FP5001",
+        "access denied",
+        "The resource's owner has not granted this organization that action: ask its operator for access.",
     )
 
     def __init__(self, code: str, title: str, hint: str) -> None:

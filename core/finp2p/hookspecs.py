@@ -24,13 +24,18 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import click
     from pydantic import BaseModel
 
     from finp2p.compliance import TransferCheck, Violation
     from finp2p.components import ComponentKind
     from finp2p.config import Settings
+    from finp2p.identity.trust import Identity
     from finp2p.ledger import Ledger
+    from finp2p.network.messaging import Incoming
+    from finp2p.network.pubsub import Delivered
     from finp2p.network.transport import Transport
     from finp2p.node import Node
     from finp2p.privacy.acl import AclBackend
@@ -121,6 +126,41 @@ def finp2p_node_stopping(node: Node) -> Awaitable[None] | None:
     """The node is about to close its components and store. Called once, also when it stops after an error.
 
     Finish or hand over work in flight; the node waits for an awaitable result, then goes on whatever it raised.
+    """
+
+
+# -- messaging ---------------------------------------------------------------------------------------------------
+@hookspec
+def finp2p_message_handlers(node: Node) -> dict[str, Callable[[Incoming], Awaitable[dict[str, Any]]]]:
+    """Add request/response message types this node answers. *Gathered.*
+
+    Called once as the node's network starts, before it serves. Return ``{message type: handler}``; a handler
+    receives a :class:`finp2p.network.messaging.Incoming` whose signature, sender credential chain, revocation,
+    TLS binding and replay were all checked, and returns the answer's result object. Raise a ``FinP2PError`` to
+    refuse; its code reaches the sender. Types are namespaced (``myplugin.thing``); a type claimed twice stops the
+    node. Requests carrying an idempotency key run at most once; the first answer is replayed to retries.
+    """
+
+
+@hookspec
+def finp2p_broadcast_queries(
+    node: Node,
+) -> dict[str, Callable[[dict[str, Any], Identity], Awaitable[tuple[Any, int | None]]]]:
+    """Add kinds of broadcast question this node answers. *Gathered.*
+
+    Called once as the node's network starts. Return ``{kind: handler}``; a handler receives the (decrypted)
+    payload and the verified identity of the asking organization, and returns ``(value, height)``: any JSON value,
+    and the ledger height it was read at (``None`` when no ledger is involved). The asker compares the values of all
+    answers and treats those read at an older height as out of date.
+    """
+
+
+@hookspec
+def finp2p_topic_message(node: Node, message: Delivered) -> Awaitable[None] | None:
+    """A message arrived on a topic this node subscribes to, and is stored in its inbox.
+
+    Called once per message, in sequence order per topic, after the message is committed (so a crash after it
+    loses nothing: the inbox holds it). Errors are logged and do not affect delivery.
     """
 
 

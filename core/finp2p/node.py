@@ -12,6 +12,8 @@ from typing import Any
 from finp2p.compliance import TransferCheck, Violation
 from finp2p.components import ComponentContext
 from finp2p.config import Settings, open_config
+from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.network.pubsub import Delivered
 from finp2p.network.stack import NetworkStack, write_run_file
 from finp2p.plugins import PluginManager
 from finp2p.privacy.acl import AclBackend
@@ -54,7 +56,16 @@ class Node:
             acl_settings = self.settings.acl.model_dump()
             self.acl = self.plugins.kind("acl", self.settings.acl.backend).factory(acl_settings, self.context)
             if self.settings.identity.genesis is not None:
-                self.network = await NetworkStack.start(self.settings, self.plugins, self.store, self.context)
+                self.network = await NetworkStack.start(
+                    self.settings,
+                    self.plugins,
+                    self.store,
+                    self.context,
+                    acl=self.acl,
+                    handlers=self._gathered("finp2p_message_handlers"),
+                    queries=self._gathered("finp2p_broadcast_queries"),
+                    on_topic_message=self._on_topic_message,
+                )
                 write_run_file(self.run_file, self.describe())
             await self.emit("finp2p_node_started", node=self)
         except BaseException:
@@ -91,6 +102,23 @@ class Node:
             self.store = None
 
     # -- hooks ---------------------------------------------------------------------------------------------------
+    def _gathered(self, hook_name: str) -> dict[str, Any]:
+        """The union of a gathered ``{name: handler}`` hook's answers; a name claimed twice is an error."""
+        merged: dict[str, Any] = {}
+        for impl in getattr(self.plugins.hook, hook_name).get_hookimpls():
+            answer = impl.function(**({"node": self} if "node" in impl.argnames else {})) or {}
+            for name, handler in answer.items():
+                if name in merged:
+                    raise FinP2PError(
+                        ErrorCode.PLUGIN_CONFLICT,
+                        f"{hook_name}: {name!r} is claimed twice (again by {self.plugins.plugin_name(impl.plugin)})",
+                    )
+                merged[name] = handler
+        return merged
+
+    async def _on_topic_message(self, message: Delivered) -> None:
+        await self.emit("finp2p_topic_message", raise_errors=False, node=self, message=message)
+
     async def emit(self, hook_name: str, *, raise_errors: bool = True, **kwargs: Any) -> None:
         """Call an event hook on every plugin, awaiting awaitable answers, in registration order."""
         hook = getattr(self.plugins.hook, hook_name)

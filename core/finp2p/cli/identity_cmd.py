@@ -347,6 +347,8 @@ def org_group() -> None:
 @click.option("--name", required=True, help="The organization's legal or display name.")
 @click.option("--public-url", required=True, help="https://HOST:PORT where this node will serve its peers.")
 @click.option("--host", "hosts", multiple=True, help="Further host names or IPs for its TLS certificate.")
+@click.option("--group", "groups", multiple=True, help="A named group the organization belongs to (repeatable).")
+@click.option("--ledger", "ledgers", multiple=True, help="A ledger id it serves as a primary node (repeatable).")
 @click.option(
     "--wait",
     "wait_s",
@@ -358,7 +360,15 @@ def org_group() -> None:
 @click.pass_context
 @reports_errors
 def org_register_cmd(
-    ctx: click.Context, org_id: str, name: str, public_url: str, hosts: tuple[str, ...], wait_s: float, as_json: bool
+    ctx: click.Context,
+    org_id: str,
+    name: str,
+    public_url: str,
+    hosts: tuple[str, ...],
+    groups: tuple[str, ...],
+    ledgers: tuple[str, ...],
+    wait_s: float,
+    as_json: bool,
 ) -> None:
     """Register this node with a rendezvous node of the genesis (--config). Run again to collect the credential
     once an operator approved it; the exit status is 0 when approved and 1 while pending."""
@@ -378,6 +388,8 @@ def org_register_cmd(
                 name=name,
                 public_url=public_url,
                 hosts=all_hosts,
+                groups=list(groups),
+                ledgers=list(ledgers),
                 wait_s=wait_s,
                 on_event=lambda t: err.print(f"[yellow]{t}[/]"),
             )

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import click
 
 from finp2p.cli.output import emit, json_option, out, reports_errors
 from finp2p.config import open_config
+from finp2p.network.stack import NetworkStack
 from finp2p.node import Node
 from finp2p.store import Store
+
+T = TypeVar("T")
 
 
 @click.group("node")
@@ -44,6 +48,24 @@ def start_cmd(ctx: click.Context) -> None:
     asyncio.run(run())
 
 
+async def as_node(ctx: click.Context, work: Callable[[NetworkStack, Store], Awaitable[T]]) -> T:
+    """Run ``work`` as the node of the config given by --config: its identity and store, without serving."""
+    from finp2p.cli.main import config_path
+
+    node = Node.from_config(config_path(ctx))
+    store = Store(node.settings.store_url, sqlite_synchronous=node.settings.store.sqlite_synchronous, pool_size=2)
+    try:
+        await asyncio.to_thread(store.migrate)
+        node.store = store
+        stack, _ = await NetworkStack.build(node.settings, node.plugins, store, node.context)
+        try:
+            return await work(stack, store)
+        finally:
+            await stack.transport.close()
+    finally:
+        await asyncio.to_thread(store.close)
+
+
 @node_group.command("ping")
 @click.argument("url")
 @json_option
@@ -51,25 +73,7 @@ def start_cmd(ctx: click.Context) -> None:
 @reports_errors
 def ping_cmd(ctx: click.Context, url: str, as_json: bool) -> None:
     """Send a signed ping to the node at URL over mutual TLS, as this node (--config), and print its answer."""
-    from finp2p.cli.main import config_path
-    from finp2p.network.stack import NetworkStack
-
-    node = Node.from_config(config_path(ctx))
-
-    async def run() -> dict[str, Any]:
-        store = Store(node.settings.store_url, pool_size=1)
-        try:
-            store.migrate()
-            node.store = store
-            stack, _ = await NetworkStack.build(node.settings, node.plugins, store, node.context)
-            try:
-                return await stack.messenger.request(url, "node.ping", {})
-            finally:
-                await stack.transport.close()
-        finally:
-            store.close()
-
-    answer = asyncio.run(run())
+    answer = asyncio.run(as_node(ctx, lambda stack, _store: stack.messenger.request(url, "node.ping", {})))
     emit(answer, as_json, lambda: out.print(f"{url} is {answer['org_id']}; it sees this node as {answer['from']}"))
 
 

@@ -73,6 +73,10 @@ def check_request(body: dict[str, Any], fin_id: str) -> tuple[str, str, x509.Cer
         csr = x509.load_pem_x509_csr(str(body.get("csr_pem", "")).encode())
     except ValueError as exc:
         raise FinP2PError(ErrorCode.MALFORMED, f"csr_pem is not a PEM certificate request: {exc}") from None
+    for name in ("groups", "ledgers"):
+        values = body.get(name, [])
+        if not isinstance(values, list) or len(values) > 32 or not all(isinstance(v, str) and v for v in values):
+            raise FinP2PError(ErrorCode.MALFORMED, f"{name} must list at most 32 names")
     if not csr.is_signature_valid:
         raise FinP2PError(ErrorCode.BAD_SIGNATURE, "the certificate request is not signed by its own key")
     key = csr.public_key()
@@ -224,6 +228,35 @@ def load_lists(store: Store) -> list[RevocationList]:
 
 def member_urls(store: Store) -> list[str]:
     return [json.loads(r.request)["public_url"] for r in registrations(store, "approved")]
+
+
+def members(store: Store, authority: Authority) -> list[dict[str, Any]]:
+    """The organizations this node admitted, and itself, as ``members.list`` answers them."""
+    out = []
+    for r in registrations(store, "approved"):
+        request = json.loads(r.request)
+        out.append(
+            {
+                "org_id": r.org_id,
+                "fin_id": r.fin_id,
+                "address": request["public_url"],
+                "role": "organization",
+                "groups": request.get("groups", []),
+                "ledgers": request.get("ledgers", []),
+            }
+        )
+    me = authority.chain[0]
+    out.append(
+        {
+            "org_id": me.org_id,
+            "fin_id": me.subject,
+            "address": me.attributes.get("public_url"),
+            "role": "governance",
+            "groups": [],
+            "ledgers": [],
+        }
+    )
+    return out
 
 
 def _now_ms() -> int:

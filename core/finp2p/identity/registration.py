@@ -48,6 +48,8 @@ async def register(
     name: str,
     public_url: str,
     hosts: list[str],
+    groups: list[str] | None = None,
+    ledgers: list[str] | None = None,
     wait_s: float = 0.0,
     poll_s: float = 1.0,
     on_event: Any = None,
@@ -76,6 +78,8 @@ async def register(
             "name": name,
             "public_url": public_url,
             "hosts": hosts,
+            "groups": groups or [],
+            "ledgers": ledgers or [],
             "csr_pem": csr.public_bytes(serialization.Encoding.PEM).decode(),
         }
         if saved.get("registration_id") and saved.get("org_id") == org_id:

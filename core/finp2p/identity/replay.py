@@ -1,27 +1,34 @@
 """The replay window, persisted: a (sender, nonce) pair is accepted once while its timestamp is in the window.
 
-The pair is written before the message is handled, so a node killed and restarted still refuses the replay. Rows
-expire with the window (a message that old is refused by its timestamp anyway) and are pruned in batches.
+The pair is committed before the message is handled, so a node killed and restarted still refuses the replay.
+Concurrent messages share one commit (group commit): each waits for the batch that holds its pair, which keeps the
+guarantee and spares a disk flush per message. Rows expire with the window (a message that old is refused by its
+timestamp anyway) and are pruned in batches.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, delete
+from sqlmodel import Session, col, delete, select
 
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.store import Store
 from finp2p.store.models import SeenNonceRow
 
-PRUNE_EVERY = 1000
+PRUNE_EVERY = 5000
+MAX_BATCH = 512
 
 
 class ReplayGuard:
     def __init__(self, store: Store, window_ms: int) -> None:
         self.store = store
         self.window_ms = window_ms
+        self._pending: list[tuple[SeenNonceRow, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
         self._since_prune = 0
 
     def check_time(self, timestamp_ms: int, now_ms: int | None = None) -> None:
@@ -34,19 +41,69 @@ class ReplayGuard:
             )
 
     async def record(self, sender: str, nonce: str, timestamp_ms: int) -> None:
-        """Remember the pair, or raise FP2010 if it was seen already."""
-        expires = timestamp_ms + self.window_ms
-        self._since_prune += 1
-        prune = self._since_prune >= PRUNE_EVERY
-        if prune:
-            self._since_prune = 0
+        """Remember the pair (committed when this returns), or raise FP2010 if it was seen already."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append(
+            (SeenNonceRow(sender=sender, nonce=nonce, expires_ms=timestamp_ms + self.window_ms), future)
+        )
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        await future
 
-        def op(s: Session) -> None:
+    async def _write(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            self._since_prune += len(batch)
+            prune = self._since_prune >= PRUNE_EVERY
             if prune:
-                s.exec(delete(SeenNonceRow).where(col(SeenNonceRow.expires_ms) < int(time.time() * 1000)))
-            s.add(SeenNonceRow(sender=sender, nonce=nonce, expires_ms=expires))
+                self._since_prune = 0
+            rows = [row for row, _ in batch]
+            try:
+                outcome = await self.store.run(functools.partial(_insert, rows=rows, prune=prune))
+            except Exception as exc:  # the store failed: every waiter learns it, none is acknowledged
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for (row, fut), fresh in zip(batch, outcome, strict=True):
+                if fut.done():
+                    continue
+                if fresh:
+                    fut.set_result(None)
+                else:
+                    fut.set_exception(
+                        FinP2PError(
+                            ErrorCode.REPLAYED, f"nonce {row.nonce[:8]}… of {row.sender[:12]}… was used already"
+                        )
+                    )
 
-        try:
-            await self.store.run(op)
-        except IntegrityError:
-            raise FinP2PError(ErrorCode.REPLAYED, f"nonce {nonce[:8]}… of {sender[:12]}… was used already") from None
+
+def _insert(s: Session, rows: list[SeenNonceRow], prune: bool) -> list[bool]:
+    """Insert the new pairs of ``rows``; for each, whether it was new."""
+    if prune:
+        s.exec(delete(SeenNonceRow).where(col(SeenNonceRow.expires_ms) < int(time.time() * 1000)))
+    keys = {(r.sender, r.nonce) for r in rows}
+    senders = {r.sender for r in rows}
+    seen = {
+        (r.sender, r.nonce)
+        for r in s.exec(
+            select(SeenNonceRow).where(
+                col(SeenNonceRow.sender).in_(senders), col(SeenNonceRow.nonce).in_({n for _, n in keys})
+            )
+        )
+    }
+    fresh: list[bool] = []
+    for r in rows:
+        key = (r.sender, r.nonce)
+        if key in seen:
+            fresh.append(False)
+            continue
+        seen.add(key)  # a duplicate inside the batch is a replay too
+        s.add(SeenNonceRow(sender=r.sender, nonce=r.nonce, expires_ms=r.expires_ms))
+        fresh.append(True)
+    try:
+        s.flush()
+    except IntegrityError:  # another writer (a second process on the same database) took a pair meanwhile
+        s.rollback()
+        raise
+    return fresh

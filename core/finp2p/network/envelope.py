@@ -35,6 +35,8 @@ class Envelope:
     nonce: str
     body: dict[str, Any]
     in_reply_to: str | None = None
+    #: Retries of one request carry the same key (each in a new envelope); the receiver runs it once.
+    idempotency_key: str | None = None
     signature: str = ""
     chain: tuple[Credential, ...] = field(default=(), repr=False)
 
@@ -50,6 +52,7 @@ class Envelope:
             "timestamp_ms": self.timestamp_ms,
             "nonce": self.nonce,
             "in_reply_to": self.in_reply_to,
+            "idempotency_key": self.idempotency_key,
             "body": self.body,
         }
 
@@ -80,7 +83,9 @@ class Envelope:
             nonce = data["nonce"]
             keys.decode_hex(nonce, "nonce", 16)
             keys.decode_hex(data["signature"], "signature", 64)
-            sender_org, reply_to = data["sender_org"], data["in_reply_to"]
+            sender_org, reply_to, idem = data["sender_org"], data["in_reply_to"], data.get("idempotency_key")
+            if idem is not None and (not isinstance(idem, str) or not 0 < len(idem) <= 128):
+                raise ValueError("idempotency_key must be a string of 1 to 128 characters")
             for name, value in (("sender_org", sender_org), ("in_reply_to", reply_to)):
                 if value is not None and not isinstance(value, str):
                     raise ValueError(f"{name} must be a string or null")
@@ -99,6 +104,7 @@ class Envelope:
                 nonce=nonce,
                 body=body,
                 in_reply_to=reply_to,
+                idempotency_key=idem,
                 signature=data["signature"],
                 chain=chain,
             )
@@ -118,6 +124,7 @@ def seal(
     recipients: tuple[str, ...] = (),
     chain: tuple[Credential, ...] = (),
     in_reply_to: str | None = None,
+    idempotency_key: str | None = None,
     now_ms: int | None = None,
 ) -> Envelope:
     env = Envelope(
@@ -131,6 +138,7 @@ def seal(
         nonce=os.urandom(16).hex(),
         body=body,
         in_reply_to=in_reply_to,
+        idempotency_key=idempotency_key,
         chain=chain,
     )
     return replace(env, signature=key.sign("envelope", env.signed_part()).hex())

@@ -9,7 +9,10 @@ before the handler runs. Any failure is answered with a signed error and the nod
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,9 +23,13 @@ from finp2p.identity.credentials import Credential
 from finp2p.identity.replay import ReplayGuard
 from finp2p.identity.trust import Identity, Trust
 from finp2p.network.envelope import Envelope, seal
+from finp2p.network.idempotency import IdempotencyStore
 from finp2p.network.transport import Peer, Transport
 
 log = logging.getLogger(__name__)
+
+#: Failures after which a request may be sent again (it did not reach a handler, or its first attempt still runs).
+RETRYABLE = frozenset({ErrorCode.PEER_UNREACHABLE, ErrorCode.PEER_TIMEOUT, ErrorCode.PEER_ERROR, ErrorCode.IN_PROGRESS})
 
 #: Credential roles whose holders are members that talk to other nodes.
 MEMBER_ROLES = ("organization", "governance")
@@ -59,6 +66,7 @@ class Messenger:
         trust: Trust,
         replay: ReplayGuard,
         transport: Transport,
+        idempotency: IdempotencyStore | None = None,
     ) -> None:
         self.key = key
         self.org_id = org_id
@@ -66,6 +74,7 @@ class Messenger:
         self.trust = trust
         self.replay = replay
         self.transport = transport
+        self.idempotency = idempotency or IdempotencyStore(replay.store)
         self._routes: dict[str, _Route] = {}
         self._chains: dict[str, tuple[Credential, ...]] = {}  # sender FinID → last chain that verified
 
@@ -94,8 +103,7 @@ class Messenger:
             env = Envelope.decode(payload)
             request_id = env.id
             incoming = await self._verify(peer, env)
-            result = await self._routes[env.type].handler(incoming)
-            body: dict[str, Any] = {"ok": True, "result": result}
+            body = await self._run(incoming)
         except FinP2PError as err:
             log.info("refused %s from %s: %s", request_id or "a message", peer.address, err)
             body = {"ok": False, "error": err.to_dict()}
@@ -113,6 +121,29 @@ class Messenger:
             in_reply_to=request_id,
         )
         return reply.encode()
+
+    async def _run(self, incoming: Incoming) -> dict[str, Any]:
+        """Run the handler; with an idempotency key, at most once per (sender, key), replaying its answer."""
+        env = incoming.envelope
+        handler = self._routes[env.type].handler
+        key = env.idempotency_key
+        if key is None:
+            return {"ok": True, "result": await handler(incoming)}
+        claim = await self.idempotency.claim(env.sender, key, env.type, env.body)
+        if claim.reply is not None:
+            return claim.reply
+        # A refusal or a failure is an answer too, and is replayed as such: the handler may have acted before it
+        # failed, so it is never run a second time. A node stopped mid-handler answers retries with FP3010.
+        try:
+            body: dict[str, Any] = {"ok": True, "result": await handler(incoming)}
+        except FinP2PError as err:
+            body = {"ok": False, "error": err.to_dict()}
+        except Exception:
+            log.exception("handler failed for %s (idempotency key %s)", env.id, key)
+            failure = FinP2PError(ErrorCode.PEER_ERROR, f"request {env.id} failed inside the node")
+            body = {"ok": False, "error": failure.to_dict()}
+        await self.idempotency.finish(env.sender, key, body)
+        return body
 
     async def _verify(self, peer: Peer, env: Envelope) -> Incoming:
         if env.network_id != self.network_id:
@@ -156,20 +187,47 @@ class Messenger:
 
     # -- outbound ------------------------------------------------------------------------------------------------
     async def request(
-        self, address: str, type_: str, body: dict[str, Any], *, recipient: str | None = None, timeout: float = 10.0
+        self,
+        address: str,
+        type_: str,
+        body: dict[str, Any],
+        *,
+        recipient: str | None = None,
+        timeout: float = 10.0,
+        idempotency_key: str | None = None,
+        attempts: int = 1,
+        backoff_s: float = 0.2,
     ) -> dict[str, Any]:
-        """Send one request and return the result of its verified answer; raise the error it carries."""
-        env = seal(
-            self.key,
-            network_id=self.network_id,
-            type=type_,
-            body=body,
-            sender_org=self.org_id,
-            recipients=(recipient,) if recipient else (),
-            chain=self.chain,
-        )
-        raw = await self.transport.request(address, env.encode(), timeout=timeout)
-        return self.read_reply(env, raw, address)
+        """Send one request and return the result of its verified answer; raise the error it carries.
+
+        With ``attempts`` > 1, a request that got no answer (unreachable, timed out, in progress) is sent again,
+        in a new envelope with the same idempotency key (one is made if none is given), after an exponential
+        backoff with jitter. The receiver runs it at most once and answers every attempt with the first answer.
+        """
+        if attempts > 1 and idempotency_key is None:
+            idempotency_key = uuid.uuid4().hex
+        delay = backoff_s
+        for attempt in range(1, attempts + 1):
+            env = seal(
+                self.key,
+                network_id=self.network_id,
+                type=type_,
+                body=body,
+                sender_org=self.org_id,
+                recipients=(recipient,) if recipient else (),
+                chain=self.chain,
+                idempotency_key=idempotency_key,
+            )
+            try:
+                raw = await self.transport.request(address, env.encode(), timeout=timeout)
+                return self.read_reply(env, raw, address)
+            except FinP2PError as err:
+                if err.code not in RETRYABLE or attempt == attempts:
+                    raise
+                log.info("attempt %d of %s to %s failed (%s); retrying", attempt, type_, address, err.code.code)
+            await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter, not a secret
+            delay = min(delay * 2, 5.0)
+        raise AssertionError("unreachable")
 
     def read_reply(self, request: Envelope, raw: bytes, address: str) -> dict[str, Any]:
         reply = Envelope.decode(raw)

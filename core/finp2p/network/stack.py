@@ -25,9 +25,13 @@ from finp2p.identity.keys import passphrase_from
 from finp2p.identity.local import LocalIdentity
 from finp2p.identity.replay import ReplayGuard
 from finp2p.identity.trust import Identity, Trust
-from finp2p.network.messaging import Incoming, Messenger
+from finp2p.network.broadcast import Broadcaster, QueryHandler
+from finp2p.network.directory import Directory
+from finp2p.network.messaging import Handler, Incoming, Messenger
+from finp2p.network.pubsub import OnMessage, PubSub
 from finp2p.network.transport import Transport
 from finp2p.plugins import PluginManager
+from finp2p.privacy.acl import AclBackend
 from finp2p.store import Store
 
 
@@ -40,27 +44,51 @@ class NetworkStack:
     transport: Transport
     address: str = ""
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    pubsub: PubSub | None = None
+    directory: Directory | None = None
+    broadcaster: Broadcaster | None = None
 
     @classmethod
     async def start(
-        cls, settings: Settings, plugins: PluginManager, store: Store, context: ComponentContext
+        cls,
+        settings: Settings,
+        plugins: PluginManager,
+        store: Store,
+        context: ComponentContext,
+        *,
+        acl: AclBackend | None = None,
+        handlers: dict[str, Handler] | None = None,
+        queries: dict[str, QueryHandler] | None = None,
+        on_topic_message: OnMessage | None = None,
     ) -> NetworkStack:
         """Build the stack and serve: handlers, background work and the transport's listener."""
         stack, sync = await cls.build(settings, plugins, store, context)
         me = stack.identity
+        messenger = stack.messenger
 
         async def ping(msg: Incoming) -> dict[str, Any]:
             sender = msg.sender.org_id if msg.sender else None
             return {"org_id": me.org_id, "time_ms": int(time.time() * 1000), "from": sender}
 
-        stack.messenger.register("node.ping", ping)
+        messenger.register("node.ping", ping)
+        service = None
         if settings.governance.enabled:
             if settings.governance.auto_approve and not stack.genesis.devnet:
                 raise FinP2PError(ErrorCode.CONFIG_VALUE, "governance.auto_approve is for devnets only; clear it")
             authority = Authority.load(_local_identity(settings), stack.genesis, settings.governance.credential_days)
-            service = GovernanceService(store, authority, stack.messenger, sync, settings.governance.auto_approve)
+            service = GovernanceService(store, authority, messenger, sync, settings.governance.auto_approve)
             stack.tasks.append(asyncio.create_task(service.publish_forever(), name="revocation-publish"))
-        stack.address = await stack.transport.start(stack.messenger)
+        stack.pubsub = PubSub(store, messenger, acl, me.attributes.get("public_url"), on_topic_message)
+        stack.directory = Directory(
+            messenger, list(stack.genesis.rendezvous), service.local_members if service else None
+        )
+        stack.broadcaster = Broadcaster(messenger, stack.directory, is_rendezvous=service is not None)
+        for type_, handler in (handlers or {}).items():
+            messenger.register(type_, handler)
+        for kind, query in (queries or {}).items():
+            stack.broadcaster.register_query(kind, query)
+        stack.address = await stack.transport.start(messenger)
+        await stack.pubsub.start()
         stack.tasks.append(asyncio.create_task(sync.poll_forever(stack.address), name="revocation-poll"))
         return stack
 
@@ -102,6 +130,8 @@ class NetworkStack:
         return cls(genesis, trust, me, messenger, transport), sync
 
     async def stop(self) -> None:
+        if self.pubsub is not None:
+            await self.pubsub.stop()
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:

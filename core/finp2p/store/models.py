@@ -74,3 +74,75 @@ class RegistrationRow(SQLModel, table=True):
     reason: str | None = Field(default=None, sa_type=Text)
     created_ms: int = Field(sa_type=BigInteger)
     decided_ms: int | None = Field(default=None, sa_type=BigInteger)
+
+
+# -- messaging: idempotency, pub/sub -------------------------------------------------------------------------------
+class IdempotentRequestRow(SQLModel, table=True):
+    """The first answer to a request carrying an idempotency key, replayed for every retry of it."""
+
+    __tablename__ = "idempotent_request"
+
+    sender: str = Field(primary_key=True, max_length=66)
+    key: str = Field(primary_key=True, max_length=128)
+    request_hash: str = Field(max_length=64)
+    state: str = Field(max_length=12)  # running | done
+    boot_id: str = Field(max_length=32)
+    reply: str | None = Field(default=None, sa_type=Text)
+    created_ms: int = Field(sa_type=BigInteger, index=True)
+
+
+class TopicRow(SQLModel, table=True):
+    """A topic this node publishes, with the sequence number of its last message."""
+
+    __tablename__ = "topic"
+
+    topic: str = Field(primary_key=True, max_length=300)
+    last_seq: int = Field(default=0, sa_type=BigInteger)
+
+
+class TopicMessageRow(SQLModel, table=True):
+    """The durable outbox: every message published on a topic, in sequence."""
+
+    __tablename__ = "topic_message"
+
+    topic: str = Field(primary_key=True, max_length=300)
+    seq: int = Field(primary_key=True, sa_type=BigInteger)
+    body: str = Field(sa_type=Text)
+    created_ms: int = Field(sa_type=BigInteger)
+
+
+class SubscriberRow(SQLModel, table=True):
+    """A subscription to one of our topics, and how far the subscriber has acknowledged it."""
+
+    __tablename__ = "subscriber"
+
+    topic: str = Field(primary_key=True, max_length=300)
+    org_id: str = Field(primary_key=True, max_length=100)
+    address: str = Field(max_length=300)
+    acked_seq: int = Field(default=0, sa_type=BigInteger)
+    active: bool = True
+    created_ms: int = Field(sa_type=BigInteger)
+
+
+class SubscriptionRow(SQLModel, table=True):
+    """A topic of another node this node subscribes to, and the last message it processed."""
+
+    __tablename__ = "subscription"
+
+    publisher_org: str = Field(primary_key=True, max_length=100)
+    topic: str = Field(primary_key=True, max_length=300)
+    publisher_address: str = Field(max_length=300)
+    last_seq: int = Field(default=0, sa_type=BigInteger)
+    active: bool = True
+
+
+class InboxMessageRow(SQLModel, table=True):
+    """Messages received on subscribed topics, each stored once, in the order of the publisher's sequence."""
+
+    __tablename__ = "inbox_message"
+
+    publisher_org: str = Field(primary_key=True, max_length=100)
+    topic: str = Field(primary_key=True, max_length=300)
+    seq: int = Field(primary_key=True, sa_type=BigInteger)
+    body: str = Field(sa_type=Text)
+    received_ms: int = Field(sa_type=BigInteger)

@@ -1,0 +1,337 @@
+"""Publish/subscribe between nodes: durable, in order per topic, at least once on the wire, once in the inbox.
+
+Publisher: every message is written to the topic's outbox with the next sequence number before ``publish``
+returns. Each subscriber has a worker that sends the messages after the subscriber's acknowledged sequence, in order
+and in batches, and advances the acknowledgement only when the subscriber answers; a subscriber that does not answer
+is retried with backoff, so nothing is lost while it is down, and the workers resume from the stored
+acknowledgements when the publisher restarts.
+
+Subscriber: a delivery is stored in the inbox and the subscription's last sequence advanced in one transaction,
+before it is acknowledged; a message at or below the last sequence is a repeat and skipped, one beyond a gap waits
+for the gap. On start, a subscriber renews its subscriptions from its last sequence, so it catches up after being
+offline. Subscribing is checked by the publisher's ACL (action ``subscribe`` on the topic).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.network.messaging import Incoming, Messenger
+from finp2p.privacy.acl import AclBackend
+from finp2p.store import Store
+from finp2p.store.models import InboxMessageRow, SubscriberRow, SubscriptionRow, TopicMessageRow, TopicRow
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+MAX_TOPIC_LEN = 300
+
+
+@dataclass(frozen=True)
+class Delivered:
+    publisher_org: str
+    topic: str
+    seq: int
+    body: dict[str, Any]
+
+
+OnMessage = Callable[[Delivered], Awaitable[None]]
+
+
+def check_topic(topic: Any) -> str:
+    if not isinstance(topic, str) or not 0 < len(topic) <= MAX_TOPIC_LEN or any(c.isspace() for c in topic):
+        raise FinP2PError(ErrorCode.MALFORMED, f"a topic is 1 to {MAX_TOPIC_LEN} characters without white space")
+    return topic
+
+
+# -- publisher side (also used by the CLI, which writes to the node's store) -------------------------------------
+def append(s: Session, topic: str, body: dict[str, Any]) -> int:
+    """Add ``body`` to the topic's outbox; return its sequence number (committed with the session)."""
+    row = s.exec(select(TopicRow).where(TopicRow.topic == topic).with_for_update()).first()
+    if row is None:
+        row = TopicRow(topic=topic, last_seq=0)
+    row.last_seq += 1
+    s.add(row)
+    s.add(TopicMessageRow(topic=topic, seq=row.last_seq, body=json.dumps(body), created_ms=_now_ms()))
+    return row.last_seq
+
+
+class PubSub:
+    def __init__(
+        self,
+        store: Store,
+        messenger: Messenger,
+        acl: AclBackend | None,
+        public_url: str | None,
+        on_message: OnMessage | None = None,
+        poll_s: float = 0.2,
+    ) -> None:
+        self.store = store
+        self.messenger = messenger
+        self.acl = acl
+        self.public_url = public_url
+        self.on_message = on_message
+        self.poll_s = poll_s
+        self._wake: dict[str, asyncio.Event] = {}
+        self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._seen_seq: dict[str, int] = {}
+        messenger.register("pubsub.subscribe", self._on_subscribe)
+        messenger.register("pubsub.unsubscribe", self._on_unsubscribe)
+        messenger.register("pubsub.deliver", self._on_deliver)
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        for sub in await self.store.run(
+            lambda s: list(s.exec(select(SubscriberRow).where(col(SubscriberRow.active).is_(True))))
+        ):
+            self._ensure_worker(sub.topic, sub.org_id)
+        self._tasks.append(asyncio.create_task(self._watch_outbox(), name="pubsub-outbox"))
+        self._tasks.append(asyncio.create_task(self._renew_subscriptions(), name="pubsub-renew"))
+
+    async def stop(self) -> None:
+        tasks = [*self._tasks, *self._workers.values()]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks.clear()
+        self._workers.clear()
+
+    # -- publishing ----------------------------------------------------------------------------------------------
+    async def publish(self, topic: str, body: dict[str, Any]) -> int:
+        seq = await self.store.run(lambda s: append(s, check_topic(topic), body))
+        self._event(topic).set()
+        return seq
+
+    def _event(self, topic: str) -> asyncio.Event:
+        return self._wake.setdefault(topic, asyncio.Event())
+
+    async def _watch_outbox(self) -> None:
+        """Wake workers for messages written by other processes (the CLI) into this node's outbox."""
+        while True:
+            rows = await self.store.run(lambda s: [(r.topic, r.last_seq) for r in s.exec(select(TopicRow))])
+            for topic, last in rows:
+                if self._seen_seq.get(topic) != last:
+                    self._seen_seq[topic] = last
+                    self._event(topic).set()
+            await asyncio.sleep(self.poll_s)
+
+    def _ensure_worker(self, topic: str, org_id: str) -> None:
+        key = (topic, org_id)
+        task = self._workers.get(key)
+        if task is None or task.done():
+            self._workers[key] = asyncio.create_task(self._deliver_forever(topic, org_id), name=f"deliver {key}")
+        else:
+            self._event(topic).set()
+
+    async def _deliver_forever(self, topic: str, org_id: str) -> None:
+        event = self._event(topic)
+        delay = 0.2
+        while True:
+            sub = await self.store.run(lambda s: s.get(SubscriberRow, (topic, org_id)))
+            if sub is None or not sub.active:
+                return
+            after = sub.acked_seq
+            batch = await self.store.run(functools.partial(_batch, topic=topic, after=after))
+            if not batch:
+                event.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), timeout=5)
+                continue
+            messages = [{"seq": m.seq, "body": json.loads(m.body)} for m in batch]
+            try:
+                answer = await self.messenger.request(
+                    sub.address, "pubsub.deliver", {"topic": topic, "messages": messages}, recipient=org_id, timeout=10
+                )
+                acked = int(answer.get("acked", after))
+            except FinP2PError as err:
+                if err.code is ErrorCode.NOT_SUBSCRIBED:
+                    await self._deactivate(topic, org_id)
+                    return
+                log.info("delivery of %s to %s failed (%s); retrying in %.1f s", topic, org_id, err.code.code, delay)
+                event.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(event.wait(), timeout=delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.2
+            if acked > after:
+                await self.store.run(functools.partial(_set_acked, topic=topic, org_id=org_id, acked=acked))
+
+    async def _deactivate(self, topic: str, org_id: str) -> None:
+        def op(s: Session) -> None:
+            row = s.get(SubscriberRow, (topic, org_id))
+            if row is not None:
+                row.active = False
+                s.add(row)
+
+        await self.store.run(op)
+
+    async def _on_subscribe(self, msg: Incoming) -> dict[str, Any]:
+        assert msg.sender is not None
+        topic = check_topic(msg.body.get("topic"))
+        org_id = str(msg.sender.org_id)
+        if self.acl is None or not await self.acl.is_allowed(org_id, "subscribe", topic):
+            raise FinP2PError(ErrorCode.ACL_DENIED, f"{org_id} may not subscribe to {topic}")
+        address = msg.sender.attributes.get("public_url")
+        if not isinstance(address, str):
+            raise FinP2PError(ErrorCode.MALFORMED, f"{org_id}'s credential names no public_url to deliver to")
+        from_seq = msg.body.get("from_seq", 0)
+        if isinstance(from_seq, bool) or not isinstance(from_seq, int) or from_seq < 0:
+            raise FinP2PError(ErrorCode.MALFORMED, "from_seq must be a non-negative integer")
+
+        def op(s: Session) -> int:
+            row = s.get(SubscriberRow, (topic, org_id))
+            if row is None:
+                row = SubscriberRow(topic=topic, org_id=org_id, address=address, created_ms=_now_ms())
+            row.address, row.acked_seq, row.active = address, from_seq, True
+            s.add(row)
+            topic_row = s.get(TopicRow, topic)
+            return topic_row.last_seq if topic_row else 0
+
+        last = await self.store.run(op)
+        self._ensure_worker(topic, org_id)
+        return {"topic": topic, "last_seq": last}
+
+    async def _on_unsubscribe(self, msg: Incoming) -> dict[str, Any]:
+        assert msg.sender is not None
+        topic = check_topic(msg.body.get("topic"))
+        await self._deactivate(topic, str(msg.sender.org_id))
+        return {"topic": topic}
+
+    # -- subscribing ---------------------------------------------------------------------------------------------
+    async def subscribe(self, publisher_address: str, publisher_org: str, topic: str) -> int:
+        """Subscribe (or renew) from our last sequence; returns the publisher's last sequence."""
+        check_topic(topic)
+
+        def mine(s: Session) -> int:
+            row = s.get(SubscriptionRow, (publisher_org, topic))
+            return row.last_seq if row else 0
+
+        last = await self.store.run(mine)
+        answer = await self.messenger.request(
+            publisher_address,
+            "pubsub.subscribe",
+            {"topic": topic, "from_seq": last},
+            recipient=publisher_org,
+            attempts=3,
+        )
+
+        def save(s: Session) -> None:
+            row = s.get(SubscriptionRow, (publisher_org, topic))
+            if row is None:
+                row = SubscriptionRow(publisher_org=publisher_org, topic=topic, publisher_address=publisher_address)
+            row.publisher_address, row.active = publisher_address, True
+            s.add(row)
+
+        await self.store.run(save)
+        return int(answer.get("last_seq", 0))
+
+    async def unsubscribe(self, publisher_org: str, topic: str) -> None:
+        row = await self.store.run(lambda s: s.get(SubscriptionRow, (publisher_org, topic)))
+        if row is None:
+            raise FinP2PError(ErrorCode.NOT_SUBSCRIBED, f"not subscribed to {topic} of {publisher_org}")
+        await self.messenger.request(
+            row.publisher_address, "pubsub.unsubscribe", {"topic": topic}, recipient=publisher_org, attempts=3
+        )
+
+        def op(s: Session) -> None:
+            r = s.get(SubscriptionRow, (publisher_org, topic))
+            if r is not None:
+                r.active = False
+                s.add(r)
+
+        await self.store.run(op)
+
+    async def _renew_subscriptions(self) -> None:
+        """After a restart: ask each publisher to resume from our last sequence (publishers also keep retrying)."""
+        subs = await self.store.run(
+            lambda s: list(s.exec(select(SubscriptionRow).where(col(SubscriptionRow.active).is_(True))))
+        )
+        for sub in subs:
+            for attempt in range(5):
+                try:
+                    await self.subscribe(sub.publisher_address, sub.publisher_org, sub.topic)
+                    break
+                except FinP2PError as err:
+                    log.info("renewing %s of %s failed (%s)", sub.topic, sub.publisher_org, err.code.code)
+                    await asyncio.sleep(0.5 * 2**attempt)
+
+    async def _on_deliver(self, msg: Incoming) -> dict[str, Any]:
+        assert msg.sender is not None
+        publisher = str(msg.sender.org_id)
+        topic = check_topic(msg.body.get("topic"))
+        messages = msg.body.get("messages")
+        if not isinstance(messages, list):
+            raise FinP2PError(ErrorCode.MALFORMED, "messages must be a list")
+        fresh: list[Delivered] = []
+
+        def op(s: Session) -> int:
+            sub = s.get(SubscriptionRow, (publisher, topic))
+            if sub is None or not sub.active:
+                raise FinP2PError(ErrorCode.NOT_SUBSCRIBED, f"this node does not subscribe to {topic} of {publisher}")
+            for m in sorted(messages, key=lambda m: int(m.get("seq", 0)) if isinstance(m, dict) else 0):
+                seq, body = (m.get("seq"), m.get("body")) if isinstance(m, dict) else (None, None)
+                if not isinstance(seq, int) or not isinstance(body, dict):
+                    raise FinP2PError(ErrorCode.MALFORMED, "each message has an integer seq and an object body")
+                if seq <= sub.last_seq:
+                    continue  # a repeat: stored already
+                if seq != sub.last_seq + 1:
+                    break  # a gap: wait for the publisher to resend from our acknowledgement
+                s.add(
+                    InboxMessageRow(
+                        publisher_org=publisher, topic=topic, seq=seq, body=json.dumps(body), received_ms=_now_ms()
+                    )
+                )
+                sub.last_seq = seq
+                fresh.append(Delivered(publisher, topic, seq, body))
+            s.add(sub)
+            return sub.last_seq
+
+        acked = await self.store.run(op)
+        if self.on_message is not None:
+            for d in fresh:
+                try:
+                    await self.on_message(d)
+                except Exception:
+                    log.exception("a listener failed on %s #%d of %s", topic, d.seq, publisher)
+        return {"acked": acked}
+
+
+def _batch(s: Session, topic: str, after: int) -> list[TopicMessageRow]:
+    q = select(TopicMessageRow).where(TopicMessageRow.topic == topic, col(TopicMessageRow.seq) > after)
+    return list(s.exec(q.order_by(col(TopicMessageRow.seq)).limit(BATCH)))
+
+
+def _set_acked(s: Session, topic: str, org_id: str, acked: int) -> None:
+    row = s.get(SubscriberRow, (topic, org_id))
+    if row is not None and acked > row.acked_seq:
+        row.acked_seq = acked
+        s.add(row)
+
+
+def inbox(store: Store, topic: str, publisher_org: str | None = None) -> list[InboxMessageRow]:
+    def op(s: Session) -> list[InboxMessageRow]:
+        q = select(InboxMessageRow).where(InboxMessageRow.topic == topic)
+        if publisher_org:
+            q = q.where(InboxMessageRow.publisher_org == publisher_org)
+        return list(s.exec(q.order_by(col(InboxMessageRow.publisher_org), col(InboxMessageRow.seq))))
+
+    return store.call(op)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
