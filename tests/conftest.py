@@ -38,17 +38,10 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return server.create_database(f"t_{uuid.uuid4().hex[:12]}")
 
 
-@pytest.fixture(scope="session")
-def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The test-only plugin distributions, built into wheels and pip-installed into a site directory.
-
-    They are real installed distributions (metadata, entry points) but live in their own directory, which a test
-    puts on a subprocess's PYTHONPATH, so they never leak into the other tests of the session.
-    """
-    base = tmp_path_factory.mktemp("plugins")
+def _install(base: Path, projects: list[Path]) -> Path:
     wheels, site = base / "wheels", base / "site"
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    for project in sorted((TESTS / "plugins").iterdir()):
+    for project in projects:
         subprocess.run(
             [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(project)],
             check=True,
@@ -61,3 +54,19 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=300,
     )
     return site
+
+
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test-only plugin distributions, built into wheels and pip-installed into a site directory.
+
+    They are real installed distributions (metadata, entry points) but live in their own directory, which a test
+    puts on a subprocess's PYTHONPATH, so they never leak into the other tests of the session.
+    """
+    return _install(tmp_path_factory.mktemp("plugins"), sorted((TESTS / "plugins").iterdir()))
+
+
+@pytest.fixture(scope="session")
+def good_plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Only the well-behaved test plugin (``finp2p-test-plugin``), for nodes that run as processes."""
+    return _install(tmp_path_factory.mktemp("good-plugins"), [TESTS / "plugins" / "finp2p-test-plugin"])

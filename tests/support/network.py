@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,7 @@ class Net:
     governance: dict[str, NodeProcess]
     gov_ports: dict[str, int]
     orgs: dict[str, NodeProcess] = field(default_factory=dict)
+    site: Path | None = None
 
     @property
     def genesis_file(self) -> Path:
@@ -60,8 +62,17 @@ class Net:
         )
         return r.returncode, json.loads(r.stdout), r.stderr
 
+    def gov_url(self, name: str) -> str:
+        return f"https://127.0.0.1:{self.gov_ports[name]}"
+
+    def org_data(self, org_id: str) -> Path:
+        return self.root / "orgs" / org_id / "data"
+
+    def cli(self, org_id: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli("-c", str(self.org_config(org_id)), *args, site=self.site)
+
     def start_org(self, org_id: str) -> NodeProcess:
-        node = NodeProcess(self.org_config(org_id)).start()
+        node = NodeProcess(self.org_config(org_id), site=self.site).start()
         self.orgs[org_id] = node
         return node
 
@@ -70,7 +81,7 @@ class Net:
             node.stop()
 
 
-def make_net(root: Path, governance: list[str], *, auto_approve: bool = False) -> Net:
+def make_net(root: Path, governance: list[str], *, auto_approve: bool = False, site: Path | None = None) -> Net:
     ports = {name: free_port() for name in governance}
     args = ["network", "init", str(root), "--network-id", "itest", "--devnet"]
     for name, port in ports.items():
@@ -79,8 +90,8 @@ def make_net(root: Path, governance: list[str], *, auto_approve: bool = False) -
         args += ["--auto-approve", "*"]
     r = run_cli(*args)
     assert r.returncode == 0, r.stderr
-    nodes = {name: NodeProcess(root / "governance" / name / "node.toml") for name in governance}
-    return Net(root, nodes, ports)
+    nodes = {name: NodeProcess(root / "governance" / name / "node.toml", site=site) for name in governance}
+    return Net(root, nodes, ports, site=site)
 
 
 async def client_of(data_dir: Path, genesis_file: Path, store: Store) -> Messenger:

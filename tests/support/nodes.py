@@ -14,11 +14,12 @@ from tests.support.cli import FINP2P, cli_env
 
 
 class NodeProcess:
-    def __init__(self, config: Path, *, env: dict[str, str] | None = None) -> None:
+    def __init__(self, config: Path, *, site: Path | None = None, env: dict[str, str] | None = None) -> None:
         self.config = config
         self.data_dir = config.parent / "data"
         self.log = config.parent / "node.log"
         self.env = env or {}
+        self.site = site
         self.proc: subprocess.Popen[bytes] | None = None
         self.info: dict[str, Any] = {}
 
@@ -34,7 +35,7 @@ class NodeProcess:
                 [str(FINP2P), "--log-level", "INFO", "-c", str(self.config), "node", "start"],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**cli_env(), **self.env},
+                env={**cli_env(self.site), **self.env},
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -57,6 +57,10 @@ def error_from_body(raw: bytes) -> FinP2PError | None:
         return None
 
 
+class _StaleConnection(Exception):
+    """The connection broke before an answer came: the request may be sent once more on a new connection."""
+
+
 class HttpsTransport(Transport):
     def __init__(self, settings: HttpsSettings) -> None:
         self.settings = settings
@@ -115,6 +119,18 @@ class HttpsTransport(Transport):
         return self._session
 
     async def request(self, address: str, payload: bytes, *, timeout: float) -> bytes:
+        try:
+            return await self._post(address, payload, timeout)
+        except _StaleConnection:
+            # A pooled keep-alive connection the peer had closed (it restarted, or timed it out): send once more on
+            # a new connection. Should the first copy have arrived after all, the peer refuses this one as a replay.
+            pass
+        try:
+            return await self._post(address, payload, timeout)
+        except _StaleConnection as exc:
+            raise FinP2PError(ErrorCode.PEER_UNREACHABLE, f"{address}: {exc.__cause__}") from None
+
+    async def _post(self, address: str, payload: bytes, timeout: float) -> bytes:
         url = address.rstrip("/") + PATH
         t = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, self.settings.connect_timeout))
         try:
@@ -134,8 +150,10 @@ class HttpsTransport(Transport):
             raise FinP2PError(ErrorCode.PEER_TLS, f"{address}: {exc}") from None
         except TimeoutError:
             raise FinP2PError(ErrorCode.PEER_TIMEOUT, f"{address} did not answer within {timeout:.1f} s") from None
-        except aiohttp.ClientConnectionResetError as exc:
-            raise FinP2PError(ErrorCode.PEER_TLS, f"{address} closed the connection: {exc}") from None
+        except aiohttp.ClientConnectorError as exc:  # nothing listens there: no connection was made
+            raise FinP2PError(ErrorCode.PEER_UNREACHABLE, f"{address}: {exc}") from None
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            raise _StaleConnection() from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise FinP2PError(ErrorCode.PEER_UNREACHABLE, f"{address}: {exc}") from None
 

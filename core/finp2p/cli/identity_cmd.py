@@ -349,6 +349,7 @@ def org_group() -> None:
 @click.option("--host", "hosts", multiple=True, help="Further host names or IPs for its TLS certificate.")
 @click.option("--group", "groups", multiple=True, help="A named group the organization belongs to (repeatable).")
 @click.option("--ledger", "ledgers", multiple=True, help="A ledger id it serves as a primary node (repeatable).")
+@click.option("--rendezvous", "prefer", help="Register with this rendezvous address of the genesis first.")
 @click.option(
     "--wait",
     "wait_s",
@@ -367,6 +368,7 @@ def org_register_cmd(
     hosts: tuple[str, ...],
     groups: tuple[str, ...],
     ledgers: tuple[str, ...],
+    prefer: str | None,
     wait_s: float,
     as_json: bool,
 ) -> None:
@@ -391,6 +393,7 @@ def org_register_cmd(
                 groups=list(groups),
                 ledgers=list(ledgers),
                 wait_s=wait_s,
+                prefer=prefer,
                 on_event=lambda t: err.print(f"[yellow]{t}[/]"),
             )
         )

@@ -51,6 +51,7 @@ async def register(
     groups: list[str] | None = None,
     ledgers: list[str] | None = None,
     wait_s: float = 0.0,
+    prefer: str | None = None,
     poll_s: float = 1.0,
     on_event: Any = None,
 ) -> Outcome:
@@ -64,9 +65,10 @@ async def register(
     say = on_event or (lambda text: None)
     saved = ident.registration() or {}
     order = list(genesis.rendezvous)
-    if saved.get("rendezvous") in order:
-        order.remove(saved["rendezvous"])
-        order.insert(0, saved["rendezvous"])
+    for first in (prefer, saved.get("rendezvous")):  # the one that holds our registration goes first of all
+        if first in order:
+            order.remove(first)
+            order.insert(0, first)
     try:
         csr = (
             x509.CertificateSigningRequestBuilder()

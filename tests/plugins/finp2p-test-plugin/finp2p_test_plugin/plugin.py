@@ -73,3 +73,39 @@ def finp2p_node_stopping(node: Any) -> None:
 
 def _unused(ctx: ComponentContext) -> None:  # keeps the import used for type checkers
     del ctx
+
+
+# -- messaging: a slow handler that counts how often it runs, and a broadcast question the test controls --------
+def _data(node: Any) -> Path:
+    return Path(node.settings.data_dir)
+
+
+@hookimpl
+def finp2p_message_handlers(node: Any) -> dict[str, Any]:
+    async def slow_count(msg: Any) -> dict[str, Any]:
+        import asyncio
+
+        path = _data(node) / "paper-count.json"
+        counts = json.loads(path.read_text()) if path.exists() else {}
+        key = str(msg.body.get("id"))
+        counts[key] = counts.get(key, 0) + 1
+        path.write_text(json.dumps(counts))
+        await asyncio.sleep(int(msg.body.get("sleep_ms", 0)) / 1000)
+        return {"id": key, "count": counts[key], "by": node.settings.node.name}
+
+    return {"paper.slow_count": slow_count}
+
+
+@hookimpl
+def finp2p_broadcast_queries(node: Any) -> dict[str, Any]:
+    async def value(payload: dict[str, Any], asker: Any) -> tuple[Any, int | None]:
+        import asyncio
+
+        with (_data(node) / "paper-broadcasts.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"id": payload.get("id"), "asker": asker.org_id}) + "\n")
+        path = _data(node) / "paper-value.json"
+        conf = json.loads(path.read_text()) if path.exists() else {}
+        await asyncio.sleep(float(conf.get("delay", 0)))
+        return conf.get("value", payload.get("expect", "same")), conf.get("height", 10)
+
+    return {"paper.value": value}
