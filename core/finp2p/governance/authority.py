@@ -127,34 +127,48 @@ def approve(store: Store, authority: Authority, registration_id: str) -> Registr
         org_id, name, csr, hosts, public_url = check_request(body, row.fin_id)
         tls_public = csr.public_key()
         assert isinstance(tls_public, ec.EllipticCurvePublicKey)
-        cred = credentials.issue(
-            authority.key,
-            network_id=authority.genesis.network_id,
-            role="organization",
-            subject=row.fin_id,
-            name=name,
-            org_id=org_id,
-            attributes={"tls_spki_sha256": tls.spki_sha256(tls_public), "hosts": hosts, "public_url": public_url},
-            valid_days=authority.credential_days,
-        )
-        leaf = tls.issue_leaf(
-            authority.ca_key,
-            authority.ca_cert,
-            tls_public,
-            authority.genesis.network_id,
-            org_id,
-            row.fin_id,
-            hosts,
-            dt.datetime.fromtimestamp(cred.expires_ms / 1000, dt.UTC),
-        )
+        chain, cert_chain = certify_organization(authority, row.fin_id, org_id, name, tls_public, hosts, public_url)
         row.status = "approved"
-        row.credential = json.dumps(chain_document([cred, *authority.chain]))
-        row.cert_chain = tls.cert_pem(leaf) + tls.cert_pem(authority.ca_cert)
+        row.credential = json.dumps(chain_document(chain))
+        row.cert_chain = cert_chain
         row.decided_ms = _now_ms()
         s.add(row)
         return row
 
     return store.call(op)
+
+
+def certify_organization(
+    authority: Authority,
+    fin_id: str,
+    org_id: str,
+    name: str,
+    tls_public: ec.EllipticCurvePublicKey,
+    hosts: list[str],
+    public_url: str,
+) -> tuple[list[Credential], str]:
+    """The organization's credential chain and TLS certificate chain (PEM), bound to each other."""
+    cred = credentials.issue(
+        authority.key,
+        network_id=authority.genesis.network_id,
+        role="organization",
+        subject=fin_id,
+        name=name,
+        org_id=org_id,
+        attributes={"tls_spki_sha256": tls.spki_sha256(tls_public), "hosts": hosts, "public_url": public_url},
+        valid_days=authority.credential_days,
+    )
+    leaf = tls.issue_leaf(
+        authority.ca_key,
+        authority.ca_cert,
+        tls_public,
+        authority.genesis.network_id,
+        org_id,
+        fin_id,
+        hosts,
+        dt.datetime.fromtimestamp(cred.expires_ms / 1000, dt.UTC),
+    )
+    return [cred, *authority.chain], tls.cert_pem(leaf) + tls.cert_pem(authority.ca_cert)
 
 
 def reject(store: Store, registration_id: str, reason: str) -> RegistrationRow:

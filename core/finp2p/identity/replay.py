@@ -12,8 +12,9 @@ import asyncio
 import functools
 import time
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, delete
 
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.store import Store
@@ -79,31 +80,24 @@ class ReplayGuard:
 
 
 def _insert(s: Session, rows: list[SeenNonceRow], prune: bool) -> list[bool]:
-    """Insert the new pairs of ``rows``; for each, whether it was new."""
+    """Insert the new pairs of ``rows`` in one statement; for each, whether it was new."""
     if prune:
         s.exec(delete(SeenNonceRow).where(col(SeenNonceRow.expires_ms) < int(time.time() * 1000)))
-    keys = {(r.sender, r.nonce) for r in rows}
-    senders = {r.sender for r in rows}
-    seen = {
-        (r.sender, r.nonce)
-        for r in s.exec(
-            select(SeenNonceRow).where(
-                col(SeenNonceRow.sender).in_(senders), col(SeenNonceRow.nonce).in_({n for _, n in keys})
-            )
-        )
-    }
-    fresh: list[bool] = []
+    unique: dict[tuple[str, str], int] = {}
     for r in rows:
+        unique.setdefault((r.sender, r.nonce), r.expires_ms)
+    table = SeenNonceRow.__table__  # type: ignore[attr-defined]
+    insert = sqlite_insert if s.get_bind().dialect.name == "sqlite" else pg_insert
+    stmt = (
+        insert(table)
+        .values([{"sender": k[0], "nonce": k[1], "expires_ms": v} for k, v in unique.items()])
+        .on_conflict_do_nothing()
+        .returning(table.c.sender, table.c.nonce)
+    )
+    inserted = {(sender, nonce) for sender, nonce in s.connection().execute(stmt)}
+    fresh: list[bool] = []
+    for r in rows:  # a pair twice in one batch: the first is new, the second a replay
         key = (r.sender, r.nonce)
-        if key in seen:
-            fresh.append(False)
-            continue
-        seen.add(key)  # a duplicate inside the batch is a replay too
-        s.add(SeenNonceRow(sender=r.sender, nonce=r.nonce, expires_ms=r.expires_ms))
-        fresh.append(True)
-    try:
-        s.flush()
-    except IntegrityError:  # another writer (a second process on the same database) took a pair meanwhile
-        s.rollback()
-        raise
+        fresh.append(key in inserted)
+        inserted.discard(key)
     return fresh

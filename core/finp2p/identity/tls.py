@@ -10,6 +10,7 @@ of the certificate's public key, so a connection's peer is tied to a signed cred
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import ipaddress
 import ssl
@@ -205,7 +206,9 @@ def identity_of(cert: x509.Certificate) -> CertIdentity:
     return CertIdentity(org, fin, spki_sha256(public_key))
 
 
+@functools.lru_cache(maxsize=4096)
 def identity_of_der(der: bytes) -> CertIdentity:
+    """Cached by the certificate's bytes: a peer presents the same certificate on every connection."""
     return identity_of(x509.load_der_x509_certificate(der))
 
 
