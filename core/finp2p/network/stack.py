@@ -83,6 +83,12 @@ class NetworkStack:
             messenger, list(stack.genesis.rendezvous), service.local_members if service else None
         )
         stack.broadcaster = Broadcaster(messenger, stack.directory, is_rendezvous=service is not None)
+        genesis_hash = stack.genesis.hash
+
+        async def genesis_query(payload: dict[str, Any], asker: Identity) -> tuple[Any, int | None]:
+            return genesis_hash, None  # do all members trust the same network root?
+
+        stack.broadcaster.register_query("network.genesis", genesis_query)
         for type_, handler in (handlers or {}).items():
             messenger.register(type_, handler)
         for kind, query in (queries or {}).items():
