@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from finp2p.builtins.https_transport import HttpsSettings, HttpsTransport
+from finp2p.config import Settings
 from finp2p.governance.authority import Authority, certify_organization
 from finp2p.governance.founding import (
     FoundingMaterial,
@@ -31,6 +32,7 @@ from finp2p.identity.replay import ReplayGuard
 from finp2p.identity.trust import Identity, Trust
 from finp2p.network.broadcast import Broadcaster
 from finp2p.network.directory import Directory, Member
+from finp2p.network.discovery import Discovery
 from finp2p.network.messaging import Incoming, Messenger
 from finp2p.network.pubsub import PubSub
 from finp2p.store import Store
@@ -68,8 +70,10 @@ def mint(root: Path, n: int) -> dict[str, Any]:
 
 
 class StaticDirectory(Directory):
+    """A fixed member list: the benchmark measures broadcasting, not discovery."""
+
     def __init__(self, messenger: Messenger, members: list[Member]) -> None:
-        super().__init__(messenger, [])
+        super().__init__(Discovery(Settings(), messenger.replay.store, messenger, None))
         self._members = members
 
     async def members(self, refresh: bool = False) -> list[Member]:

@@ -254,10 +254,13 @@ def seven(tmp_path_factory: pytest.TempPathFactory, good_plugin_site: Path) -> I
         gov.start()
     for i in range(7):
         home = net.gov_url("gov-1" if i <= 3 else "gov-2")
-        extra = ["--group", "pilot"] if i else []
-        assert net.register(f"o{i}", "--rendezvous", home, *extra)[0] == 0
-    for i in range(6):  # o6 stays down
+        assert net.register(f"o{i}", "--rendezvous", home)[0] == 0
+        if i:  # o1..o6 advertise membership of the group 'pilot'
+            config = net.org_config(f"o{i}")
+            config.write_text(config.read_text() + '\n[advert]\ngroups = ["pilot"]\n')
+    for i in range(7):
         net.start_org(f"o{i}")
+    net.orgs["o6"].stop()  # advertised, then down
     yield net
     net.stop_all()
 

@@ -86,6 +86,18 @@ class GovernanceSection(_Section):
     enabled: bool = Field(False, description="Run this node as a governance (rendezvous) node.")
     auto_approve: list[str] = Field(default_factory=list, description="Devnets only: org ids admitted unreviewed.")
     credential_days: int = Field(365, ge=1, le=3650)
+    sync_s: float = Field(30.0, gt=0, le=3600, description="How often the registrar catches up with the others.")
+
+
+class AdvertSection(_Section):
+    ledgers: list[str] = Field(default_factory=list, description="Ledger ids this node serves as a primary node.")
+    groups: list[str] = Field(default_factory=list, description="Named groups this organization belongs to.")
+    optional_capabilities: list[str] = Field(
+        default_factory=lambda: ["finp2p.private-data", "finp2p.asset-transaction"],
+        description="Optional protocols to advertise (see finp2p.network.capabilities).",
+    )
+    lifetime_s: float = Field(3600.0, ge=10, le=7 * 86400, description="How long an advert is valid.")
+    check_s: float = Field(2.0, gt=0, le=600, description="How often the node checks whether to re-advertise.")
 
 
 CORE_SECTIONS: dict[str, type[BaseModel]] = {
@@ -97,6 +109,7 @@ CORE_SECTIONS: dict[str, type[BaseModel]] = {
     "identity": IdentitySection,
     "peer": PeerSection,
     "governance": GovernanceSection,
+    "advert": AdvertSection,
 }
 
 
@@ -113,6 +126,7 @@ class Settings(BaseModel):
     identity: IdentitySection = IdentitySection()
     peer: PeerSection = PeerSection()
     governance: GovernanceSection = GovernanceSection()
+    advert: AdvertSection = AdvertSection()
     sections: dict[str, BaseModel] = Field(default_factory=dict)
     source: Path | None = None
 

@@ -290,6 +290,48 @@ class ErrorCode(enum.Enum):
         "Connect with the TLS certificate issued at registration; only registration is open to newcomers.",
     )
 
+    # -- adverts and discovery ------------------------------------------------------------------------------------
+    BAD_RESOURCE_ID = (
+        "FP4001",
+        "malformed resource id",
+        "Write resource ids as <orgId>:<type>:<id>, e.g. bank-a:101:alice (101 user, 102 asset, 105 intent, 106 plan).",
+    )
+    MISSING_CAPABILITIES = (
+        "FP4002",
+        "mandatory capabilities missing",
+        "Upgrade the node to a finp2p that speaks every mandatory protocol (see finp2p.network.capabilities).",
+    )
+    BAD_ADDRESS = (
+        "FP4003",
+        "address not public",
+        "Advertise a public DNS name or public IP address; private, loopback and link-local ones are devnet-only.",
+    )
+    STALE_ADVERT = (
+        "FP4004",
+        "stale advert",
+        "Publish adverts with a sequence above the last one; the registrar holds a newer advert of this organization.",
+    )
+    ADVERT_EXPIRED = (
+        "FP4005",
+        "advert expired",
+        "Publish a fresh advert (the node refreshes its advert before its lifetime ends when it runs).",
+    )
+    FOREIGN_ADVERT = (
+        "FP4006",
+        "advert of another organization",
+        "An organization publishes only its own advert, signed with its own FinID key.",
+    )
+    NOT_FOUND = (
+        "FP4007",
+        "not found",
+        "Nothing matches in the registrar: check the id, or that the organization advertised it.",
+    )
+    NO_REGISTRAR = (
+        "FP4008",
+        "no registrar answered",
+        "Check that a rendezvous node of the genesis runs and is reachable; the next one is tried automatically.",
+    )
+
     # -- privacy -------------------------------------------------------------------------------------------------
     ACL_DENIED = (
         "FP5001",

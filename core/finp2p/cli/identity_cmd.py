@@ -347,8 +347,6 @@ def org_group() -> None:
 @click.option("--name", required=True, help="The organization's legal or display name.")
 @click.option("--public-url", required=True, help="https://HOST:PORT where this node will serve its peers.")
 @click.option("--host", "hosts", multiple=True, help="Further host names or IPs for its TLS certificate.")
-@click.option("--group", "groups", multiple=True, help="A named group the organization belongs to (repeatable).")
-@click.option("--ledger", "ledgers", multiple=True, help="A ledger id it serves as a primary node (repeatable).")
 @click.option("--rendezvous", "prefer", help="Register with this rendezvous address of the genesis first.")
 @click.option(
     "--wait",
@@ -366,8 +364,6 @@ def org_register_cmd(
     name: str,
     public_url: str,
     hosts: tuple[str, ...],
-    groups: tuple[str, ...],
-    ledgers: tuple[str, ...],
     prefer: str | None,
     wait_s: float,
     as_json: bool,
@@ -390,8 +386,6 @@ def org_register_cmd(
                 name=name,
                 public_url=public_url,
                 hosts=all_hosts,
-                groups=list(groups),
-                ledgers=list(ledgers),
                 wait_s=wait_s,
                 prefer=prefer,
                 on_event=lambda t: err.print(f"[yellow]{t}[/]"),

@@ -11,6 +11,7 @@ from rich.logging import RichHandler
 
 from finp2p import __version__
 from finp2p.cli.config_cmd import config_group
+from finp2p.cli.discovery_cmd import advert_group, discover_group
 from finp2p.cli.identity_cmd import credential_group, governance_group, network_group, org_group
 from finp2p.cli.messaging_cmd import acl_group, broadcast_cmd, pubsub_group
 from finp2p.cli.misc_cmd import errors_cmd, plugins_cmd
@@ -136,6 +137,8 @@ cli.add_command(credential_group)
 cli.add_command(pubsub_group)
 cli.add_command(broadcast_cmd)
 cli.add_command(acl_group)
+cli.add_command(discover_group)
+cli.add_command(advert_group)
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -16,6 +16,7 @@ from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.network import pubsub as ps
 from finp2p.network.broadcast import Broadcaster
 from finp2p.network.directory import Directory, Scope
+from finp2p.network.discovery import Discovery
 from finp2p.network.stack import NetworkStack
 from finp2p.privacy.acl import AclRule
 from finp2p.store import Store
@@ -29,6 +30,12 @@ def _json_object(text: str, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise FinP2PError(ErrorCode.MALFORMED, f"{what} must be a JSON object")
     return value
+
+
+def stack_settings(ctx: click.Context) -> Any:
+    from finp2p.cli.main import config_path
+
+    return open_config(config_path(ctx))[0]
 
 
 def _store(ctx: click.Context) -> Store:
@@ -161,7 +168,7 @@ def broadcast_cmd(
     question = _json_object(payload, "--payload")
 
     async def work(stack: NetworkStack, store: Store) -> Any:
-        directory = Directory(stack.messenger, list(stack.genesis.rendezvous))
+        directory = Directory(Discovery(stack_settings(ctx), store, stack.messenger, None))
         return await Broadcaster(stack.messenger, directory, is_rendezvous=False).ask(
             kind,
             question,

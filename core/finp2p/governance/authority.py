@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlmodel import Session, col, select
 
+from finp2p.assets import resource_id
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import credentials, tls
 from finp2p.identity.credentials import Credential, chain_document
@@ -27,10 +27,12 @@ from finp2p.identity.genesis import Genesis
 from finp2p.identity.keys import SigningKey, check_fin_id
 from finp2p.identity.local import LocalIdentity
 from finp2p.identity.revocation import RevocationList, Revoked, next_list
+from finp2p.network import capabilities
+from finp2p.network.addresses import check_host
 from finp2p.store import Store
 from finp2p.store.models import RegistrationRow, RevocationListRow
 
-ORG_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
+ORG_ID = resource_id.ORG_ID
 MAX_HOSTS = 16
 
 
@@ -57,8 +59,14 @@ class Authority:
 
 
 # -- requests ----------------------------------------------------------------------------------------------------
-def check_request(body: dict[str, Any], fin_id: str) -> tuple[str, str, x509.CertificateSigningRequest, list[str], str]:
-    """Validate a registration request; return (org_id, name, csr, hosts, public_url)."""
+def check_request(
+    body: dict[str, Any], fin_id: str, *, devnet: bool
+) -> tuple[str, str, x509.CertificateSigningRequest, list[str], str]:
+    """Validate a registration request; return (org_id, name, csr, hosts, public_url).
+
+    The node must speak every mandatory protocol (FP4002 lists what is missing) and name public addresses only,
+    unless the network is a devnet (FP4003).
+    """
     org_id, name, hosts, public_url = body.get("org_id"), body.get("name"), body.get("hosts"), body.get("public_url")
     if not isinstance(org_id, str) or not ORG_ID.match(org_id):
         raise FinP2PError(ErrorCode.MALFORMED, "org_id must be 2-63 lowercase letters, digits, '.', '_' or '-'")
@@ -73,10 +81,9 @@ def check_request(body: dict[str, Any], fin_id: str) -> tuple[str, str, x509.Cer
         csr = x509.load_pem_x509_csr(str(body.get("csr_pem", "")).encode())
     except ValueError as exc:
         raise FinP2PError(ErrorCode.MALFORMED, f"csr_pem is not a PEM certificate request: {exc}") from None
-    for name in ("groups", "ledgers"):
-        values = body.get(name, [])
-        if not isinstance(values, list) or len(values) > 32 or not all(isinstance(v, str) and v for v in values):
-            raise FinP2PError(ErrorCode.MALFORMED, f"{name} must list at most 32 names")
+    capabilities.check(body.get("capabilities", {}))
+    for host in hosts:
+        check_host(host, devnet=devnet)
     if not csr.is_signature_valid:
         raise FinP2PError(ErrorCode.BAD_SIGNATURE, "the certificate request is not signed by its own key")
     key = csr.public_key()
@@ -89,7 +96,7 @@ def check_request(body: dict[str, Any], fin_id: str) -> tuple[str, str, x509.Cer
 def submit(
     store: Store, authority: Authority, fin_id: str, body: dict[str, Any], auto_approve: list[str]
 ) -> RegistrationRow:
-    org_id, name, _csr, _hosts, _url = check_request(body, fin_id)
+    org_id, name, _csr, _hosts, _url = check_request(body, fin_id, devnet=authority.genesis.devnet)
 
     def op(s: Session) -> RegistrationRow:
         rows = s.exec(select(RegistrationRow).where(RegistrationRow.org_id == org_id)).all()
@@ -124,7 +131,7 @@ def approve(store: Store, authority: Authority, registration_id: str) -> Registr
         if row.status != "pending":
             raise FinP2PError(ErrorCode.UNKNOWN_REGISTRATION, f"{registration_id} is {row.status}, not pending")
         body = json.loads(row.request)
-        org_id, name, csr, hosts, public_url = check_request(body, row.fin_id)
+        org_id, name, csr, hosts, public_url = check_request(body, row.fin_id, devnet=authority.genesis.devnet)
         tls_public = csr.public_key()
         assert isinstance(tls_public, ec.EllipticCurvePublicKey)
         chain, cert_chain = certify_organization(authority, row.fin_id, org_id, name, tls_public, hosts, public_url)
@@ -242,35 +249,6 @@ def load_lists(store: Store) -> list[RevocationList]:
 
 def member_urls(store: Store) -> list[str]:
     return [json.loads(r.request)["public_url"] for r in registrations(store, "approved")]
-
-
-def members(store: Store, authority: Authority) -> list[dict[str, Any]]:
-    """The organizations this node admitted, and itself, as ``members.list`` answers them."""
-    out = []
-    for r in registrations(store, "approved"):
-        request = json.loads(r.request)
-        out.append(
-            {
-                "org_id": r.org_id,
-                "fin_id": r.fin_id,
-                "address": request["public_url"],
-                "role": "organization",
-                "groups": request.get("groups", []),
-                "ledgers": request.get("ledgers", []),
-            }
-        )
-    me = authority.chain[0]
-    out.append(
-        {
-            "org_id": me.org_id,
-            "fin_id": me.subject,
-            "address": me.attributes.get("public_url"),
-            "role": "governance",
-            "groups": [],
-            "ledgers": [],
-        }
-    )
-    return out
 
 
 def _now_ms() -> int:

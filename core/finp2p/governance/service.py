@@ -20,7 +20,6 @@ from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.governance import authority as auth
 from finp2p.identity.revocation import RevocationList
 from finp2p.identity.trust import Trust
-from finp2p.network.directory import Member
 from finp2p.network.messaging import Incoming, Messenger
 from finp2p.store import Store
 from finp2p.store.models import RegistrationRow
@@ -100,7 +99,6 @@ class GovernanceService:
         messenger.register("registration.submit", self._submit, open_to_newcomers=True)
         messenger.register("registration.status", self._status, open_to_newcomers=True)
         messenger.register("revocations.get", self._revocations)
-        messenger.register("members.list", self._members)
 
     async def _submit(self, msg: Incoming) -> dict[str, Any]:
         row = await asyncio.to_thread(
@@ -122,12 +120,6 @@ class GovernanceService:
             out["cert_chain_pem"] = row.cert_chain
             out["revocation_lists"] = [rl.to_dict() for rl in self.sync.trust.revocation_lists.values()]
         return out
-
-    async def _members(self, msg: Incoming) -> dict[str, Any]:
-        return {"members": await asyncio.to_thread(auth.members, self.store, self.authority)}
-
-    def local_members(self) -> list[Member]:
-        return [Member.from_dict(d) for d in auth.members(self.store, self.authority)]
 
     async def _revocations(self, msg: Incoming) -> dict[str, Any]:
         return {"lists": [rl.to_dict() for rl in self.sync.trust.revocation_lists.values()]}

@@ -24,6 +24,7 @@ from finp2p.identity.local import LocalIdentity
 from finp2p.identity.replay import ReplayGuard
 from finp2p.identity.revocation import RevocationList
 from finp2p.identity.trust import Identity, Trust
+from finp2p.network import capabilities
 from finp2p.network.messaging import Messenger
 from finp2p.store import Store
 
@@ -48,8 +49,6 @@ async def register(
     name: str,
     public_url: str,
     hosts: list[str],
-    groups: list[str] | None = None,
-    ledgers: list[str] | None = None,
     wait_s: float = 0.0,
     prefer: str | None = None,
     poll_s: float = 1.0,
@@ -80,8 +79,7 @@ async def register(
             "name": name,
             "public_url": public_url,
             "hosts": hosts,
-            "groups": groups or [],
-            "ledgers": ledgers or [],
+            "capabilities": capabilities.ours(),
             "csr_pem": csr.public_bytes(serialization.Encoding.PEM).decode(),
         }
         if saved.get("registration_id") and saved.get("org_id") == org_id:

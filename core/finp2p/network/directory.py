@@ -1,19 +1,13 @@
-"""Who is in the network and where: the members the rendezvous (governance) nodes know, for broadcasts.
-
-Each governance node answers ``members.list`` with the organizations it admitted (org id, FinID, address, the
-groups and ledgers they declared) and itself. A node's directory is the union of those answers, cached briefly.
-Discovery through signed adverts refines this; the broadcast layer only needs :meth:`Directory.select`.
-"""
+"""Who is in the network and where, for broadcasts: members as their signed adverts describe them."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from finp2p.errors import FinP2PError
-from finp2p.network.messaging import Messenger
+if TYPE_CHECKING:
+    from finp2p.network.discovery import Discovery
 
 
 @dataclass(frozen=True)
@@ -81,36 +75,17 @@ class Scope:
 
 
 class Directory:
-    def __init__(
-        self,
-        messenger: Messenger,
-        rendezvous: list[str],
-        local: Callable[[], list[Member]] | None = None,
-        ttl_s: float = 5.0,
-    ) -> None:
-        self.messenger = messenger
-        self.rendezvous_addresses = rendezvous
-        self.local = local  # on a governance node: the members it admitted, read from its store
-        self.ttl_s = ttl_s
-        self._cache: tuple[float, list[Member]] | None = None
+    """Members as their adverts describe them (through :class:`finp2p.network.discovery.Discovery`)."""
+
+    def __init__(self, discovery: Discovery, local: Callable[[], list[Member]] | None = None) -> None:
+        self.discovery = discovery
+        self.local = local  # on a governance node: the members that advertise at its registrar
 
     async def members(self, refresh: bool = False) -> list[Member]:
-        if not refresh and self._cache and time.monotonic() - self._cache[0] < self.ttl_s:
-            return self._cache[1]
-        found: dict[str, Member] = {}
-        if self.local is not None:
-            found.update({m.org_id: m for m in self.local()})
-        for address in self.rendezvous_addresses:
-            try:
-                answer = await self.messenger.request(address, "members.list", {}, timeout=5)
-            except FinP2PError:
-                continue  # that rendezvous node is down: the others still answer
-            for d in answer.get("members", []):
-                member = Member.from_dict(d)
-                found.setdefault(member.org_id, member)
-        members = sorted(found.values(), key=lambda m: m.org_id)
-        self._cache = (time.monotonic(), members)
-        return members
+        return [
+            Member(a.org_id, a.fin_id, a.addresses[0], a.role, a.groups, a.ledgers)
+            for a in await self.discovery.query("all")
+        ]
 
     async def select(self, scope: Scope) -> list[Member]:
         return [m for m in await self.members() if scope.matches(m) and (m.role != "governance" or not _narrow(scope))]

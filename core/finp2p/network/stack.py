@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -19,20 +20,25 @@ from finp2p.components import ComponentContext
 from finp2p.config import Settings
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.governance.authority import Authority
+from finp2p.governance.registrar import Registrar
 from finp2p.governance.service import GovernanceService, RevocationSync
 from finp2p.identity.genesis import Genesis
 from finp2p.identity.keys import passphrase_from
 from finp2p.identity.local import LocalIdentity
 from finp2p.identity.replay import ReplayGuard
 from finp2p.identity.trust import Identity, Trust
+from finp2p.network.adverts import REGISTRAR_TOPIC
 from finp2p.network.broadcast import Broadcaster, QueryHandler
 from finp2p.network.directory import Directory
+from finp2p.network.discovery import Discovery
 from finp2p.network.messaging import Handler, Incoming, Messenger
-from finp2p.network.pubsub import OnMessage, PubSub
+from finp2p.network.pubsub import Delivered, OnMessage, PubSub
 from finp2p.network.transport import Transport
 from finp2p.plugins import PluginManager
-from finp2p.privacy.acl import AclBackend
+from finp2p.privacy.acl import AclBackend, AclRule
 from finp2p.store import Store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -46,6 +52,7 @@ class NetworkStack:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     pubsub: PubSub | None = None
     directory: Directory | None = None
+    discovery: Discovery | None = None
     broadcaster: Broadcaster | None = None
 
     @classmethod
@@ -71,18 +78,42 @@ class NetworkStack:
             return {"org_id": me.org_id, "time_ms": int(time.time() * 1000), "from": sender}
 
         messenger.register("node.ping", ping)
-        service = None
+        public_url = settings.peer.public_url or me.attributes.get("public_url")
+        discovery_box: list[Discovery] = []
+
+        async def on_message(message: Delivered) -> None:
+            for d in discovery_box:
+                d.on_update(message)
+            if on_topic_message is not None:
+                await on_topic_message(message)
+
+        stack.pubsub = PubSub(store, messenger, acl, public_url, on_message)
+        stack.discovery = Discovery(settings, store, messenger, stack.pubsub)
+        discovery_box.append(stack.discovery)
+        registrar = None
         if settings.governance.enabled:
             if settings.governance.auto_approve and not stack.genesis.devnet:
                 raise FinP2PError(ErrorCode.CONFIG_VALUE, "governance.auto_approve is for devnets only; clear it")
             authority = Authority.load(_local_identity(settings), stack.genesis, settings.governance.credential_days)
             service = GovernanceService(store, authority, messenger, sync, settings.governance.auto_approve)
             stack.tasks.append(asyncio.create_task(service.publish_forever(), name="revocation-publish"))
-        stack.pubsub = PubSub(store, messenger, acl, me.attributes.get("public_url"), on_topic_message)
-        stack.directory = Directory(
-            messenger, list(stack.genesis.rendezvous), service.local_members if service else None
-        )
-        stack.broadcaster = Broadcaster(messenger, stack.directory, is_rendezvous=service is not None)
+            registrar = Registrar(
+                store,
+                trust=stack.trust,
+                messenger=messenger,
+                pubsub=stack.pubsub,
+                rendezvous=list(stack.genesis.rendezvous),
+                own_address=public_url,
+                sync_s=settings.governance.sync_s,
+            )
+            if acl is not None:  # every member may follow the registrar's announcements
+                await acl.grant(AclRule("*", "subscribe", REGISTRAR_TOPIC))
+            # A registrar advertises to itself first, and answers its own queries.
+            if public_url:
+                others = [a for a in stack.discovery.rendezvous if a != public_url]
+                stack.discovery.rendezvous = [public_url, *others]
+        stack.directory = Directory(stack.discovery, registrar.home_members if registrar else None)
+        stack.broadcaster = Broadcaster(messenger, stack.directory, is_rendezvous=registrar is not None)
         genesis_hash = stack.genesis.hash
 
         async def genesis_query(payload: dict[str, Any], asker: Identity) -> tuple[Any, int | None]:
@@ -96,6 +127,14 @@ class NetworkStack:
         stack.address = await stack.transport.start(messenger)
         await stack.pubsub.start()
         stack.tasks.append(asyncio.create_task(sync.poll_forever(stack.address), name="revocation-poll"))
+        if registrar is not None:
+            stack.tasks.append(asyncio.create_task(registrar.sync_forever(), name="registrar-sync"))
+        try:  # advertised before the node reports it is up, so a started node is a discoverable one
+            await stack.discovery.advertise()
+        except FinP2PError as err:
+            log.warning("could not advertise yet (retrying every %.0f s): %s", settings.advert.check_s, err)
+        stack.tasks.append(asyncio.create_task(stack.discovery.maintain(settings.advert.check_s), name="advertise"))
+        stack.tasks.append(asyncio.create_task(stack.discovery.follow_registrar(), name="registrar-follow"))
         return stack
 
     @classmethod

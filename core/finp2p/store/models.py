@@ -146,3 +146,50 @@ class InboxMessageRow(SQLModel, table=True):
     seq: int = Field(primary_key=True, sa_type=BigInteger)
     body: str = Field(sa_type=Text)
     received_ms: int = Field(sa_type=BigInteger)
+
+
+# -- discovery: the registrar (governance nodes), the node's own advert and shared resources -----------------------
+class AdvertRow(SQLModel, table=True):
+    """The newest advert of each organization held by a registrar. ``home``: published here by the organization
+    itself (rather than replicated from another registrar), so this registrar relays broadcasts to it."""
+
+    __tablename__ = "advert"
+
+    org_id: str = Field(primary_key=True, max_length=100)
+    fin_id: str = Field(max_length=66)
+    role: str = Field(max_length=16)
+    sequence: int = Field(sa_type=BigInteger)
+    expires_ms: int = Field(sa_type=BigInteger, index=True)
+    received_ms: int = Field(sa_type=BigInteger, index=True)
+    home: bool = False
+    document: str = Field(sa_type=Text)
+
+
+class AdvertIndexRow(SQLModel, table=True):
+    """What discovery queries look up: (kind, value) of each advert, kind one of capability, ledger, resource."""
+
+    __tablename__ = "advert_index"
+
+    kind: str = Field(primary_key=True, max_length=16)
+    value: str = Field(primary_key=True, max_length=300)
+    org_id: str = Field(primary_key=True, max_length=100)
+
+
+class OwnAdvertRow(SQLModel, table=True):
+    """The last advert this node published (one row)."""
+
+    __tablename__ = "own_advert"
+
+    id: int = Field(default=1, primary_key=True)
+    sequence: int = Field(sa_type=BigInteger)
+    document: str = Field(sa_type=Text)
+
+
+class SharedResourceRow(SQLModel, table=True):
+    """A resource this node shares in its advert; editable while the node runs (`finp2p advert share`)."""
+
+    __tablename__ = "shared_resource"
+
+    resource_id: str = Field(primary_key=True, max_length=300)
+    topic: str | None = Field(default=None, max_length=300)
+    visible_to: str = Field(sa_type=Text)  # JSON list of subjects

@@ -1,0 +1,1 @@
+"""Resources and assets: resource ids, managed assets, transfer routing, receipts, balances."""

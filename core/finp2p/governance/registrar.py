@@ -1,0 +1,216 @@
+"""The registrar: governance nodes keep the adverts of the network and answer discovery queries.
+
+An advert published here (``advert.publish``, by its own organization) is verified end to end, stored if its
+sequence is newer than the one held, indexed, pushed to the other registrars (``advert.replicate``) and announced
+on the pub/sub topic ``registrar/adverts``, to which members subscribe to invalidate their discovery caches.
+Registrars need not trust each other: a replicated advert is verified like any other. A registrar that was down
+catches up by paging through another's adverts when it starts, and again every ``sync_s``.
+
+Queries (``discover``) are by organization, capability, ledger, resource id, or all; paged by organization id.
+The resource entries an asker may not see are left out (their hashes stay, so the signature still verifies).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from sqlmodel import Session, col, delete, select
+
+from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.identity.trust import Trust
+from finp2p.network import adverts as adv
+from finp2p.network.adverts import Advert
+from finp2p.network.directory import Member
+from finp2p.network.messaging import Incoming, Messenger
+from finp2p.network.pubsub import PubSub
+from finp2p.store import Store
+from finp2p.store.models import AdvertIndexRow, AdvertRow
+
+log = logging.getLogger(__name__)
+
+TOPIC = adv.REGISTRAR_TOPIC
+QUERY_KINDS = ("org", "capability", "ledger", "resource", "all")
+MAX_PAGE = 200
+
+
+def index_rows(a: Advert) -> list[AdvertIndexRow]:
+    rows = [AdvertIndexRow(kind="capability", value=p, org_id=a.org_id) for p in a.capabilities]
+    rows += [AdvertIndexRow(kind="ledger", value=v, org_id=a.org_id) for v in set(a.ledgers)]
+    rows += [AdvertIndexRow(kind="group", value=v, org_id=a.org_id) for v in set(a.groups)]
+    rows += [AdvertIndexRow(kind="resource", value=r.resource_id, org_id=a.org_id) for r in a.resources]
+    return rows
+
+
+def store_advert(s: Session, a: Advert, *, home: bool) -> bool:
+    """Keep ``a`` if newer than the one held; ``False`` for the one held already. Raises FP4004 for an older one."""
+    row = s.get(AdvertRow, a.org_id)
+    if row is not None:
+        if a.sequence < row.sequence or (
+            a.sequence == row.sequence and json.loads(row.document)["signature"] != a.signature
+        ):
+            raise FinP2PError(ErrorCode.STALE_ADVERT, f"{a.org_id}: sequence {a.sequence}, held {row.sequence}")
+        if a.sequence == row.sequence:
+            if home and not row.home:
+                row.home = True
+                s.add(row)
+            return False
+        if row.fin_id != a.fin_id and a.role == row.role == "organization":
+            log.info("%s now advertises with another FinID (re-registered)", a.org_id)
+    else:
+        row = AdvertRow(
+            org_id=a.org_id, fin_id=a.fin_id, role=a.role, sequence=0, expires_ms=0, received_ms=0, document=""
+        )
+    row.fin_id, row.role, row.sequence, row.expires_ms = a.fin_id, a.role, a.sequence, a.expires_ms
+    row.received_ms, row.home, row.document = _now_ms(), home or row.home, json.dumps(a.to_dict())
+    s.add(row)
+    s.exec(delete(AdvertIndexRow).where(col(AdvertIndexRow.org_id) == a.org_id))
+    s.add_all(index_rows(a))
+    return True
+
+
+def query(s: Session, by: str, value: str | None, cursor: str, limit: int) -> list[Advert]:
+    now = _now_ms()
+    q = select(AdvertRow).where(col(AdvertRow.expires_ms) > now, col(AdvertRow.org_id) > cursor)
+    if by == "org":
+        q = q.where(AdvertRow.org_id == value)
+    elif by != "all":
+        orgs = select(AdvertIndexRow.org_id).where(AdvertIndexRow.kind == by, AdvertIndexRow.value == value)
+        q = q.where(col(AdvertRow.org_id).in_(orgs))
+    rows = s.exec(q.order_by(col(AdvertRow.org_id)).limit(limit)).all()
+    return [Advert.from_dict(json.loads(r.document)) for r in rows]
+
+
+def groups_of(s: Session, org_id: str) -> frozenset[str]:
+    return frozenset(
+        s.exec(select(AdvertIndexRow.value).where(AdvertIndexRow.kind == "group", AdvertIndexRow.org_id == org_id))
+    )
+
+
+class Registrar:
+    def __init__(
+        self,
+        store: Store,
+        trust: Trust,
+        messenger: Messenger,
+        pubsub: PubSub,
+        rendezvous: list[str],
+        own_address: str | None,
+        sync_s: float = 30.0,
+    ) -> None:
+        self.store = store
+        self.trust = trust
+        self.messenger = messenger
+        self.pubsub = pubsub
+        self.others = [a for a in rendezvous if a != own_address]
+        self.sync_s = sync_s
+        self._background: set[asyncio.Task[None]] = set()
+        messenger.register("advert.publish", self._on_publish)
+        messenger.register("advert.replicate", self._on_replicate)
+        messenger.register("discover", self._on_discover)
+
+    async def accept(self, raw: Any, sender_org: str | None, *, home: bool) -> tuple[Advert, bool]:
+        advert = Advert.from_dict(raw)
+        if sender_org is not None and advert.org_id != sender_org:
+            raise FinP2PError(ErrorCode.FOREIGN_ADVERT, f"{sender_org} sent the advert of {advert.org_id}")
+        adv.verify(advert, self.trust)
+        fresh = await self.store.run(lambda s: store_advert(s, advert, home=home))
+        if fresh:
+            await self.pubsub.publish(TOPIC, {"org_id": advert.org_id, "sequence": advert.sequence})
+        return advert, fresh
+
+    async def _on_publish(self, msg: Incoming) -> dict[str, Any]:
+        assert msg.sender is not None
+        advert, fresh = await self.accept(msg.body.get("advert"), msg.sender.org_id, home=True)
+        if fresh:  # pushed in the background: the publisher need not wait, and catch-up covers a failure
+            task = asyncio.create_task(self._replicate(advert))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        return {"org_id": advert.org_id, "sequence": advert.sequence, "stored": fresh}
+
+    async def _replicate(self, advert: Advert) -> None:
+        async def one(url: str) -> None:
+            try:
+                await self.messenger.request(url, "advert.replicate", {"advert": advert.to_dict()}, timeout=5)
+            except FinP2PError as err:
+                if err.code is not ErrorCode.STALE_ADVERT:
+                    log.info("replicating %s to %s failed (it catches up later): %s", advert.org_id, url, err)
+
+        await asyncio.gather(*(one(u) for u in self.others))
+
+    async def _on_replicate(self, msg: Incoming) -> dict[str, Any]:
+        if msg.sender is None or msg.sender.role != "governance":
+            raise FinP2PError(ErrorCode.FOREIGN_ADVERT, "only registrars replicate adverts")
+        advert, fresh = await self.accept(msg.body.get("advert"), None, home=False)
+        return {"org_id": advert.org_id, "stored": fresh}
+
+    async def _on_discover(self, msg: Incoming) -> dict[str, Any]:
+        assert msg.sender is not None
+        by, value = msg.body.get("by", "all"), msg.body.get("value")
+        if by not in QUERY_KINDS or (by != "all" and not isinstance(value, str)):
+            raise FinP2PError(ErrorCode.MALFORMED, f"by must be one of {', '.join(QUERY_KINDS)}, with a value")
+        limit = msg.body.get("limit", 50)
+        cursor = msg.body.get("cursor") or ""
+        if not isinstance(limit, int) or not 0 < limit <= MAX_PAGE or not isinstance(cursor, str):
+            raise FinP2PError(ErrorCode.MALFORMED, f"limit is 1 to {MAX_PAGE}; cursor is the last org id seen")
+        asker = str(msg.sender.org_id)
+        everything = msg.sender.role == "governance"  # registrars replicate whole adverts
+
+        def op(s: Session) -> tuple[list[Advert], frozenset[str]]:
+            return query(s, by, value, cursor, limit), groups_of(s, asker)
+
+        found, groups = await self.store.run(op)
+        page = [a.seen_by(asker, groups, everything=everything) for a in found]
+        if by == "resource":
+            page = [a for a in page if any(r.resource_id == value for r in a.resources)]
+        next_cursor = found[-1].org_id if len(found) == limit else None
+        return {"adverts": [a.to_dict() for a in page], "next_cursor": next_cursor}
+
+    async def catch_up(self) -> int:
+        """Copy newer adverts from the other registrars; the number stored."""
+        stored = 0
+        for url in self.others:
+            cursor: str | None = ""
+            try:
+                while cursor is not None:
+                    page = await self.messenger.request(
+                        url, "discover", {"by": "all", "cursor": cursor, "limit": MAX_PAGE}, timeout=10
+                    )
+                    for raw in page.get("adverts", []):
+                        try:
+                            stored += (await self.accept(raw, None, home=False))[1]
+                        except FinP2PError as err:
+                            if err.code is not ErrorCode.STALE_ADVERT:
+                                log.info("catch-up: advert refused: %s", err)
+                    cursor = page.get("next_cursor")
+            except FinP2PError as err:
+                log.info("catch-up from %s failed: %s", url, err)
+        return stored
+
+    async def sync_forever(self) -> None:
+        while True:
+            n = await self.catch_up()
+            if n:
+                log.info("caught up %d advert(s) from other registrars", n)
+            await asyncio.sleep(self.sync_s)
+
+    def home_members(self) -> list[Member]:
+        """The organizations that advertise here themselves: a broadcast through this registrar reaches them."""
+
+        def op(s: Session) -> list[AdvertRow]:
+            return list(
+                s.exec(select(AdvertRow).where(col(AdvertRow.home).is_(True), col(AdvertRow.expires_ms) > _now_ms()))
+            )
+
+        return [member_of(Advert.from_dict(json.loads(r.document))) for r in self.store.call(op)]
+
+
+def member_of(a: Advert) -> Member:
+    return Member(a.org_id, a.fin_id, a.addresses[0], a.role, a.groups, a.ledgers)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

@@ -1,0 +1,215 @@
+"""The node's side of discovery: its own advert, kept current, and queries to the registrars, cached.
+
+The node advertises when it starts and whenever what it would advertise changes (its address in the config file, its
+software version, its capabilities, ledgers and groups in ``[advert]``, the resources it shares), checked every
+``advert.check_s`` with no restart, and refreshes the advert at half its lifetime. It publishes to the first
+rendezvous address of the genesis that answers. Query answers are verified advert by advert (they are
+self-authenticating) and cached until the registrar announces a change on ``registrar/adverts``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from sqlmodel import Session, select
+
+from finp2p import __version__
+from finp2p.assets.resource_id import ResourceId
+from finp2p.config import Settings, load_settings
+from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.network import adverts as adv
+from finp2p.network import capabilities
+from finp2p.network.adverts import Advert, SharedResource
+from finp2p.network.messaging import Messenger
+from finp2p.network.pubsub import Delivered, PubSub
+from finp2p.store import Store
+from finp2p.store.models import OwnAdvertRow, SharedResourceRow
+
+log = logging.getLogger(__name__)
+
+QUERY_TTL_S = 60.0
+
+
+def shared_resources(s: Session) -> list[SharedResource]:
+    return [
+        SharedResource(r.resource_id, r.topic, tuple(json.loads(r.visible_to)))
+        for r in s.exec(select(SharedResourceRow).order_by(SharedResourceRow.resource_id))
+    ]
+
+
+def share(s: Session, resource_id: str, topic: str | None, visible_to: list[str]) -> None:
+    ResourceId.parse(resource_id)
+    row = s.get(SharedResourceRow, resource_id) or SharedResourceRow(resource_id=resource_id, visible_to="[]")
+    row.topic, row.visible_to = topic, json.dumps(visible_to or ["*"])
+    s.add(row)
+
+
+def unshare(s: Session, resource_id: str) -> bool:
+    row = s.get(SharedResourceRow, resource_id)
+    if row is None:
+        return False
+    s.delete(row)
+    return True
+
+
+class Discovery:
+    def __init__(self, settings: Settings, store: Store, messenger: Messenger, pubsub: PubSub | None) -> None:
+        self.settings = settings
+        self.store = store
+        self.messenger = messenger
+        self.pubsub = pubsub
+        self.rendezvous = list(messenger.trust.genesis.rendezvous)
+        self._cache: dict[tuple[str, str], tuple[float, list[Advert]]] = {}
+
+    # -- our advert ----------------------------------------------------------------------------------------------
+    def _current_settings(self) -> Settings:
+        """The config as it is on disk now, so edits take effect without a restart."""
+        if self.settings.source is None:
+            return self.settings
+        try:
+            return load_settings(self.settings.source)
+        except FinP2PError as err:
+            log.warning("config unreadable, advertising from the settings the node started with: %s", err)
+            return self.settings
+
+    def desired(self) -> dict[str, Any]:
+        settings = self._current_settings()
+        me = self.messenger.chain[0]
+        address = settings.peer.public_url or me.attributes.get("public_url")
+        return {
+            "addresses": [address] if address else [],
+            "software": f"finp2p/{__version__}",
+            "caps": capabilities.ours(settings.advert.optional_capabilities),
+            "ledgers": list(settings.advert.ledgers),
+            "groups": list(settings.advert.groups),
+            "resources": self.store.call(shared_resources),
+            "lifetime_s": settings.advert.lifetime_s,
+        }
+
+    def own(self) -> Advert | None:
+        row = self.store.call(lambda s: s.get(OwnAdvertRow, 1))
+        return Advert.from_dict(json.loads(row.document)) if row else None
+
+    async def advertise(self, *, force: bool = False) -> Advert | None:
+        """Publish a new advert if what we advertise changed or the last one is past half its lifetime."""
+        want = await asyncio.to_thread(self.desired)
+        last = await asyncio.to_thread(self.own)
+        lifetime_ms = int(want["lifetime_s"] * 1000)
+        draft = adv.make(
+            self.messenger.key,
+            self.messenger.chain,
+            network_id=self.messenger.network_id,
+            sequence=(last.sequence + 1) if last else 1,
+            **want,
+        )
+        if (
+            not force
+            and last is not None
+            and last.content() == draft.content()
+            and last.expires_ms - _now_ms() > lifetime_ms // 2
+        ):
+            return None
+        errors = []
+        for url in self.rendezvous:
+            try:
+                await self.messenger.request(url, "advert.publish", {"advert": draft.to_dict()}, timeout=10)
+                break
+            except FinP2PError as err:
+                errors.append(f"{url}: {err.code.code}")
+        else:
+            raise FinP2PError(ErrorCode.NO_REGISTRAR, "; ".join(errors))
+        doc = json.dumps(draft.to_dict())
+
+        def save(s: Session) -> None:
+            row = s.get(OwnAdvertRow, 1) or OwnAdvertRow(id=1, sequence=0, document="")
+            row.sequence, row.document = draft.sequence, doc
+            s.add(row)
+
+        await self.store.run(save)
+        log.info("advertised sequence %d at %s", draft.sequence, url)
+        return draft
+
+    async def maintain(self, check_s: float) -> None:
+        while True:
+            try:
+                await self.advertise()
+            except FinP2PError as err:
+                log.warning("advertising failed (retrying in %.0f s): %s", check_s, err)
+            await asyncio.sleep(check_s)
+
+    # -- registrar updates ---------------------------------------------------------------------------------------
+    async def follow_registrar(self) -> None:
+        """Subscribe to the first registrar that answers; its announcements invalidate the cache."""
+        if self.pubsub is None:
+            return
+        for attempt in range(30):
+            for url in self.rendezvous:
+                try:
+                    registrar = (await self.messenger.request(url, "node.ping", {}, timeout=5))["org_id"]
+                    await self.pubsub.subscribe(url, str(registrar), adv.REGISTRAR_TOPIC)
+                    return
+                except FinP2PError as err:
+                    log.debug("following the registrar at %s failed: %s", url, err)
+            await asyncio.sleep(min(30, 0.5 * 2**attempt))
+
+    def on_update(self, message: Delivered) -> None:
+        if message.topic == adv.REGISTRAR_TOPIC:
+            self._cache.clear()
+
+    # -- queries -------------------------------------------------------------------------------------------------
+    async def query(self, by: str, value: str | None = None, *, limit: int | None = None) -> list[Advert]:
+        """Verified adverts matching ``by``/``value``, all pages (or the first ``limit``), from the cache if fresh."""
+        key = (by, value or "")
+        cached = self._cache.get(key)
+        if cached and time.monotonic() - cached[0] < QUERY_TTL_S and limit is None:
+            return cached[1]
+        found: list[Advert] = []
+        cursor: str | None = ""
+        errors: list[str] = []
+        for url in self.rendezvous:
+            try:
+                while cursor is not None and (limit is None or len(found) < limit):
+                    page = await self.messenger.request(
+                        url,
+                        "discover",
+                        {"by": by, "value": value, "cursor": cursor, "limit": min(limit or 200, 200)},
+                        timeout=10,
+                    )
+                    for raw in page.get("adverts", []):
+                        found.append(self._checked(raw))
+                    cursor = page.get("next_cursor")
+                break
+            except FinP2PError as err:
+                if err.code not in (ErrorCode.PEER_UNREACHABLE, ErrorCode.PEER_TIMEOUT, ErrorCode.PEER_TLS):
+                    raise
+                errors.append(f"{url}: {err.code.code}")
+                found, cursor = [], ""
+        else:
+            raise FinP2PError(ErrorCode.NO_REGISTRAR, "; ".join(errors))
+        if limit is None:
+            self._cache[key] = (time.monotonic(), found)
+        return found[:limit] if limit else found
+
+    def _checked(self, raw: Any) -> Advert:
+        advert = Advert.from_dict(raw)
+        adv.verify(advert, self.messenger.trust)  # a registrar cannot forge or alter an advert
+        return advert
+
+    async def org(self, org_id: str) -> Advert:
+        found = await self.query("org", org_id)
+        if not found:
+            raise FinP2PError(ErrorCode.NOT_FOUND, f"no advert of {org_id}")
+        return found[0]
+
+    async def route(self, resource_id: str) -> str:
+        """The address of the node that owns ``resource_id`` (its organization is the id's host)."""
+        owner = ResourceId.parse(resource_id).org_id
+        return (await self.org(owner)).addresses[0]
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
