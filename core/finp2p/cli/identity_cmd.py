@@ -76,6 +76,7 @@ def node_config(name: str, genesis_rel: str, *, port: int, governance: bool, aut
     ]
     if governance:
         lines += ["", "[governance]", "enabled = true", f"auto_approve = {json.dumps(auto_approve)}"]
+        lines += ["", "[advert]", "optional_capabilities = []  # a rendezvous node carries no asset transactions"]
     return "\n".join(lines) + "\n"
 
 

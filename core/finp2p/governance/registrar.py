@@ -125,6 +125,8 @@ class Registrar:
     async def _on_publish(self, msg: Incoming) -> dict[str, Any]:
         assert msg.sender is not None
         advert, fresh = await self.accept(msg.body.get("advert"), msg.sender.org_id, home=True)
+        if not fresh:
+            raise FinP2PError(ErrorCode.STALE_ADVERT, f"{advert.org_id}: sequence {advert.sequence} is held already")
         if fresh:  # pushed in the background: the publisher need not wait, and catch-up covers a failure
             task = asyncio.create_task(self._replicate(advert))
             self._background.add(task)

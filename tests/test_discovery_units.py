@@ -1,0 +1,250 @@
+"""Resource ids, capabilities, address rules, adverts and the registrar's storage rules (unit tests)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from finp2p.assets.resource_id import ResourceId, ResourceType
+from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.governance.registrar import query, store_advert
+from finp2p.identity.trust import Trust
+from finp2p.network import adverts as adv
+from finp2p.network import capabilities
+from finp2p.network.addresses import check_host, check_url
+from finp2p.network.adverts import Advert, SharedResource
+from finp2p.store import Store
+from tests.support.world import World, make_world
+
+# -- resource ids ------------------------------------------------------------------------------------------------
+org_ids = st.from_regex(r"[a-z0-9][a-z0-9._-]{1,62}", fullmatch=True)
+local_ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._~-]{0,127}", fullmatch=True)
+types = st.integers(min_value=100, max_value=999)
+
+
+@given(org_ids, types, local_ids)
+def test_resource_ids_round_trip(org: str, type_: int, local: str) -> None:
+    rid = ResourceId(org, type_, local)
+    assert ResourceId.parse(str(rid)) == rid
+    assert str(rid) == f"{org}:{type_}:{local}"
+
+
+@given(st.text(max_size=60))
+def test_parsing_never_crashes(text: str) -> None:
+    try:
+        rid = ResourceId.parse(text)
+    except FinP2PError as err:
+        assert err.code is ErrorCode.BAD_RESOURCE_ID
+    else:
+        assert str(rid) == text
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "bank-a:101",
+        "bank-a:101:x:y",
+        "Bank-A:101:x",
+        "bank-a:1o1:x",
+        "bank-a:99:x",
+        "bank-a:1001:x",
+        "bank-a:101:",
+        ":101:x",
+        "bank-a:101:al ice",
+        "bank-a:١٠١:x",
+    ],
+)
+def test_malformed_resource_ids(bad: str) -> None:
+    with pytest.raises(FinP2PError) as info:
+        ResourceId.parse(bad)
+    assert info.value.code is ErrorCode.BAD_RESOURCE_ID
+
+
+def test_resource_types() -> None:
+    assert ResourceId.parse("bank-a:101:alice").type_name == "user"
+    assert ResourceId.parse("bank-a:102:bond").type == ResourceType.ASSET
+    assert ResourceId.parse("bank-a:105:i1").type_name == "intent"
+    assert ResourceId.parse("bank-a:106:p1").type_name == "execution_plan"
+    assert ResourceId.parse("bank-a:777:x").type_name == "custom"
+
+
+# -- capabilities and addresses ----------------------------------------------------------------------------------
+def test_missing_mandatory_capabilities_are_listed() -> None:
+    caps = dict(capabilities.MANDATORY)
+    del caps["finp2p.pubsub"]
+    caps["finp2p.broadcast"] = "0.9"
+    with pytest.raises(FinP2PError) as info:
+        capabilities.check(caps)
+    assert info.value.code is ErrorCode.MISSING_CAPABILITIES
+    assert "finp2p.pubsub 1.0" in info.value.detail and "finp2p.broadcast 1.0" in info.value.detail
+    assert capabilities.check({**capabilities.MANDATORY, "finp2p.request": "1.3"})  # a newer minor is fine
+    assert capabilities.supports("1.2", "1.0") and not capabilities.supports("2.0", "1.0")
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "192.168.0.7",
+        "172.20.0.1",
+        "169.254.1.1",
+        "::1",
+        "fe80::1",
+        "localhost",
+        "node.local",
+        "intranet",
+        "fd00::5",
+        "100.64.0.1",
+    ],
+)
+def test_non_public_addresses_are_refused_outside_a_devnet(host: str) -> None:
+    with pytest.raises(FinP2PError) as info:
+        check_host(host, devnet=False)
+    assert info.value.code is ErrorCode.BAD_ADDRESS
+    assert check_host(host, devnet=True)
+
+
+@pytest.mark.parametrize("host", ["8.8.8.8", "node.bank-a.com", "2001:4860:4860::8888", "finp2p.example.org"])
+def test_public_addresses(host: str) -> None:
+    assert check_host(host, devnet=False)
+
+
+def test_urls() -> None:
+    assert check_url("https://node.bank-a.com:7001/", devnet=False) == "https://node.bank-a.com:7001"
+    for bad in ("http://node.bank-a.com:7001", "https://node.bank-a.com", "https://node.bank-a.com:7001/x"):
+        with pytest.raises(FinP2PError):
+            check_url(bad, devnet=False)
+
+
+# -- adverts -----------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    return make_world(tmp_path_factory.mktemp("world"))
+
+
+def advert(world: World, seq: int = 1, **kw: object) -> Advert:
+    key, chain = world.org_key, (world.org, world.gov)
+    args: dict[str, object] = {
+        "network_id": "testnet",
+        "sequence": seq,
+        "addresses": ["https://127.0.0.1:7001"],
+        "software": "finp2p/test",
+        "caps": capabilities.ours(),
+        "ledgers": ["eip155:31337"],
+        "groups": ["pilot"],
+        "resources": [],
+        "lifetime_s": 60,
+    }
+    args.update(kw)
+    return adv.make(key, chain, **args)  # type: ignore[arg-type]
+
+
+def test_an_advert_verifies_and_survives_its_json_form(world: World) -> None:
+    a = advert(world, resources=[SharedResource("org-a:102:bond", "bonds/updates")])
+    back = Advert.from_dict(a.to_dict())
+    assert back == a
+    assert adv.verify(back, Trust(world.genesis)).org_id == "org-a"
+
+
+def test_a_forged_advert_is_refused(world: World) -> None:
+    a = advert(world)
+    for change in ({"addresses": ("https://127.0.0.1:6666",)}, {"ledgers": ("eip155:1",)}, {"sequence": 99}):
+        with pytest.raises(FinP2PError) as info:
+            adv.verify(replace(a, **change), Trust(world.genesis))  # type: ignore[arg-type]
+        assert info.value.code is ErrorCode.BAD_SIGNATURE
+
+
+def test_an_advert_for_someone_else_is_refused(world: World) -> None:
+    a = advert(world)
+    with pytest.raises(FinP2PError) as info:
+        adv.verify(replace(a, org_id="org-b"), Trust(world.genesis))
+    assert info.value.code is ErrorCode.BAD_SIGNATURE  # the org id is signed
+    _, other_chain = world.new_org("org-b")
+    stolen = replace(a, chain=tuple(other_chain))
+    with pytest.raises(FinP2PError) as info:
+        adv.verify(stolen, Trust(world.genesis))
+    assert info.value.code is ErrorCode.FOREIGN_ADVERT
+    with pytest.raises(FinP2PError) as info:
+        adv.verify(advert(world, resources=[SharedResource("org-z:102:x")]), Trust(world.genesis))
+    assert info.value.code is ErrorCode.FOREIGN_ADVERT
+
+
+def test_expired_and_unsigned(world: World) -> None:
+    a = advert(world)
+    with pytest.raises(FinP2PError) as info:
+        adv.verify(a, Trust(world.genesis), now_ms=a.expires_ms + 1)
+    assert info.value.code is ErrorCode.ADVERT_EXPIRED
+    doc = a.to_dict()
+    del doc["signature"]
+    with pytest.raises(FinP2PError) as info:
+        Advert.from_dict(doc)
+    assert info.value.code is ErrorCode.MALFORMED
+
+
+def test_hidden_resources_are_left_out_and_the_rest_still_verifies(world: World) -> None:
+    a = advert(
+        world,
+        resources=[
+            SharedResource("org-a:102:public-bond"),
+            SharedResource("org-a:101:alice", visible_to=("org:org-c",)),
+            SharedResource("org-a:102:club-bond", visible_to=("group:club",)),
+        ],
+    )
+    trust = Trust(world.genesis)
+    for asker, groups, expected in [
+        ("org-b", frozenset(), ["org-a:102:public-bond"]),
+        ("org-c", frozenset(), ["org-a:102:public-bond", "org-a:101:alice"]),
+        ("org-d", frozenset({"club"}), ["org-a:102:public-bond", "org-a:102:club-bond"]),
+    ]:
+        seen = Advert.from_dict(a.seen_by(asker, groups).to_dict())
+        assert [r.resource_id for r in seen.resources] == expected
+        adv.verify(seen, trust)  # the signature covers the hashes, so a partial view verifies
+    tampered = replace(a, resources=(replace(a.resources[1], visible_to=("*",)),))
+    with pytest.raises(FinP2PError) as info:
+        adv.verify(tampered, trust)
+    assert info.value.code is ErrorCode.BAD_SIGNATURE
+
+
+def test_public_addresses_are_required_outside_a_devnet(tmp_path: Path) -> None:
+    world = make_world(tmp_path, network_id="prodnet")
+    prod = replace(world.genesis, devnet=False)
+    a = adv.make(
+        world.org_key,
+        (world.org, world.gov),
+        network_id="prodnet",
+        sequence=1,
+        addresses=["https://127.0.0.1:7001"],
+        software="x",
+        caps=capabilities.ours(),
+        ledgers=[],
+        groups=[],
+        resources=[],
+        lifetime_s=60,
+    )
+    with pytest.raises(FinP2PError) as info:
+        adv.verify(a, Trust(prod))
+    assert info.value.code is ErrorCode.BAD_ADDRESS
+
+
+def test_the_registrar_keeps_the_newest_and_refuses_stale_and_replayed(world: World, tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'registrar.db'}")
+    store.migrate()
+    try:
+        first, second = advert(world, 1), advert(world, 2, ledgers=["eip155:1"])
+        assert store.call(lambda s: store_advert(s, first, home=True))
+        assert store.call(lambda s: store_advert(s, second, home=False))
+        assert not store.call(lambda s: store_advert(s, second, home=False)), "the same advert again: no change"
+        for old in (first, replace(advert(world, 2), sequence=2)):
+            with pytest.raises(FinP2PError) as info:
+                store.call(lambda s, old=old: store_advert(s, old, home=True))
+            assert info.value.code is ErrorCode.STALE_ADVERT
+        assert [a.sequence for a in store.call(lambda s: query(s, "ledger", "eip155:1", "", 10))] == [2]
+        assert store.call(lambda s: query(s, "ledger", "eip155:31337", "", 10)) == []
+        assert [a.org_id for a in store.call(lambda s: query(s, "capability", "finp2p.pubsub", "", 10))] == ["org-a"]
+    finally:
+        store.close()
