@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from pathlib import Path
 
@@ -155,7 +156,7 @@ def test_a_forged_advert_is_refused(world: World) -> None:
     a = advert(world)
     for change in ({"addresses": ("https://127.0.0.1:6666",)}, {"ledgers": ("eip155:1",)}, {"sequence": 99}):
         with pytest.raises(FinP2PError) as info:
-            adv.verify(replace(a, **change), Trust(world.genesis))  # type: ignore[arg-type]
+            adv.verify(replace(a, **change), Trust(world.genesis))
         assert info.value.code is ErrorCode.BAD_SIGNATURE
 
 
@@ -241,7 +242,7 @@ def test_the_registrar_keeps_the_newest_and_refuses_stale_and_replayed(world: Wo
         assert not store.call(lambda s: store_advert(s, second, home=False)), "the same advert again: no change"
         for old in (first, replace(advert(world, 2), sequence=2)):
             with pytest.raises(FinP2PError) as info:
-                store.call(lambda s, old=old: store_advert(s, old, home=True))
+                store.call(functools.partial(store_advert, a=old, home=True))
             assert info.value.code is ErrorCode.STALE_ADVERT
         assert [a.sequence for a in store.call(lambda s: query(s, "ledger", "eip155:1", "", 10))] == [2]
         assert store.call(lambda s: query(s, "ledger", "eip155:31337", "", 10)) == []
