@@ -1,0 +1,237 @@
+"""Discovery benchmark: a registrar holding 10,000 adverts, and an advert change reaching 50 subscribed nodes.
+
+    .venv/bin/python -m bench.discovery [--adverts 10000] [--nodes 50] [--seconds 3]
+
+The registrar (a governance node's registrar, its store and TLS listener) runs in this process, filled with real,
+signed adverts of distinct organizations; queries come over mutual TLS from a member at concurrency 16. The
+baseline is the same member's signed ``node.ping`` to the registrar, measured in the same run: a query's cost
+above one signed round trip is the registrar's own. The subscribed nodes run in two worker processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session
+
+from bench.common import print_table
+from bench.messaging import load
+from bench.netkit import mint, node, start_hosts, stop_hosts
+from finp2p.builtins.https_transport import HttpsSettings, HttpsTransport
+from finp2p.governance.authority import Authority
+from finp2p.governance.registrar import Registrar, store_advert
+from finp2p.identity import credentials
+from finp2p.identity.genesis import Genesis
+from finp2p.identity.keys import SigningKey
+from finp2p.identity.local import LocalIdentity
+from finp2p.identity.replay import ReplayGuard
+from finp2p.identity.trust import Trust
+from finp2p.network import adverts as adv
+from finp2p.network import capabilities
+from finp2p.network.adverts import REGISTRAR_TOPIC
+from finp2p.network.messaging import Incoming, Messenger
+from finp2p.network.pubsub import PubSub
+from finp2p.store import Store
+from finp2p.store.models import SubscriberRow
+from tests.support.ports import free_port
+
+
+def fill(store: Store, authority: Authority, n: int) -> None:
+    """``n`` organizations, each certified by the registrar's governance node, with a signed advert."""
+    batch = []
+    for i in range(n):
+        key = SigningKey.generate()
+        org = f"org{i:05d}"
+        cred = credentials.issue(
+            authority.key,
+            network_id=authority.genesis.network_id,
+            role="organization",
+            subject=key.fin_id,
+            name=org,
+            org_id=org,
+        )
+        batch.append(
+            adv.make(
+                key,
+                (cred, *authority.chain),
+                network_id=authority.genesis.network_id,
+                sequence=1,
+                addresses=[f"https://127.0.0.1:{20000 + i % 40000}"],
+                software="finp2p/bench",
+                caps=capabilities.ours(),
+                ledgers=[f"eip155:{i % 20}"],
+                groups=[],
+                resources=[],
+                lifetime_s=86400,
+            )
+        )
+        if len(batch) == 1000:
+            _store_all(store, batch)
+            batch = []
+    _store_all(store, batch)
+
+
+def _store_all(store: Store, adverts: list[adv.Advert]) -> None:
+    def op(s: Session) -> None:
+        for a in adverts:
+            store_advert(s, a, home=True)
+
+    store.call(op)
+
+
+async def run(n_adverts: int, n_nodes: int, seconds: float, root: Path) -> None:
+    manifest = mint(root, n_nodes + 1)
+    genesis = Genesis.load(Path(manifest["genesis"]))
+    gov = LocalIdentity(root / "gov")
+    authority = Authority.load(gov, genesis)
+    store = Store(f"sqlite:///{root / 'registrar.db'}", pool_size=2)
+    store.migrate()
+    started = time.perf_counter()
+    fill(store, authority, n_adverts)
+    fill_s = time.perf_counter() - started
+
+    port = free_port()
+    url = f"https://127.0.0.1:{port}"
+    transport = HttpsTransport(
+        HttpsSettings(
+            trust_pem=genesis.trust_pem, cert_chain_file=gov.tls_chain_path, key_file=gov.tls_key_path, port=port
+        )
+    )
+    messenger = Messenger(
+        key=gov.key(),
+        org_id="gov",
+        chain=gov.chain() or (),
+        trust=Trust(genesis),
+        replay=ReplayGuard(store, 120_000),
+        transport=transport,
+    )
+
+    async def ping(msg: Incoming) -> dict[str, Any]:
+        return {}
+
+    messenger.register("node.ping", ping)
+    pubsub = PubSub(store, messenger, None, url)
+    Registrar(store, messenger.trust, messenger, pubsub, [url], url)
+    await transport.start(messenger)
+
+    member = await node(manifest, manifest["nodes"][0], serve=False)
+    client = member.messenger
+    rows: list[list[str]] = []
+    base = await load(lambda: client.request(url, "node.ping", {}), 16, seconds)
+    rows.append(["signed node.ping (baseline)", f"{base[0]:,.0f}/s", f"{base[1]:.2f}", f"{base[2]:.2f}", "1.00"])
+    counter = iter(range(10**9))
+
+    def by_org() -> dict[str, Any]:
+        return {"by": "org", "value": f"org{next(counter) % n_adverts:05d}"}
+
+    def by_ledger() -> dict[str, Any]:
+        return {"by": "ledger", "value": f"eip155:{next(counter) % 20}", "limit": 50}
+
+    def by_capability() -> dict[str, Any]:
+        cursor = f"org{next(counter) % n_adverts:05d}"
+        return {"by": "capability", "value": "finp2p.pubsub", "limit": 50, "cursor": cursor}
+
+    queries: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+        ("by organization", by_org),
+        ("by ledger, first page of 50", by_ledger),
+        ("by capability, page of 50 at a cursor", by_capability),
+    ]
+    for label, body in queries:
+
+        async def one(body: Callable[[], dict[str, Any]] = body) -> dict[str, Any]:
+            return await client.request(url, "discover", body(), timeout=30)
+
+        r = await load(one, 16, seconds)
+        rows.append([f"discover {label}", f"{r[0]:,.0f}/s", f"{r[1]:.2f}", f"{r[2]:.2f}", f"{r[0] / base[0]:.2f}"])
+
+    # An advert change reaching the nodes that follow the registrar.
+    subs = manifest["nodes"][1:]
+    manifest_file = root / "manifest.json"
+    manifest_file.write_text(json.dumps(manifest))
+    hosts = start_hosts(manifest_file, list(range(1, n_nodes + 1)), 2, ("gov", REGISTRAR_TOPIC))
+    try:
+        subscribers = [
+            SubscriberRow(topic=REGISTRAR_TOPIC, org_id=x["org_id"], address=x["address"], created_ms=0) for x in subs
+        ]
+
+        def provision(s: Session) -> None:
+            for row in subscribers:
+                s.merge(row)
+
+        store.call(provision)
+        await pubsub.start()
+        dbs = [Path(x["dir"]) / "node.db" for x in subs]
+        times = []
+        me = manifest["nodes"][0]
+        for round_ in range(1, 8):
+            advert = adv.make(
+                client.key,
+                client.chain,
+                network_id=genesis.network_id,
+                sequence=round_,
+                addresses=[me["address"]],
+                software="finp2p/bench",
+                caps=capabilities.ours(),
+                ledgers=[f"round-{round_}"],
+                groups=[],
+                resources=[],
+                lifetime_s=600,
+            )
+            t = time.perf_counter()
+            await client.request(url, "advert.publish", {"advert": advert.to_dict()})
+            while True:
+                counts = [
+                    sqlite3.connect(db)
+                    .execute("select count(*) from inbox_message where topic = ?", (REGISTRAR_TOPIC,))
+                    .fetchone()[0]
+                    for db in dbs
+                ]
+                if min(counts) >= round_ or time.perf_counter() - t > 30:
+                    break
+                await asyncio.sleep(0.002)
+            times.append((time.perf_counter() - t) * 1000)
+        await pubsub.stop()
+    finally:
+        stop_hosts(hosts)
+    times = times[1:]  # the first round opens the connections
+    rows.append(
+        [
+            f"advert change reaching {n_nodes} subscribed nodes",
+            "",
+            f"{statistics.median(times):.1f}",
+            f"{max(times):.1f}",
+            "",
+        ]
+    )
+    await transport.close()
+    await client.transport.close()
+    store.close()
+    member.store.close()
+    print_table(
+        f"discovery: registrar with {n_adverts:,} adverts (filled in {fill_s:.1f} s)",
+        ["measurement", "rate", "p50 ms", "p99 ms", "ratio to ping"],
+        rows,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--adverts", type=int, default=10_000)
+    parser.add_argument("--nodes", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(run(args.adverts, args.nodes, args.seconds, Path(tmp)))
+
+
+if __name__ == "__main__":
+    main()
