@@ -67,6 +67,10 @@ def test_every_organization_discovers_every_other(net: Net) -> None:
     by_ledger = [a["org_id"] for a in discover(net, "org-a", "ledger", "ledger-1")]
     assert by_ledger == ["org-b", "org-d"]
     assert [a["org_id"] for a in discover(net, "org-b", "capability", "finp2p.asset-transaction")] == ORGS
+    route = json.loads(net.cli("org-a", "discover", "route", "org-d:101:dora", "--json").stdout)
+    assert route["address"] == net.orgs["org-d"].address
+    bad = net.cli("org-a", "discover", "route", "org-d:1:dora")
+    assert bad.returncode == 1 and "FP4001" in bad.stderr
     mine = json.loads(net.cli("org-a", "advert", "show", "--json").stdout)
     assert mine["org_id"] == "org-a" and mine["sequence"] >= 1
 

@@ -249,3 +249,32 @@ def test_the_registrar_keeps_the_newest_and_refuses_stale_and_replayed(world: Wo
         assert [a.org_id for a in store.call(lambda s: query(s, "capability", "finp2p.pubsub", "", 10))] == ["org-a"]
     finally:
         store.close()
+
+
+def test_registration_without_the_mandatory_capabilities_is_refused() -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    from finp2p.governance.authority import check_request
+    from finp2p.identity import tls
+    from finp2p.identity.keys import SigningKey
+
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "bank-x")]))
+        .sign(tls.new_key(), hashes.SHA256())
+    )
+    body = {
+        "org_id": "bank-x",
+        "name": "Bank X",
+        "public_url": "https://node.bank-x.com:443",
+        "hosts": ["node.bank-x.com"],
+        "csr_pem": csr.public_bytes(serialization.Encoding.PEM).decode(),
+        "capabilities": {"finp2p.envelope": "1.0", "finp2p.request": "1.0"},
+    }
+    fin_id = SigningKey.generate().fin_id
+    with pytest.raises(FinP2PError) as info:
+        check_request(body, fin_id, devnet=False)
+    assert info.value.code is ErrorCode.MISSING_CAPABILITIES
+    assert "finp2p.pubsub 1.0, finp2p.broadcast 1.0, finp2p.discovery 1.0" in info.value.detail
+    assert check_request({**body, "capabilities": capabilities.ours()}, fin_id, devnet=False)[0] == "bank-x"

@@ -126,6 +126,21 @@ def discover_all(ctx: click.Context, limit: int | None, as_json: bool) -> None:
     _discover(ctx, "all", None, limit, as_json)
 
 
+@discover_group.command("route")
+@click.argument("resource_id")
+@json_option
+@click.pass_context
+@reports_errors
+def discover_route(ctx: click.Context, resource_id: str, as_json: bool) -> None:
+    """Where requests about RESOURCE_ID go: the node of the organization that owns it (its id's host)."""
+
+    async def work(stack: NetworkStack, store: Store) -> str:
+        return await Discovery(stack_settings(ctx), store, stack.messenger, None).route(resource_id)
+
+    address = asyncio.run(as_node(ctx, work))
+    emit({"resource_id": resource_id, "address": address}, as_json, lambda: out.print(f"{resource_id} -> {address}"))
+
+
 @click.group("advert")
 def advert_group() -> None:
     """This node's advert: show it, and the resources it shares (the running node re-advertises by itself)."""
