@@ -9,7 +9,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from finp2p.cli.messaging_cmd import _store, stack_settings
+from finp2p.cli.common import open_store, settings_of
 from finp2p.cli.node_cmd import as_node
 from finp2p.cli.output import emit, json_option, out, reports_errors
 from finp2p.network.adverts import Advert
@@ -57,7 +57,7 @@ def _render(title: str, rows: list[dict[str, Any]]) -> None:
 
 def _discover(ctx: click.Context, by: str, value: str | None, limit: int | None, as_json: bool) -> None:
     async def work(stack: NetworkStack, store: Store) -> list[Advert]:
-        return await Discovery(stack_settings(ctx), store, stack.messenger, None).query(by, value, limit=limit)
+        return await Discovery(settings_of(ctx), store, stack.messenger, None).query(by, value, limit=limit)
 
     found = asyncio.run(as_node(ctx, work))
     rows = _rows(found)
@@ -135,7 +135,7 @@ def discover_route(ctx: click.Context, resource_id: str, as_json: bool) -> None:
     """Where requests about RESOURCE_ID go: the node of the organization that owns it (its id's host)."""
 
     async def work(stack: NetworkStack, store: Store) -> str:
-        return await Discovery(stack_settings(ctx), store, stack.messenger, None).route(resource_id)
+        return await Discovery(settings_of(ctx), store, stack.messenger, None).route(resource_id)
 
     address = asyncio.run(as_node(ctx, work))
     emit({"resource_id": resource_id, "address": address}, as_json, lambda: out.print(f"{resource_id} -> {address}"))
@@ -156,7 +156,7 @@ def advert_show(ctx: click.Context, org_id: str | None, as_json: bool) -> None:
     if org_id:
         _discover(ctx, "org", org_id, None, as_json)
         return
-    store = _store(ctx)
+    store = open_store(settings_of(ctx))
     try:
         row = store.call(lambda s: s.get(OwnAdvertRow, 1))
     finally:
@@ -182,7 +182,7 @@ def advert_show(ctx: click.Context, org_id: str | None, as_json: bool) -> None:
 @reports_errors
 def advert_share(ctx: click.Context, resource_id: str, topic: str | None, visible_to: tuple[str, ...]) -> None:
     """Share RESOURCE_ID in this node's advert; the running node re-advertises within seconds."""
-    store = _store(ctx)
+    store = open_store(settings_of(ctx))
     try:
         store.call(lambda s: share(s, resource_id, topic, list(visible_to)))
     finally:
@@ -196,7 +196,7 @@ def advert_share(ctx: click.Context, resource_id: str, topic: str | None, visibl
 @reports_errors
 def advert_unshare(ctx: click.Context, resource_id: str) -> None:
     """Stop sharing RESOURCE_ID."""
-    store = _store(ctx)
+    store = open_store(settings_of(ctx))
     try:
         found = store.call(lambda s: unshare(s, resource_id))
     finally:

@@ -11,8 +11,9 @@ from urllib.parse import urlsplit
 import click
 from rich.table import Table
 
+from finp2p.cli.common import open_store, settings_of
 from finp2p.cli.output import emit, err, json_option, out, reports_errors
-from finp2p.config import Settings, open_config
+from finp2p.config import Settings
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.governance import authority as auth
 from finp2p.governance.founding import (
@@ -28,20 +29,12 @@ from finp2p.identity.keys import passphrase_from
 from finp2p.identity.local import LocalIdentity
 from finp2p.identity.revocation import RevocationList
 from finp2p.identity.trust import Trust
-from finp2p.store import Store
 
 passphrase_option = click.option(
     "--passphrase-file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Encrypt/decrypt keys with the passphrase in this file (else FINP2P_KEY_PASSPHRASE, else unencrypted).",
 )
-
-
-def _settings(ctx: click.Context) -> Settings:
-    from finp2p.cli.main import config_path
-
-    settings, _ = open_config(config_path(ctx))
-    return settings
 
 
 def _genesis(settings: Settings) -> Genesis:
@@ -53,13 +46,6 @@ def _genesis(settings: Settings) -> Genesis:
 def _identity(settings: Settings) -> LocalIdentity:
     pf = settings.identity.passphrase_file
     return LocalIdentity(settings.data_dir, passphrase_from(settings.path(pf) if pf else None))
-
-
-def _store(settings: Settings) -> Store:
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    store = Store(settings.store_url, sqlite_synchronous=settings.store.sqlite_synchronous, pool_size=2)
-    store.migrate()
-    return store
 
 
 def node_config(name: str, genesis_rel: str, *, port: int, governance: bool, auto_approve: list[str]) -> str:
@@ -199,7 +185,7 @@ def governance_group() -> None:
 @reports_errors
 def governance_request_cmd(ctx: click.Context, name: str, public_url: str, out_file: Path) -> None:
     """Create this governance node's keys and a certification request for a founding operator (--config)."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     host = urlsplit(public_url).hostname or ""
     request = governance_request(_identity(settings), _genesis(settings), name, [host], public_url)
     out_file.write_text(json.dumps(request, indent=2) + "\n")
@@ -238,7 +224,7 @@ def certify_governance_cmd(
 @reports_errors
 def governance_install_cmd(ctx: click.Context, certified_file: Path) -> None:
     """Install a founding node's certification on this governance node (--config)."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     cred = install_governance(_identity(settings), _genesis(settings), json.loads(certified_file.read_text()))
     out.print(f"governance node {cred.name} certified until {_iso(cred.expires_ms)}")
 
@@ -250,7 +236,7 @@ def governance_install_cmd(ctx: click.Context, certified_file: Path) -> None:
 @reports_errors
 def governance_list_cmd(ctx: click.Context, status: str | None, as_json: bool) -> None:
     """List registrations (all, or of one status)."""
-    store = _store(_settings(ctx))
+    store = open_store(settings_of(ctx))
     try:
         rows = auth.registrations(store, status)
     finally:
@@ -286,8 +272,8 @@ def governance_list_cmd(ctx: click.Context, status: str | None, as_json: bool) -
 @reports_errors
 def governance_approve_cmd(ctx: click.Context, registration_id: str, as_json: bool) -> None:
     """Admit the organization of a pending registration: issue its credential and TLS certificate."""
-    settings = _settings(ctx)
-    store = _store(settings)
+    settings = settings_of(ctx)
+    store = open_store(settings)
     try:
         authority = auth.Authority.load(_identity(settings), _genesis(settings), settings.governance.credential_days)
         row = auth.approve(store, authority, registration_id)
@@ -307,7 +293,7 @@ def governance_approve_cmd(ctx: click.Context, registration_id: str, as_json: bo
 @reports_errors
 def governance_reject_cmd(ctx: click.Context, registration_id: str, reason: str) -> None:
     """Refuse a pending registration."""
-    store = _store(_settings(ctx))
+    store = open_store(settings_of(ctx))
     try:
         row = auth.reject(store, registration_id, reason)
     finally:
@@ -323,8 +309,8 @@ def governance_reject_cmd(ctx: click.Context, registration_id: str, reason: str)
 @reports_errors
 def governance_revoke_cmd(ctx: click.Context, org_id: str, reason: str, as_json: bool) -> None:
     """Revoke an organization this node admitted. The running node publishes it to every member within a second."""
-    settings = _settings(ctx)
-    store = _store(settings)
+    settings = settings_of(ctx)
+    store = open_store(settings)
     try:
         authority = auth.Authority.load(_identity(settings), _genesis(settings), settings.governance.credential_days)
         rl = auth.revoke(store, authority, org_id, reason)
@@ -373,10 +359,10 @@ def org_register_cmd(
     once an operator approved it; the exit status is 0 when approved and 1 while pending."""
     from finp2p.identity.registration import register
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     host = urlsplit(public_url).hostname or ""
     all_hosts = list(dict.fromkeys([host, *hosts]))
-    store = _store(settings)
+    store = open_store(settings)
     try:
         outcome = asyncio.run(
             register(

@@ -9,6 +9,7 @@ from typing import Any
 import click
 from rich.table import Table
 
+from finp2p.cli.common import open_store, settings_of
 from finp2p.cli.node_cmd import as_node
 from finp2p.cli.output import emit, json_option, out, reports_errors
 from finp2p.config import open_config
@@ -32,22 +33,6 @@ def _json_object(text: str, what: str) -> dict[str, Any]:
     return value
 
 
-def stack_settings(ctx: click.Context) -> Any:
-    from finp2p.cli.main import config_path
-
-    return open_config(config_path(ctx))[0]
-
-
-def _store(ctx: click.Context) -> Store:
-    from finp2p.cli.main import config_path
-
-    settings, _ = open_config(config_path(ctx))
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    store = Store(settings.store_url, sqlite_synchronous=settings.store.sqlite_synchronous, pool_size=2)
-    store.migrate()
-    return store
-
-
 # -- pubsub ------------------------------------------------------------------------------------------------------
 @click.group("pubsub")
 def pubsub_group() -> None:
@@ -66,7 +51,7 @@ def publish_cmd(ctx: click.Context, topic: str, body: str, count: int, as_json: 
     message = _json_object(body, "--body")
     ps.check_topic(topic)
     bodies = [{**message, "n": i} if count > 1 else message for i in range(1, count + 1)]
-    store = _store(ctx)
+    store = open_store(settings_of(ctx))
     try:
         seqs = store.call(lambda s: [ps.append(s, topic, b) for b in bodies])
     finally:
@@ -118,7 +103,7 @@ def unsubscribe_cmd(ctx: click.Context, publisher_org: str, topic: str) -> None:
 @reports_errors
 def inbox_cmd(ctx: click.Context, topic: str, publisher: str | None, as_json: bool) -> None:
     """The messages received on TOPIC, each once, in the publisher's order."""
-    store = _store(ctx)
+    store = open_store(settings_of(ctx))
     try:
         rows = ps.inbox(store, topic, publisher)
     finally:
@@ -168,7 +153,7 @@ def broadcast_cmd(
     question = _json_object(payload, "--payload")
 
     async def work(stack: NetworkStack, store: Store) -> Any:
-        directory = Directory(Discovery(stack_settings(ctx), store, stack.messenger, None))
+        directory = Directory(Discovery(settings_of(ctx), store, stack.messenger, None))
         return await Broadcaster(stack.messenger, directory, is_rendezvous=False).ask(
             kind,
             question,
@@ -206,7 +191,7 @@ def _acl(ctx: click.Context) -> tuple[Any, Store]:
     from finp2p.cli.main import config_path
 
     settings, plugins = open_config(config_path(ctx))
-    store = _store(ctx)
+    store = open_store(settings_of(ctx))
     from finp2p.components import ComponentContext
 
     backend = plugins.kind("acl", settings.acl.backend).factory(

@@ -9,8 +9,8 @@ from typing import TypeVar
 
 import click
 
+from finp2p.cli.common import open_store, settings_of
 from finp2p.cli.output import emit, json_option, out, reports_errors
-from finp2p.config import open_config
 from finp2p.network.stack import NetworkStack
 from finp2p.node import Node
 from finp2p.store import Store
@@ -82,21 +82,13 @@ def store_group() -> None:
     """Inspect and migrate the node's database."""
 
 
-def _open_store(ctx: click.Context) -> Store:
-    from finp2p.cli.main import config_path
-
-    settings, _ = open_config(config_path(ctx))
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return Store(settings.store_url, sqlite_synchronous=settings.store.sqlite_synchronous, pool_size=1)
-
-
 @store_group.command("migrate")
 @json_option
 @click.pass_context
 @reports_errors
 def migrate_cmd(ctx: click.Context, as_json: bool) -> None:
     """Apply pending migrations (the node also does this when it starts)."""
-    store = _open_store(ctx)
+    store = open_store(settings_of(ctx), pool_size=1, migrate=False)
     try:
         before, after = store.migrate()
     finally:
@@ -111,7 +103,7 @@ def migrate_cmd(ctx: click.Context, as_json: bool) -> None:
 @reports_errors
 def status_cmd(ctx: click.Context, as_json: bool) -> None:
     """Show the database's schema revision and this finp2p's newest."""
-    store = _open_store(ctx)
+    store = open_store(settings_of(ctx), pool_size=1, migrate=False)
     try:
         current, head = store.current_revision(), store.head_revision()
     finally:

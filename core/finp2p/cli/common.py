@@ -1,0 +1,23 @@
+"""What CLI commands share: the settings of the --config given, and the node's store opened from them."""
+
+from __future__ import annotations
+
+import click
+
+from finp2p.config import Settings, open_config
+from finp2p.store import Store
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    from finp2p.cli.main import config_path
+
+    return open_config(config_path(ctx))[0]
+
+
+def open_store(settings: Settings, *, pool_size: int = 2, migrate: bool = True) -> Store:
+    """The node's store (its data directory created 0700 if new), migrated unless ``migrate`` is false."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    store = Store(settings.store_url, sqlite_synchronous=settings.store.sqlite_synchronous, pool_size=pool_size)
+    if migrate:
+        store.migrate()
+    return store
