@@ -47,6 +47,7 @@ def test_an_installed_distribution_is_discovered(plugin_site: Path) -> None:
     assert paper["distribution"] == "finp2p-test-plugin" and paper["version"] == "1.2.3"
     assert not paper["builtin"]
     assert paper["provides"] == {
+        "acl": ["file"],
         "ledger": ["paper"],
         "config": ["paper"],
         "commands": ["paper-hello"],

@@ -324,7 +324,7 @@ class ErrorCode(enum.Enum):
     NOT_FOUND = (
         "FP4007",
         "not found",
-        "Nothing matches in the registrar: check the id, or that the organization advertised it.",
+        "Nothing matches: check the id, and that its organization advertised or holds it.",
     )
     NO_REGISTRAR = (
         "FP4008",

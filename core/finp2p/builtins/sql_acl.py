@@ -65,6 +65,11 @@ class SqlAclBackend(AclBackend):
     async def groups_of(self, org_id: str) -> frozenset[str]:
         return await self.store.run(lambda s: _groups_of(s, org_id))
 
+    async def group_members(self, group: str) -> frozenset[str]:
+        return await self.store.run(
+            lambda s: frozenset(s.exec(select(AclGroupMemberRow.org_id).where(AclGroupMemberRow.group_name == group)))
+        )
+
     async def is_allowed(self, org_id: str, action: str, resource: str) -> bool:
         def op(s: Session) -> bool:
             groups = _groups_of(s, org_id)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
+from finp2p.components import ComponentContext
 from finp2p.config import Settings, open_config
+from finp2p.privacy.acl import AclBackend
 from finp2p.store import Store
 
 
@@ -12,6 +14,17 @@ def settings_of(ctx: click.Context) -> Settings:
     from finp2p.cli.main import config_path
 
     return open_config(config_path(ctx))[0]
+
+
+def acl_backend(ctx: click.Context, store: Store) -> AclBackend:
+    """The node's configured ACL backend (a plugin may provide it), on its store."""
+    from finp2p.cli.main import config_path
+
+    settings, plugins = open_config(config_path(ctx))
+    backend: AclBackend = plugins.kind("acl", settings.acl.backend).factory(
+        settings.acl.model_dump(), ComponentContext(settings, settings.data_dir, plugins, store)
+    )
+    return backend
 
 
 def open_store(settings: Settings, *, pool_size: int = 2, migrate: bool = True) -> Store:

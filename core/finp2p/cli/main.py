@@ -17,6 +17,7 @@ from finp2p.cli.messaging_cmd import acl_group, broadcast_cmd, pubsub_group
 from finp2p.cli.misc_cmd import errors_cmd, plugins_cmd
 from finp2p.cli.node_cmd import node_group, store_group
 from finp2p.cli.output import err, fail
+from finp2p.cli.privacy_cmd import data_group
 from finp2p.errors import FinP2PError
 from finp2p.plugins import PluginManager
 
@@ -139,6 +140,7 @@ cli.add_command(broadcast_cmd)
 cli.add_command(acl_group)
 cli.add_command(discover_group)
 cli.add_command(advert_group)
+cli.add_command(data_group)
 
 
 def main(argv: list[str] | None = None) -> Any:

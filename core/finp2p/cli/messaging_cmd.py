@@ -9,10 +9,9 @@ from typing import Any
 import click
 from rich.table import Table
 
-from finp2p.cli.common import open_store, settings_of
+from finp2p.cli.common import acl_backend, open_store, settings_of
 from finp2p.cli.node_cmd import as_node
 from finp2p.cli.output import emit, json_option, out, reports_errors
-from finp2p.config import open_config
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.network import pubsub as ps
 from finp2p.network.broadcast import Broadcaster
@@ -188,16 +187,8 @@ def acl_group() -> None:
 
 
 def _acl(ctx: click.Context) -> tuple[Any, Store]:
-    from finp2p.cli.main import config_path
-
-    settings, plugins = open_config(config_path(ctx))
     store = open_store(settings_of(ctx))
-    from finp2p.components import ComponentContext
-
-    backend = plugins.kind("acl", settings.acl.backend).factory(
-        settings.acl.model_dump(), ComponentContext(settings, settings.data_dir, plugins, store)
-    )
-    return backend, store
+    return acl_backend(ctx, store), store
 
 
 def _rule(subject: str, action: str, resource: str) -> AclRule:

@@ -48,12 +48,15 @@ class Incoming:
 
 
 Handler = Callable[[Incoming], Awaitable[dict[str, Any]]]
+#: A cheap check run before any signature is verified, from what TLS already proved (the peer); raises to refuse.
+Precheck = Callable[[Peer, Envelope], None]
 
 
 @dataclass
 class _Route:
     handler: Handler
     open_to_newcomers: bool
+    precheck: Precheck | None = None
 
 
 class Messenger:
@@ -82,11 +85,14 @@ class Messenger:
     def network_id(self) -> str:
         return self.trust.genesis.network_id
 
-    def register(self, type_: str, handler: Handler, *, open_to_newcomers: bool = False) -> None:
-        """Route messages of ``type_`` to ``handler``; one owner per type."""
+    def register(
+        self, type_: str, handler: Handler, *, open_to_newcomers: bool = False, precheck: Precheck | None = None
+    ) -> None:
+        """Route messages of ``type_`` to ``handler``; one owner per type. ``precheck`` refuses early and cheaply
+        (before signatures are verified), from the TLS-authenticated peer: a flood from refused peers costs little."""
         if type_ in self._routes:
             raise ValueError(f"message type {type_!r} has a handler already")
-        self._routes[type_] = _Route(handler, open_to_newcomers)
+        self._routes[type_] = _Route(handler, open_to_newcomers, precheck)
 
     # -- inbound -------------------------------------------------------------------------------------------------
     async def admit(self, peer: Peer) -> None:
@@ -163,6 +169,8 @@ class Messenger:
                 f"the envelope is signed by {env.sender_org}/{env.sender[:12]}… but the TLS peer is "
                 f"{peer.org_id}/{(peer.fin_id or '')[:12]}…",
             )
+        if route.precheck is not None:
+            route.precheck(peer, env)
         keys.verify(env.sender, "envelope", env.signed_part(), env.signature, known=self._known())
         sender = None if peer.anonymous else self._verify_sender(peer, env)
         await self.replay.record(env.sender, env.nonce, env.timestamp_ms)

@@ -28,7 +28,6 @@ from sqlmodel import Session, col, select
 
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.network.messaging import Incoming, Messenger
-from finp2p.privacy.acl import AclBackend
 from finp2p.store import Store
 from finp2p.store.models import InboxMessageRow, SubscriberRow, SubscriptionRow, TopicMessageRow, TopicRow
 
@@ -47,6 +46,8 @@ class Delivered:
 
 
 OnMessage = Callable[[Delivered], Awaitable[None]]
+#: Whether an organization may receive a topic: asked when it subscribes and again before every delivery batch.
+MaySubscribe = Callable[[str, str], Awaitable[bool]]
 
 
 def check_topic(topic: Any) -> str:
@@ -72,14 +73,14 @@ class PubSub:
         self,
         store: Store,
         messenger: Messenger,
-        acl: AclBackend | None,
+        may_subscribe: MaySubscribe | None,
         public_url: str | None,
         on_message: OnMessage | None = None,
         poll_s: float = 0.2,
     ) -> None:
         self.store = store
         self.messenger = messenger
-        self.acl = acl
+        self.may_subscribe = may_subscribe
         self.public_url = public_url
         self.on_message = on_message
         self.poll_s = poll_s
@@ -151,6 +152,10 @@ class PubSub:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), timeout=5)
                 continue
+            if self.may_subscribe is not None and not await self.may_subscribe(org_id, topic):
+                log.info("%s may no longer receive %s: its subscription ends", org_id, topic)
+                await self._deactivate(topic, org_id)
+                return
             messages = [{"seq": m.seq, "body": json.loads(m.body)} for m in batch]
             try:
                 answer = await self.messenger.request(
@@ -184,7 +189,7 @@ class PubSub:
         assert msg.sender is not None
         topic = check_topic(msg.body.get("topic"))
         org_id = str(msg.sender.org_id)
-        if self.acl is None or not await self.acl.is_allowed(org_id, "subscribe", topic):
+        if self.may_subscribe is None or not await self.may_subscribe(org_id, topic):
             raise FinP2PError(ErrorCode.ACL_DENIED, f"{org_id} may not subscribe to {topic}")
         address = msg.sender.attributes.get("public_url")
         if not isinstance(address, str):

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,6 +37,8 @@ from finp2p.network.pubsub import Delivered, OnMessage, PubSub
 from finp2p.network.transport import Transport
 from finp2p.plugins import PluginManager
 from finp2p.privacy.acl import AclBackend, AclRule
+from finp2p.privacy.cache import AclCache
+from finp2p.privacy.sharing import PrivacyService
 from finp2p.store import Store
 
 log = logging.getLogger(__name__)
@@ -80,16 +83,24 @@ class NetworkStack:
         messenger.register("node.ping", ping)
         public_url = settings.peer.public_url or me.attributes.get("public_url")
         discovery_box: list[Discovery] = []
+        privacy_box: list[PrivacyService] = []
 
         async def on_message(message: Delivered) -> None:
             for d in discovery_box:
                 d.on_update(message)
+            for p in privacy_box:
+                await p.on_message(message)
             if on_topic_message is not None:
                 await on_topic_message(message)
 
-        stack.pubsub = PubSub(store, messenger, acl, public_url, on_message)
+        stack.pubsub = PubSub(store, messenger, topic_policy(acl), public_url, on_message)
         stack.discovery = Discovery(settings, store, messenger, stack.pubsub)
         discovery_box.append(stack.discovery)
+        if acl is not None:
+            cache = AclCache(acl)
+            await cache.refresh()
+            privacy_box.append(PrivacyService(store, messenger, acl, cache, stack.pubsub, stack.discovery))
+            stack.tasks.append(asyncio.create_task(cache.refresh_forever(), name="acl-cache"))
         registrar = None
         if settings.governance.enabled:
             if settings.governance.auto_approve and not stack.genesis.devnet:
@@ -188,6 +199,23 @@ class NetworkStack:
 def _local_identity(settings: Settings) -> LocalIdentity:
     pf = settings.identity.passphrase_file
     return LocalIdentity(settings.data_dir, passphrase_from(settings.path(pf) if pf else None))
+
+
+def topic_policy(acl: AclBackend | None) -> Callable[[str, str], Awaitable[bool]] | None:
+    """Who may receive which topic: a private record's topic (``data/<resource id>``) needs ``read`` on the
+    record; an organization's announcement topic (``announce/<org>``) is its own; any other topic needs
+    ``subscribe`` on it."""
+    if acl is None:
+        return None
+
+    async def may(org_id: str, topic: str) -> bool:
+        if topic.startswith("data/"):
+            return await acl.is_allowed(org_id, "read", topic[5:])
+        if topic.startswith("announce/"):
+            return topic == f"announce/{org_id}"
+        return await acl.is_allowed(org_id, "subscribe", topic)
+
+    return may
 
 
 def write_run_file(path: os.PathLike[str], data: dict[str, Any]) -> None:

@@ -83,5 +83,9 @@ class AclBackend(abc.ABC):
         """The named groups ``org_id`` belongs to."""
 
     @abc.abstractmethod
+    async def group_members(self, group: str) -> frozenset[str]:
+        """The organizations in a named group."""
+
+    @abc.abstractmethod
     async def is_allowed(self, org_id: str, action: str, resource: str) -> bool:
         """Whether ``org_id`` may perform ``action`` on ``resource``."""

@@ -193,3 +193,33 @@ class SharedResourceRow(SQLModel, table=True):
     resource_id: str = Field(primary_key=True, max_length=300)
     topic: str | None = Field(default=None, max_length=300)
     visible_to: str = Field(sa_type=Text)  # JSON list of subjects
+
+
+# -- privacy: the private store -------------------------------------------------------------------------------------
+class PrivateRecordRow(SQLModel, table=True):
+    """Private information about a resource (a user's KYC, an asset's details), owned by the resource's
+    organization. ``replica``: a copy pushed here by its owner, kept current by the owner's updates."""
+
+    __tablename__ = "private_record"
+
+    resource_id: str = Field(primary_key=True, max_length=300)
+    owner_org: str = Field(max_length=100, index=True)
+    kind: str = Field(max_length=16)
+    data: str = Field(sa_type=Text)
+    version: int = Field(sa_type=BigInteger)
+    updated_ms: int = Field(sa_type=BigInteger)
+    replica: bool = False
+
+
+class AccessNoticeRow(SQLModel, table=True):
+    """What other organizations told this node about its access to their resources (granted, withdrawn,
+    available), newest last."""
+
+    __tablename__ = "access_notice"
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_org: str = Field(max_length=100, index=True)
+    resource: str = Field(max_length=300)
+    event: str = Field(max_length=16)
+    version: int | None = Field(default=None, sa_type=BigInteger)
+    received_ms: int = Field(sa_type=BigInteger)

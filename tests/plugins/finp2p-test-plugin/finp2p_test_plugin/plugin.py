@@ -109,3 +109,71 @@ def finp2p_broadcast_queries(node: Any) -> dict[str, Any]:
         return conf.get("value", payload.get("expect", "same")), conf.get("height", 10)
 
     return {"paper.value": value}
+
+
+# -- a second ACL backend: rules in a JSON file an operator edits -------------------------------------------------
+class FileAcl:
+    """``acl.json`` in the data directory: ``{"rules": [[subject, action, resource], ...], "groups": {...}}``.
+    Read on every call, so an edit takes effect on the next request."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _doc(self) -> dict[str, Any]:
+        return json.loads(self.path.read_text()) if self.path.exists() else {"rules": [], "groups": {}}
+
+    def _save(self, doc: dict[str, Any]) -> None:
+        self.path.write_text(json.dumps(doc))
+
+    async def grant(self, rule: Any) -> Any:
+        doc = self._doc()
+        entry = [rule.subject, rule.action, rule.resource]
+        if entry not in doc["rules"]:
+            doc["rules"].append(entry)
+            self._save(doc)
+        return rule
+
+    async def withdraw(self, rule: Any) -> bool:
+        doc = self._doc()
+        entry = [rule.subject, rule.action, rule.resource]
+        if entry not in doc["rules"]:
+            return False
+        doc["rules"].remove(entry)
+        self._save(doc)
+        return True
+
+    async def rules(self, *, subject: str | None = None, resource: str | None = None) -> list[Any]:
+        from finp2p.privacy.acl import AclRule
+
+        found = [AclRule(*r) for r in self._doc()["rules"]]
+        return [
+            r
+            for r in found
+            if (subject is None or r.subject == subject) and (resource is None or r.resource == resource)
+        ]
+
+    async def set_group(self, group: str, org_ids: set[str]) -> None:
+        doc = self._doc()
+        doc.setdefault("groups", {})[group] = sorted(org_ids)
+        self._save(doc)
+
+    async def groups_of(self, org_id: str) -> frozenset[str]:
+        return frozenset(g for g, members in self._doc().get("groups", {}).items() if org_id in members)
+
+    async def group_members(self, group: str) -> frozenset[str]:
+        return frozenset(self._doc().get("groups", {}).get(group, []))
+
+    async def is_allowed(self, org_id: str, action: str, resource: str) -> bool:
+        groups = await self.groups_of(org_id)
+        return any(r.covers(org_id, groups, action, resource) for r in await self.rules())
+
+
+@hookimpl
+def finp2p_acl_backend_kinds() -> list[ComponentKind[Any]]:
+    def factory(settings: dict[str, Any], ctx: ComponentContext) -> Any:
+        from finp2p.privacy.acl import AclBackend
+
+        AclBackend.register(FileAcl)  # a virtual subclass: the node only calls the interface
+        return FileAcl(ctx.data_dir / "acl.json")
+
+    return [ComponentKind("file", factory, "test-only: ACL rules in a JSON file")]
