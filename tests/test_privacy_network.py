@@ -126,6 +126,43 @@ def test_access_withdrawn_takes_effect_at_once_and_reaches_the_parties(net: Net)
     assert local(net, "bank-c", ALICE) is None, "no more pushes after the withdrawal"
 
 
+def test_the_rest_api_serves_private_data_to_authorised_applications(net: Net) -> None:
+    import urllib.error
+    import urllib.request
+
+    from finp2p.api.server import openapi
+    from tests.support.ports import free_port
+
+    config = net.org_config("bank-b")
+    config.write_text(config.read_text() + f"\n[api]\nport = {free_port()}\n")
+    net.orgs["bank-b"].stop()
+    node = net.start_org("bank-b")
+    token = net.cli("bank-b", "api", "token", "kyc-desk").stdout.strip()
+    assert token.startswith("fp2p_")
+
+    def call(path: str, token: str | None = token) -> tuple[int, Any]:
+        req = urllib.request.Request(
+            node.info["api"] + path, headers={"Authorization": f"Bearer {token}"} if token else {}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read())
+
+    status, body = call(f"/v1/data/{ALICE}")
+    assert status == 200 and body["owner"] == "bank-a" and body["data"]["nationality"] == "FR"
+    status, body = call(f"/v1/data/{ALICE}", token=None)
+    assert status == 401 and body["error"]["code"] == "FP8001"
+    status, body = call(f"/v1/data/{ALICE}", token="fp2p_not-a-token")
+    assert status == 401
+    status, body = call("/v1/data/bank-a:101:nobody")
+    assert status == 403 and body["error"]["code"] == "FP5001", "no grant on that record at its owner"
+    status, body = call("/v1/data/not-a-resource-id")
+    assert status == 400 and body["error"]["code"] == "FP4001"
+    assert call("/openapi.json") == (200, openapi())
+
+
 def test_a_revoked_organization_is_denied_on_its_next_request(net: Net, tmp_path: Path) -> None:
     assert get(net, "bank-b")[0] == 0
     gov = net.root / "governance" / "gov-1" / "node.toml"

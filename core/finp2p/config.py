@@ -100,6 +100,11 @@ class AdvertSection(_Section):
     check_s: float = Field(2.0, gt=0, le=600, description="How often the node checks whether to re-advertise.")
 
 
+class ApiSection(_Section):
+    host: str = Field("127.0.0.1", description="Where the REST API listens: the organization's own network.")
+    port: int | None = Field(None, ge=0, le=65535, description="Its port; no port, no REST API.")
+
+
 CORE_SECTIONS: dict[str, type[BaseModel]] = {
     "node": NodeSection,
     "store": StoreSection,
@@ -110,6 +115,7 @@ CORE_SECTIONS: dict[str, type[BaseModel]] = {
     "peer": PeerSection,
     "governance": GovernanceSection,
     "advert": AdvertSection,
+    "api": ApiSection,
 }
 
 
@@ -127,6 +133,7 @@ class Settings(BaseModel):
     peer: PeerSection = PeerSection()
     governance: GovernanceSection = GovernanceSection()
     advert: AdvertSection = AdvertSection()
+    api: ApiSection = ApiSection()
     sections: dict[str, BaseModel] = Field(default_factory=dict)
     source: Path | None = None
 

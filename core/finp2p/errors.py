@@ -332,6 +332,13 @@ class ErrorCode(enum.Enum):
         "Check that a rendezvous node of the genesis runs and is reachable; the next one is tried automatically.",
     )
 
+    # -- REST and adapter APIs -------------------------------------------------------------------------------------
+    API_UNAUTHORIZED = (
+        "FP8001",
+        "API token missing or unknown",
+        "Send `Authorization: Bearer <token>` with a token made by `finp2p api token create`.",
+    )
+
     # -- privacy -------------------------------------------------------------------------------------------------
     ACL_DENIED = (
         "FP5001",

@@ -31,6 +31,7 @@ class Node:
         self.store: Store | None = None
         self.acl: AclBackend | None = None
         self.network: NetworkStack | None = None
+        self.api: Any = None
         self.started = False
 
     @classmethod
@@ -66,6 +67,12 @@ class Node:
                     queries=self._gathered("finp2p_broadcast_queries"),
                     on_topic_message=self._on_topic_message,
                 )
+                if self.settings.api.port is not None:
+                    from finp2p.api.server import Api
+
+                    assert self.acl is not None
+                    self.api = Api(self.store, self.acl, self.network)
+                    await self.api.start(self.settings.api.host, self.settings.api.port)
                 write_run_file(self.run_file, self.describe())
             await self.emit("finp2p_node_started", node=self)
         except BaseException:
@@ -90,9 +97,14 @@ class Node:
         if self.network is not None:
             ident = self.network.identity
             out.update(address=self.network.address, org_id=ident.org_id, fin_id=ident.fin_id, role=ident.role)
+        if self.api is not None:
+            out["api"] = self.api.address
         return out
 
     async def _close(self) -> None:
+        if self.api is not None:
+            await self.api.close()
+            self.api = None
         if self.network is not None:
             self.run_file.unlink(missing_ok=True)
             await self.network.stop()

@@ -10,6 +10,7 @@ import click
 from rich.logging import RichHandler
 
 from finp2p import __version__
+from finp2p.cli.api_cmd import api_group
 from finp2p.cli.config_cmd import config_group
 from finp2p.cli.discovery_cmd import advert_group, discover_group
 from finp2p.cli.identity_cmd import credential_group, governance_group, network_group, org_group
@@ -141,6 +142,7 @@ cli.add_command(acl_group)
 cli.add_command(discover_group)
 cli.add_command(advert_group)
 cli.add_command(data_group)
+cli.add_command(api_group)
 
 
 def main(argv: list[str] | None = None) -> Any:

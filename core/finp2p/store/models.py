@@ -223,3 +223,14 @@ class AccessNoticeRow(SQLModel, table=True):
     event: str = Field(max_length=16)
     version: int | None = Field(default=None, sa_type=BigInteger)
     received_ms: int = Field(sa_type=BigInteger)
+
+
+# -- REST API ---------------------------------------------------------------------------------------------------
+class ApiTokenRow(SQLModel, table=True):
+    """An API token of the organization's own applications, kept as its SHA-256 only."""
+
+    __tablename__ = "api_token"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=100, index=True)
+    created_ms: int = Field(sa_type=BigInteger)

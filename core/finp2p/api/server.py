@@ -1,0 +1,218 @@
+"""The REST API server (aiohttp). Every route but ``/openapi.json`` and ``/v1/health`` needs a bearer token; errors
+are JSON with the FinP2P code, title, detail and hint, and an HTTP status that fits the code."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from finp2p import __version__
+from finp2p.api import tokens
+from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.network.stack import NetworkStack
+from finp2p.privacy import records, sharing
+from finp2p.privacy.acl import AclBackend
+from finp2p.store import Store
+
+STATUS = {
+    ErrorCode.MALFORMED: 400,
+    ErrorCode.BAD_RESOURCE_ID: 400,
+    ErrorCode.ACL_DENIED: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.PEER_UNREACHABLE: 502,
+    ErrorCode.PEER_TIMEOUT: 504,
+    ErrorCode.NO_REGISTRAR: 502,
+    ErrorCode.CREDENTIAL_REVOKED: 403,
+}
+MAX_BODY = 256 * 1024
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "title", "detail", "hint"],
+            "properties": {
+                "code": {"type": "string", "pattern": "^FP[0-9]{4}$"},
+                "title": {"type": "string"},
+                "detail": {"type": "string"},
+                "hint": {"type": "string"},
+            },
+        }
+    },
+}
+RECORD_SCHEMA = {
+    "type": "object",
+    "required": ["resource_id", "owner", "kind", "version", "data", "replica"],
+    "properties": {
+        "resource_id": {"type": "string"},
+        "owner": {"type": "string"},
+        "kind": {"type": "string", "enum": ["user", "asset", "other"]},
+        "version": {"type": "integer", "minimum": 1},
+        "data": {"type": "object"},
+        "replica": {"type": "boolean"},
+    },
+}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {
+        str(s): {"description": "a FinP2P error", "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+        for s in statuses
+    }
+
+
+def openapi() -> dict[str, Any]:
+    rid = {
+        "name": "resource_id",
+        "in": "path",
+        "required": True,
+        "schema": {
+            "type": "string",
+            "pattern": "^[a-z0-9][a-z0-9._-]{1,62}:[0-9]{3}:[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$",
+        },
+        "description": "<orgId>:<type>:<id> (101 user, 102 asset)",
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "FinP2P node API", "version": __version__},
+        "components": {"securitySchemes": {"token": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"token": []}],
+        "paths": {
+            "/v1/health": {
+                "get": {
+                    "operationId": "health",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "the node serves",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["status"],
+                                        "properties": {"status": {"type": "string"}, "org_id": {"type": "string"}},
+                                    }
+                                }
+                            },
+                        }
+                    },
+                }
+            },
+            "/v1/data/{resource_id}": {
+                "get": {
+                    "operationId": "getPrivateData",
+                    "parameters": [rid],
+                    "description": "This node's own record, a pushed replica, or else a private data request to "
+                    "the owner, checked there in full.",
+                    "responses": {
+                        "200": {
+                            "description": "the record",
+                            "content": {"application/json": {"schema": RECORD_SCHEMA}},
+                        },
+                        **_errors(400, 401, 403, 404, 502, 504),
+                    },
+                },
+                "put": {
+                    "operationId": "putPrivateData",
+                    "parameters": [rid],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+                    "responses": {
+                        "200": {
+                            "description": "the new version",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["resource_id", "version"],
+                                        "properties": {
+                                            "resource_id": {"type": "string"},
+                                            "version": {"type": "integer"},
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        **_errors(400, 401, 403),
+                    },
+                },
+            },
+        },
+    }
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(err: FinP2PError, status: int | None = None) -> web.Response:
+    return web.json_response({"error": err.to_dict()}, status=status or STATUS.get(err.code, 400))
+
+
+class Api:
+    def __init__(self, store: Store, acl: AclBackend, stack: NetworkStack) -> None:
+        self.store = store
+        self.acl = acl
+        self.stack = stack
+        self._runner: web.AppRunner | None = None
+        self.address = ""
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path not in ("/openapi.json", "/v1/health"):
+            header = request.headers.get("Authorization", "")
+            token = header[7:] if header.startswith("Bearer ") else ""
+            if not token or await self.store.run(lambda s: tokens.owner_of(s, token)) is None:
+                err = FinP2PError(ErrorCode.API_UNAUTHORIZED, "missing or unknown bearer token")
+                return error_response(err, 401)
+        try:
+            return await handler(request)
+        except FinP2PError as err:
+            return error_response(err)
+        except web.HTTPRequestEntityTooLarge:
+            return error_response(FinP2PError(ErrorCode.BODY_TOO_LARGE, f"the body is over {MAX_BODY} bytes"), 413)
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "org_id": self.stack.identity.org_id})
+
+    async def _openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(openapi())
+
+    async def _get_data(self, request: web.Request) -> web.Response:
+        resource_id = request.match_info["resource_id"]
+        row = await self.store.run(lambda s: records.get(s, resource_id))
+        if row is not None:
+            return web.json_response(records.as_answer(row))
+        assert self.stack.discovery is not None
+        return web.json_response(await sharing.fetch(self.stack.messenger, self.stack.discovery, resource_id))
+
+    async def _put_data(self, request: web.Request) -> web.Response:
+        resource_id = request.match_info["resource_id"]
+        try:
+            body = json.loads(await request.read())
+        except ValueError as exc:
+            raise FinP2PError(ErrorCode.MALFORMED, f"the body is not JSON: {exc}") from None
+        version = await sharing.update(self.store, self.acl, str(self.stack.identity.org_id), resource_id, body)
+        return web.json_response({"resource_id": resource_id, "version": version})
+
+    async def start(self, host: str, port: int) -> str:
+        app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY)
+        app.router.add_get("/openapi.json", self._openapi)
+        app.router.add_get("/v1/health", self._health)
+        app.router.add_get("/v1/data/{resource_id}", self._get_data)
+        app.router.add_put("/v1/data/{resource_id}", self._put_data)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        bound = self._runner.addresses[0][1] if self._runner.addresses else port
+        self.address = f"http://{host}:{bound}"
+        return self.address
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
