@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from finp2p.builtins.https_transport import HttpsSettings, HttpsTransport
+from finp2p.builtins.sql_acl import SqlAclBackend
 from finp2p.config import Settings
 from finp2p.governance.authority import Authority, certify_organization
 from finp2p.governance.founding import (
@@ -35,6 +36,8 @@ from finp2p.network.directory import Directory, Member
 from finp2p.network.discovery import Discovery
 from finp2p.network.messaging import Incoming, Messenger
 from finp2p.network.pubsub import PubSub
+from finp2p.privacy.cache import AclCache
+from finp2p.privacy.sharing import PrivacyService
 from finp2p.store import Store
 from finp2p.store.models import SubscriptionRow
 from tests.support.ports import free_port
@@ -129,6 +132,10 @@ async def node(
     broadcaster = Broadcaster(messenger, members, is_rendezvous=False)
     broadcaster.register_query("bench.value", value)
     pubsub = PubSub(store, messenger, None, spec["address"])
+    acl = SqlAclBackend(store)
+    cache = AclCache(acl)
+    await cache.refresh()
+    PrivacyService(store, messenger, acl, cache, pubsub, members.discovery)
     if subscribe_to is not None:
         publisher, topic = subscribe_to
         store.call(
