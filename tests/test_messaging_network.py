@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,18 +17,9 @@ from finp2p.network import pubsub
 from finp2p.network.messaging import Messenger
 from finp2p.store import Store
 from tests.support.network import Net, client_of, make_net
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(check: Any, timeout: float = 30, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def as_org(net: Net, org_id: str, tmp_path: Path) -> tuple[Messenger, Store]:
@@ -198,6 +189,10 @@ def inbox(net: Net, org: str, topic: str) -> list[dict[str, Any]]:
         store.close()
 
 
+def has_all(net: Net, org: str) -> bool:
+    return len(inbox(net, org, "news/bonds")) >= 50
+
+
 def test_pubsub_with_a_subscriber_and_the_publisher_killed_and_restarted(tmp_path: Path) -> None:
     net = make_net(tmp_path / "net", ["gov-1"], auto_approve=True)
     orgs = ["pub", "s1", "s2", "s3"]
@@ -231,7 +226,7 @@ def test_pubsub_with_a_subscriber_and_the_publisher_killed_and_restarted(tmp_pat
         )
         net.start_org("s2")
         for sub in ("s1", "s2", "s3"):
-            wait_for(lambda sub=sub: len(inbox(net, sub, "news/bonds")) >= 50, what=f"{sub}'s 50 messages")
+            wait_for(functools.partial(has_all, net, sub), what=f"{sub}'s 50 messages")
         expected = [(b, n) for b, count in ((1, 20), (2, 20), (3, 10)) for n in range(1, count + 1)]
         cli_view = json.loads(net.cli("s2", "pubsub", "inbox", "news/bonds", "--json").stdout)
         assert [m["seq"] for m in cli_view] == list(range(1, 51))

@@ -18,6 +18,7 @@ from finp2p.privacy import records
 from finp2p.store import Store
 from tests.support.cli import run_cli
 from tests.support.network import Net, client_of, make_net
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 ALICE = "bank-a:101:alice"
@@ -27,16 +28,6 @@ ALICE_DATA = {
     "kyc_status": "verified",
     "accreditation": "professional",
 }
-
-
-def wait_for(check: Any, timeout: float = 20, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def local(net: Net, org: str, resource: str) -> dict[str, Any] | None:

@@ -335,8 +335,8 @@ class ErrorCode(enum.Enum):
     # -- REST and adapter APIs -------------------------------------------------------------------------------------
     API_UNAUTHORIZED = (
         "FP8001",
-        "API token missing or unknown",
-        "Send `Authorization: Bearer <token>` with a token made by `finp2p api token create`.",
+        "the API token is missing or unknown",
+        "Send `Authorization: Bearer <token>` with a token made by `finp2p api token NAME`.",
     )
 
     # -- privacy -------------------------------------------------------------------------------------------------
