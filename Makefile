@@ -41,7 +41,7 @@ unit: venv system-deps
 test: lint typecheck unit
 
 demo: venv
-	@scripts/demo.sh
+	$(BIN)/finp2p demo
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

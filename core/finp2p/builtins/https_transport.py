@@ -84,20 +84,20 @@ class HttpsTransport(Transport):
             peer = _peer_of(request)
             try:
                 await inbound.admit(peer)
-            except FinP2PError as err:
-                return web.Response(status=403, body=error_body(err), content_type="application/json")
+            except FinP2PError as err:  # a revoked or expired peer: answer once, then close the connection
+                return _closing(web.Response(status=403, body=error_body(err), content_type="application/json"))
             if request.content_length is not None and request.content_length > s.max_body_bytes:
                 too_big = FinP2PError(
                     ErrorCode.BODY_TOO_LARGE, f"{request.content_length} bytes over the limit of {s.max_body_bytes}"
                 )
-                return web.Response(status=413, body=error_body(too_big), content_type="application/json")
+                return _closing(web.Response(status=413, body=error_body(too_big), content_type="application/json"))
             try:
                 payload = await request.read()
             except web.HTTPRequestEntityTooLarge:
                 too_big = FinP2PError(
                     ErrorCode.BODY_TOO_LARGE, f"the body is over the limit of {s.max_body_bytes} bytes"
                 )
-                return web.Response(status=413, body=error_body(too_big), content_type="application/json")
+                return _closing(web.Response(status=413, body=error_body(too_big), content_type="application/json"))
             answer = await inbound.handle(peer, payload)
             return web.Response(body=answer, content_type=CONTENT_TYPE)
 
@@ -165,6 +165,12 @@ class HttpsTransport(Transport):
             await self._runner.cleanup()
             self._runner = None
         await asyncio.sleep(0)
+
+
+def _closing(response: web.Response) -> web.Response:
+    """An answer after which the server closes the connection: the rest of an oversized body is never read."""
+    response.force_close()
+    return response
 
 
 def _peer_of(request: web.Request) -> Peer:

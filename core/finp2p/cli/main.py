@@ -12,6 +12,7 @@ from rich.logging import RichHandler
 from finp2p import __version__
 from finp2p.cli.api_cmd import api_group
 from finp2p.cli.config_cmd import config_group
+from finp2p.cli.demo_cmd import demo_cmd
 from finp2p.cli.discovery_cmd import advert_group, discover_group
 from finp2p.cli.identity_cmd import credential_group, governance_group, network_group, org_group
 from finp2p.cli.messaging_cmd import acl_group, broadcast_cmd, pubsub_group
@@ -143,6 +144,7 @@ cli.add_command(discover_group)
 cli.add_command(advert_group)
 cli.add_command(data_group)
 cli.add_command(api_group)
+cli.add_command(demo_cmd)
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -1,0 +1,43 @@
+"""``finp2p demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from finp2p.cli.output import emit, err, json_option, out
+from finp2p.demo import run_demo
+
+
+@click.command("demo")
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Build the network in this folder and keep it (configs, data, logs) afterwards.",
+)
+@json_option
+def demo_cmd(keep: Path | None, as_json: bool) -> None:
+    """Run a local network on loopback (a governance node and three banks as processes) and tell its story:
+    network creation, registration with approval, credential verification, discovery, private data shared by pull
+    and push, access withdrawn, a broadcast. Exit status 0 when every step succeeded."""
+    if not as_json:
+        out.print("[bold]FinP2P demo[/]: a governance node and three banks on loopback")
+    result = run_demo(keep, (lambda text: None) if as_json else out.print)
+
+    def render() -> None:
+        table = Table(title="summary", title_justify="left")
+        table.add_column("step")
+        table.add_column("s", justify="right")
+        for s in result["steps"]:
+            table.add_row(s["step"], f"{s['seconds']:.1f}")
+        out.print(table)
+        if result["ok"]:
+            out.print(f"[green]all {len(result['steps'])} steps succeeded[/] in {result['seconds']} s")
+        else:
+            err.print(f"[red]stopped[/]: {result['error']}; files kept in {result['directory']}")
+
+    emit(result, as_json, render)
+    if not result["ok"]:
+        raise SystemExit(1)
