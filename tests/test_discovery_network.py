@@ -74,6 +74,10 @@ def test_a_shared_resource_is_advertised_without_a_restart_and_seen_only_by_whom
 
 
 def test_a_changed_address_is_reached_and_announced(net: Net) -> None:
+    # org-b follows a topic of org-a; after org-b moves, org-a's deliveries must follow it to the new address.
+    assert net.cli("org-a", "acl", "grant", "org:org-b", "subscribe", "moves/*").returncode == 0
+    r = net.cli("org-b", "pubsub", "subscribe", net.orgs["org-a"].address, "org-a", "moves/feed")
+    assert r.returncode == 0, r.stderr
     new_port = free_port()
     config = net.org_config("org-b")
     config.write_text(
@@ -97,6 +101,14 @@ def test_a_changed_address_is_reached_and_announced(net: Net) -> None:
         return any(m["org_id"] == "org-b" and m["sequence"] == found[0]["sequence"] for m in msgs)
 
     wait_for(announced, what="org-a to hear of org-b's new advert")
+
+    assert net.cli("org-a", "pubsub", "publish", "moves/feed", "--body", '{"after": "the move"}').returncode == 0
+
+    def delivered_at_new_address() -> bool:
+        out = net.cli("org-b", "pubsub", "inbox", "moves/feed", "--json").stdout
+        return [m["body"] for m in json.loads(out)] == [{"after": "the move"}]
+
+    wait_for(delivered_at_new_address, what="org-a's delivery to org-b's new address")
 
 
 def test_discovery_survives_a_registrar_down_which_then_catches_up(net: Net) -> None:

@@ -69,7 +69,8 @@ def subscribe_cmd(ctx: click.Context, publisher_url: str, publisher_org: str, to
     """Subscribe this node to TOPIC of PUBLISHER_ORG (at PUBLISHER_URL); deliveries go to the running node."""
 
     async def work(stack: NetworkStack, store: Store) -> int:
-        return await ps.PubSub(store, stack.messenger, None, None).subscribe(publisher_url, publisher_org, topic)
+        pubsub = ps.PubSub(store, stack.messenger, None, stack.public_url)  # deliveries go to our current address
+        return await pubsub.subscribe(publisher_url, publisher_org, topic)
 
     last = asyncio.run(as_node(ctx, work))
     emit(
@@ -88,7 +89,7 @@ def unsubscribe_cmd(ctx: click.Context, publisher_org: str, topic: str) -> None:
     """End this node's subscription to TOPIC of PUBLISHER_ORG."""
 
     async def work(stack: NetworkStack, store: Store) -> None:
-        await ps.PubSub(store, stack.messenger, None, None).unsubscribe(publisher_org, topic)
+        await ps.PubSub(store, stack.messenger, None, stack.public_url).unsubscribe(publisher_org, topic)
 
     asyncio.run(as_node(ctx, work))
     out.print(f"unsubscribed from {topic} of {publisher_org}")

@@ -23,6 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlmodel import Session, col, select
 
@@ -191,9 +192,7 @@ class PubSub:
         org_id = str(msg.sender.org_id)
         if self.may_subscribe is None or not await self.may_subscribe(org_id, topic):
             raise FinP2PError(ErrorCode.ACL_DENIED, f"{org_id} may not subscribe to {topic}")
-        address = msg.sender.attributes.get("public_url")
-        if not isinstance(address, str):
-            raise FinP2PError(ErrorCode.MALFORMED, f"{org_id}'s credential names no public_url to deliver to")
+        address = deliver_to(msg.body.get("deliver_to"), msg.sender.attributes)
         from_seq = msg.body.get("from_seq", 0)
         if isinstance(from_seq, bool) or not isinstance(from_seq, int) or from_seq < 0:
             raise FinP2PError(ErrorCode.MALFORMED, "from_seq must be a non-negative integer")
@@ -230,7 +229,7 @@ class PubSub:
         answer = await self.messenger.request(
             publisher_address,
             "pubsub.subscribe",
-            {"topic": topic, "from_seq": last},
+            {"topic": topic, "from_seq": last, **({"deliver_to": self.public_url} if self.public_url else {})},
             recipient=publisher_org,
             attempts=3,
         )
@@ -314,6 +313,25 @@ class PubSub:
                 except Exception:
                     log.exception("a listener failed on %s #%d of %s", topic, d.seq, publisher)
         return {"acked": acked}
+
+
+def deliver_to(asked: Any, attributes: dict[str, Any]) -> str:
+    """Where to deliver a subscriber's messages: the address it gives (its current one, which may have changed since
+    it registered) if its host is one its credential and TLS certificate name; else its registered address."""
+    if asked is not None:
+        parts = urlsplit(asked) if isinstance(asked, str) else None
+        if (
+            parts is None
+            or parts.scheme != "https"
+            or not parts.port
+            or parts.hostname not in attributes.get("hosts", [])
+        ):
+            raise FinP2PError(ErrorCode.MALFORMED, "deliver_to must be https://HOST:PORT on a host of the credential")
+        return str(asked).rstrip("/")
+    registered = attributes.get("public_url")
+    if not isinstance(registered, str):
+        raise FinP2PError(ErrorCode.MALFORMED, "the subscriber's credential names no address to deliver to")
+    return registered
 
 
 def _batch(s: Session, topic: str, after: int) -> list[TopicMessageRow]:

@@ -52,6 +52,8 @@ class NetworkStack:
     messenger: Messenger
     transport: Transport
     address: str = ""
+    #: The address peers reach this node at now: ``[peer] public_url``, else the one it registered with.
+    public_url: str | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     pubsub: PubSub | None = None
     directory: Directory | None = None
@@ -81,7 +83,7 @@ class NetworkStack:
             return {"org_id": me.org_id, "time_ms": int(time.time() * 1000), "from": sender}
 
         messenger.register("node.ping", ping)
-        public_url = settings.peer.public_url or me.attributes.get("public_url")
+        public_url = stack.public_url
         discovery_box: list[Discovery] = []
         privacy_box: list[PrivacyService] = []
 
@@ -183,7 +185,7 @@ class NetworkStack:
         sync = RevocationSync(store, trust, messenger, list(genesis.rendezvous), settings.identity.revocation_poll_s)
         await sync.load()
         me = trust.verify_chain(chain)  # our own credential: refuse to run expired or revoked
-        return cls(genesis, trust, me, messenger, transport), sync
+        return cls(genesis, trust, me, messenger, transport, public_url=url), sync
 
     async def stop(self) -> None:
         if self.pubsub is not None:
