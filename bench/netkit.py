@@ -79,7 +79,7 @@ class StaticDirectory(Directory):
         super().__init__(Discovery(Settings(), messenger.replay.store, messenger, None))
         self._members = members
 
-    async def members(self, refresh: bool = False) -> list[Member]:
+    async def members(self) -> list[Member]:
         return self._members
 
     def set(self, members: list[Member]) -> None:

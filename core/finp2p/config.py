@@ -151,9 +151,6 @@ class Settings(BaseModel):
     def store_url(self) -> str:
         return self.store.url or f"sqlite:///{self.data_dir / DEFAULT_DB_FILE}"
 
-    def section(self, name: str) -> BaseModel:
-        return self.sections[name]
-
 
 # -- loading -----------------------------------------------------------------------------------------------------
 def read_raw(path: Path | None, env: Mapping[str, str] | None = None) -> tuple[dict[str, Any], dict[str, str]]:

@@ -188,11 +188,6 @@ class ErrorCode(enum.Enum):
         "the TLS certificate does not match the credential",
         "Use the TLS certificate issued with this credential, or re-register to obtain a matching pair.",
     )
-    REGISTRATION_PENDING = (
-        "FP2101",
-        "registration awaits approval",
-        "An operator of the governance node approves it with `finp2p governance approve ID`; then ask again.",
-    )
     REGISTRATION_REJECTED = (
         "FP2102",
         "registration rejected",

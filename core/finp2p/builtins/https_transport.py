@@ -13,7 +13,6 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -189,13 +188,6 @@ def _bound_port(runner: web.AppRunner) -> int:
         for sock in getattr(server, "sockets", None) or []:
             return int(sock.getsockname()[1])
     raise RuntimeError("the transport is not listening")
-
-
-def host_of(url: str) -> str:
-    host = urlsplit(url).hostname
-    if not host:
-        raise FinP2PError(ErrorCode.CONFIG_VALUE, f"{url!r} has no host")
-    return host
 
 
 def _factory(settings: dict[str, Any], context: ComponentContext) -> Transport:

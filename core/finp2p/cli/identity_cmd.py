@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import click
@@ -29,12 +30,16 @@ from finp2p.identity.keys import passphrase_from
 from finp2p.identity.local import LocalIdentity
 from finp2p.identity.revocation import RevocationList
 from finp2p.identity.trust import Trust
+from finp2p.store import Store
 
 passphrase_option = click.option(
     "--passphrase-file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Encrypt/decrypt keys with the passphrase in this file (else FINP2P_KEY_PASSPHRASE, else unencrypted).",
 )
+
+
+T = TypeVar("T")
 
 
 def _genesis(settings: Settings) -> Genesis:
@@ -46,6 +51,18 @@ def _genesis(settings: Settings) -> Genesis:
 def _identity(settings: Settings) -> LocalIdentity:
     pf = settings.identity.passphrase_file
     return LocalIdentity(settings.data_dir, passphrase_from(settings.path(pf) if pf else None))
+
+
+def _as_authority(ctx: click.Context, act: Callable[[Store, auth.Authority], T]) -> T:
+    """Run ``act`` with this governance node's store and authority (its keys and CA, from --config)."""
+    settings = settings_of(ctx)
+    store = open_store(settings)
+    try:
+        return act(
+            store, auth.Authority.load(_identity(settings), _genesis(settings), settings.governance.credential_days)
+        )
+    finally:
+        store.close()
 
 
 def node_config(name: str, genesis_rel: str, *, port: int, governance: bool, auto_approve: list[str]) -> str:
@@ -272,13 +289,7 @@ def governance_list_cmd(ctx: click.Context, status: str | None, as_json: bool) -
 @reports_errors
 def governance_approve_cmd(ctx: click.Context, registration_id: str, as_json: bool) -> None:
     """Admit the organization of a pending registration: issue its credential and TLS certificate."""
-    settings = settings_of(ctx)
-    store = open_store(settings)
-    try:
-        authority = auth.Authority.load(_identity(settings), _genesis(settings), settings.governance.credential_days)
-        row = auth.approve(store, authority, registration_id)
-    finally:
-        store.close()
+    row = _as_authority(ctx, lambda store, authority: auth.approve(store, authority, registration_id))
     emit(
         {"id": row.id, "org_id": row.org_id, "status": row.status},
         as_json,
@@ -309,13 +320,7 @@ def governance_reject_cmd(ctx: click.Context, registration_id: str, reason: str)
 @reports_errors
 def governance_revoke_cmd(ctx: click.Context, org_id: str, reason: str, as_json: bool) -> None:
     """Revoke an organization this node admitted. The running node publishes it to every member within a second."""
-    settings = settings_of(ctx)
-    store = open_store(settings)
-    try:
-        authority = auth.Authority.load(_identity(settings), _genesis(settings), settings.governance.credential_days)
-        rl = auth.revoke(store, authority, org_id, reason)
-    finally:
-        store.close()
+    rl = _as_authority(ctx, lambda store, authority: auth.revoke(store, authority, org_id, reason))
     emit(
         {"org_id": org_id, "sequence": rl.sequence},
         as_json,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -112,18 +113,25 @@ class SigningKey:
 
 
 def verify(
-    fin_id: str, domain: str, value: Any, signature_hex: Any, *, known: set[str] | frozenset[str] | None = None
+    fin_id: str,
+    domain: str,
+    value: Any,
+    signature_hex: Any,
+    *,
+    known: Collection[str] | Callable[[], Collection[str]] | None = None,
 ) -> None:
     """Check a hex signature over ``value`` in ``domain`` by ``fin_id``; raise why it fails.
 
-    FP2003 when the signature is valid for another identity among ``known``; FP2002 for anything else that does
-    not verify (changed content, unknown key); FP2001 for a signature that is not 64 bytes of hex with low S.
+    FP2003 when the signature is valid for another identity among ``known``; FP2002 for anything else that does not
+    verify (changed content, unknown key); FP2001 for a signature that is not 64 bytes of hex with low S. ``known``
+    may be a function giving the collection: it is called only when the signature fails, off the hot path.
     """
     signature = decode_hex(signature_hex, "signature", 64)
     d = canon.digest(domain, value)
     if verify_digest(fin_id, d, signature):
         return
-    others = recover_fin_ids(d, signature) & set(known or ())
+    candidates = known() if callable(known) else known
+    others = recover_fin_ids(d, signature) & set(candidates or ())
     if others:
         raise FinP2PError(
             ErrorCode.WRONG_SIGNER, f"the {domain} names {fin_id[:12]}… but was signed by {sorted(others)[0][:12]}…"

@@ -121,14 +121,14 @@ class Advert:
 
     def content(self) -> dict[str, Any]:
         """What changes warrant a new advert (no sequence, times, salts or signature)."""
-        return {
-            "addresses": list(self.addresses),
-            "software": self.software,
-            "capabilities": self.capabilities,
-            "ledgers": sorted(self.ledgers),
-            "groups": sorted(self.groups),
-            "resources": sorted((r.resource_id, r.topic or "", tuple(sorted(r.visible_to))) for r in self.resources),
-        }
+        return content(
+            list(self.addresses),
+            self.software,
+            self.capabilities,
+            list(self.ledgers),
+            list(self.groups),
+            list(self.resources),
+        )
 
     def seen_by(self, org_id: str, groups: frozenset[str], *, everything: bool = False) -> Advert:
         """This advert as ``org_id`` may see it: resource entries it may not see are left out (still signed)."""
@@ -175,6 +175,26 @@ class Advert:
             raise FinP2PError(ErrorCode.MALFORMED, f"the advert lacks the field {exc.args[0]!r}") from None
         except (TypeError, ValueError) as exc:
             raise FinP2PError(ErrorCode.MALFORMED, f"advert: {exc}") from None
+
+
+def content(
+    addresses: list[str],
+    software: str,
+    caps: dict[str, str],
+    ledgers: list[str],
+    groups: list[str],
+    resources: list[SharedResource],
+    **_: Any,
+) -> dict[str, Any]:
+    """What an advert states, compared to decide whether to publish a new one (no sequence, times or salts)."""
+    return {
+        "addresses": list(addresses),
+        "software": software,
+        "capabilities": caps,
+        "ledgers": sorted(ledgers),
+        "groups": sorted(groups),
+        "resources": sorted((r.resource_id, r.topic or "", tuple(sorted(r.visible_to))) for r in resources),
+    }
 
 
 def make(

@@ -81,7 +81,7 @@ class Directory:
         self.discovery = discovery
         self.local = local  # on a governance node: the members that advertise at its registrar
 
-    async def members(self, refresh: bool = False) -> list[Member]:
+    async def members(self) -> list[Member]:
         return [
             Member(a.org_id, a.fin_id, a.addresses[0], a.role, a.groups, a.ledgers)
             for a in await self.discovery.query("all")

@@ -99,6 +99,13 @@ class Discovery:
         want = await asyncio.to_thread(self.desired)
         last = await asyncio.to_thread(self.own)
         lifetime_ms = int(want["lifetime_s"] * 1000)
+        if (
+            not force
+            and last is not None
+            and last.content() == adv.content(**want)
+            and last.expires_ms - _now_ms() > lifetime_ms // 2
+        ):
+            return None  # nothing changed: nothing to sign or send
         draft = adv.make(
             self.messenger.key,
             self.messenger.chain,
@@ -106,13 +113,6 @@ class Discovery:
             sequence=(last.sequence + 1) if last else 1,
             **want,
         )
-        if (
-            not force
-            and last is not None
-            and last.content() == draft.content()
-            and last.expires_ms - _now_ms() > lifetime_ms // 2
-        ):
-            return None
         errors = []
         for url in self.rendezvous:
             try:

@@ -171,7 +171,7 @@ class Messenger:
             )
         if route.precheck is not None:
             route.precheck(peer, env)
-        keys.verify(env.sender, "envelope", env.signed_part(), env.signature, known=self._known())
+        keys.verify(env.sender, "envelope", env.signed_part(), env.signature, known=self._known)
         sender = None if peer.anonymous else self._verify_sender(peer, env)
         await self.replay.record(env.sender, env.nonce, env.timestamp_ms)
         return Incoming(env, peer, sender)
@@ -244,7 +244,7 @@ class Messenger:
         if reply.network_id != self.network_id:
             raise FinP2PError(ErrorCode.WRONG_NETWORK, f"{address} answered for network {reply.network_id!r}")
         self.replay.check_time(reply.timestamp_ms, self.trust.now_ms())
-        keys.verify(reply.sender, "envelope", reply.signed_part(), reply.signature, known=self._known())
+        keys.verify(reply.sender, "envelope", reply.signed_part(), reply.signature, known=self._known)
         ident = self.trust.verify_chain(reply.chain or self._chains.get(reply.sender, ()))
         if ident.fin_id != reply.sender:
             raise FinP2PError(ErrorCode.UNKNOWN_SENDER, f"{address} answered with another identity's chain")

@@ -58,6 +58,7 @@ class NetworkStack:
     pubsub: PubSub | None = None
     directory: Directory | None = None
     discovery: Discovery | None = None
+    privacy: PrivacyService | None = None
     broadcaster: Broadcaster | None = None
 
     @classmethod
@@ -84,24 +85,21 @@ class NetworkStack:
 
         messenger.register("node.ping", ping)
         public_url = stack.public_url
-        discovery_box: list[Discovery] = []
-        privacy_box: list[PrivacyService] = []
 
-        async def on_message(message: Delivered) -> None:
-            for d in discovery_box:
-                d.on_update(message)
-            for p in privacy_box:
-                await p.on_message(message)
+        async def on_message(message: Delivered) -> None:  # topic messages: discovery and privacy, then plugins
+            if stack.discovery is not None:
+                stack.discovery.on_update(message)
+            if stack.privacy is not None:
+                await stack.privacy.on_message(message)
             if on_topic_message is not None:
                 await on_topic_message(message)
 
         stack.pubsub = PubSub(store, messenger, topic_policy(acl), public_url, on_message)
         stack.discovery = Discovery(settings, store, messenger, stack.pubsub)
-        discovery_box.append(stack.discovery)
         if acl is not None:
             cache = AclCache(acl)
             await cache.refresh()
-            privacy_box.append(PrivacyService(store, messenger, acl, cache, stack.pubsub, stack.discovery))
+            stack.privacy = PrivacyService(store, messenger, acl, cache, stack.pubsub, stack.discovery)
             stack.tasks.append(asyncio.create_task(cache.refresh_forever(), name="acl-cache"))
         registrar = None
         if settings.governance.enabled:
