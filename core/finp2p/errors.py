@@ -327,6 +327,104 @@ class ErrorCode(enum.Enum):
         "Check that a rendezvous node of the genesis runs and is reachable; the next one is tried automatically.",
     )
 
+    # -- ledgers -------------------------------------------------------------------------------------------------
+    LEDGER_INSUFFICIENT_BALANCE = (
+        "FP6001",
+        "insufficient balance",
+        "The source holds fewer available units than the operation needs: lower the quantity or fund the source.",
+    )
+    LEDGER_BAD_SIGNATURE = (
+        "FP6002",
+        "the owner's signature does not authorise this operation",
+        "Have the source sign this operation's EIP-712 typed data with its FinID key, over exactly these fields.",
+    )
+    LEDGER_OPERATION_ID_USED = (
+        "FP6003",
+        "operation id already used",
+        "Every operation needs a fresh operation id: look the earlier operation up instead of sending it again.",
+    )
+    LEDGER_UNKNOWN_HOLD = (
+        "FP6004",
+        "no active hold with this operation id",
+        "Check the hold's operation id: it may never have been made, or be released, redeemed or rolled back.",
+    )
+    LEDGER_HOLD_EXPIRED = (
+        "FP6005",
+        "the hold has expired",
+        "An expired hold can only be rolled back: roll it back, then hold again with a later expiry.",
+    )
+    LEDGER_HOLD_QUANTITY = (
+        "FP6006",
+        "quantity does not fit the hold",
+        "Release or redeem at most the held quantity; roll back exactly the held quantity.",
+    )
+    LEDGER_HOLD_MISMATCH = (
+        "FP6007",
+        "operation does not match its hold",
+        "Use the asset, source and destination the hold was made with.",
+    )
+    LEDGER_UNKNOWN_ASSET = ("FP6008", "asset not on this ledger", "Create the asset on this ledger first.")
+    LEDGER_ASSET_EXISTS = (
+        "FP6009",
+        "asset already exists on this ledger",
+        "Use the existing asset, or create the new one under another asset id.",
+    )
+    LEDGER_NOT_OPERATOR = (
+        "FP6010",
+        "not the operator of the ledger's contracts",
+        "Submit with the operator key the contracts were deployed for (the primary node's FinID key).",
+    )
+    LEDGER_INVALID_ACCOUNT = (
+        "FP6011",
+        "invalid FinID for this ledger",
+        "Give a FinID: the lowercase hex of a 33-byte compressed secp256k1 public key.",
+    )
+    LEDGER_INVALID_QUANTITY = (
+        "FP6012",
+        "invalid quantity",
+        "Give a positive whole number of the asset's smallest unit.",
+    )
+    LEDGER_UNREACHABLE = (
+        "FP6013",
+        "ledger unreachable",
+        "Check the endpoint in the ledger profile and that the ledger's node runs, then retry.",
+    )
+    LEDGER_REVERTED = (
+        "FP6014",
+        "the ledger refused the operation",
+        "Look the transaction up on the ledger for the reason; nothing changed on the ledger.",
+    )
+    LEDGER_TIMEOUT = (
+        "FP6015",
+        "no confirmation in time",
+        "The transaction may still be confirmed: look it up by its id before sending the operation again.",
+    )
+    LEDGER_PROFILE = (
+        "FP6016",
+        "invalid ledger profile",
+        "Fix the profile file named; `finp2p ethereum deploy` writes a valid one.",
+    )
+    LEDGER_ALREADY_RECORDED = (
+        "FP6017",
+        "receipt already recorded",
+        "Nothing to do: the receipt registry holds this receipt (or batch) already.",
+    )
+    LEDGER_NO_FUNDS = (
+        "FP6018",
+        "the operator account cannot pay for the transaction",
+        "Fund the operator's address on this chain, then retry.",
+    )
+    LEDGER_UNSUPPORTED_CONSENT = (
+        "FP6019",
+        "unsupported signature template",
+        "This ledger checks the owner's EIP712 signature on-chain: have the owner sign the EIP712 template.",
+    )
+    LEDGER_INVALID_FIELD = (
+        "FP6020",
+        "invalid operation field",
+        "Give asset ids and operation ids as non-empty strings of at most 1024 characters.",
+    )
+
     # -- REST and adapter APIs -------------------------------------------------------------------------------------
     API_UNAUTHORIZED = (
         "FP8001",

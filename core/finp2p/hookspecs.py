@@ -53,7 +53,8 @@ def finp2p_ledger_kinds() -> list[ComponentKind[Ledger]]:
     Called once, when the plugin manager first builds its table of components (at node start and by
     ``finp2p plugins``). Return a list of :class:`finp2p.components.ComponentKind` whose ``factory`` builds a
     :class:`finp2p.ledger.Ledger` from a ledger profile's ``settings`` mapping (the ``[settings]`` table of a
-    profile in ``chains/``, with ``ledger_id`` added) and a :class:`finp2p.components.ComponentContext`.
+    profile in ``chains/``, with ``ledger_id`` and ``profile_dir``, the profile's folder, added) and a
+    :class:`finp2p.components.ComponentContext`. Relative paths in a profile are relative to ``profile_dir``.
 
     A kind name (``ethereum``, ``fabric``) must be unique across all loaded plugins; a second plugin claiming the
     same name is refused with FP1105.

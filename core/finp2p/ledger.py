@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,11 +146,14 @@ class Ledger(abc.ABC):
 
     @abc.abstractmethod
     async def record_receipts(self, receipt_hashes: list[bytes]) -> LedgerTransaction:
-        """Record 32-byte receipt hashes in the receipt registry (one hash, or a batch)."""
+        """Record 32-byte receipt hashes in the receipt registry: one hash, or a batch as the Merkle root of
+        :mod:`finp2p.assets.merkle` (the transaction's ``event`` holds ``root`` and ``count``). A root recorded
+        before is refused with FP6017."""
 
     @abc.abstractmethod
-    async def receipt_recorded(self, receipt_hash: bytes) -> bool:
-        """Whether the receipt registry holds ``receipt_hash``."""
+    async def receipt_recorded(self, receipt_hash: bytes, proof: Sequence[bytes] = ()) -> bool:
+        """Whether the receipt registry holds ``receipt_hash``: alone (no proof), or in a batch whose Merkle root was
+        recorded (``proof`` from :func:`finp2p.assets.merkle.proofs`)."""
 
     @abc.abstractmethod
     async def height(self) -> int:

@@ -13,6 +13,8 @@ from finp2p.compliance import TransferCheck, Violation
 from finp2p.components import ComponentContext
 from finp2p.config import Settings, open_config
 from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.ledger import Ledger
+from finp2p.ledger_profiles import load_profile, open_ledger
 from finp2p.network.pubsub import Delivered
 from finp2p.network.stack import NetworkStack, write_run_file
 from finp2p.plugins import PluginManager
@@ -30,6 +32,8 @@ class Node:
         self.plugins = plugins
         self.store: Store | None = None
         self.acl: AclBackend | None = None
+        #: The ledgers of ``[ledgers] profiles``, by ledger id.
+        self.ledgers: dict[str, Ledger] = {}
         self.network: NetworkStack | None = None
         self.api: Any = None
         self.started = False
@@ -56,6 +60,9 @@ class Node:
                 log.info("store migrated from %s to %s", before or "empty", after)
             acl_settings = self.settings.acl.model_dump()
             self.acl = self.plugins.kind("acl", self.settings.acl.backend).factory(acl_settings, self.context)
+            for path in self.settings.ledgers.profiles:
+                profile = load_profile(self.settings.path(path))
+                self.ledgers[profile.ledger_id] = open_ledger(profile, self.context)
             if self.settings.identity.genesis is not None:
                 self.network = await NetworkStack.start(
                     self.settings,
@@ -109,6 +116,9 @@ class Node:
             self.run_file.unlink(missing_ok=True)
             await self.network.stop()
             self.network = None
+        for ledger in self.ledgers.values():
+            await ledger.close()
+        self.ledgers.clear()
         if self.store is not None:
             await asyncio.to_thread(self.store.close)
             self.store = None

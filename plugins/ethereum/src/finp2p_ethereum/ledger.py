@@ -1,0 +1,420 @@
+"""The ``ethereum`` ledger: FinP2P's ledger operations on the FinP2PAssets and ReceiptRegistry contracts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from web3 import AsyncWeb3
+from web3.exceptions import TransactionNotFound
+
+from finp2p.assets import merkle
+from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.identity.canonical import keccak256
+from finp2p.identity.keys import SigningKey, check_fin_id
+from finp2p.ledger import Balance, Ledger, LedgerTransaction, OperationType, OwnerConsent
+from finp2p_ethereum.artifacts import artifact
+from finp2p_ethereum.chain import Chain
+from finp2p_ethereum.consent import Operation, typed_data
+from finp2p_ethereum.submit import Submitter
+
+#: Which operation each contract function and event is.
+_FUNCTIONS = {
+    "issue": OperationType.ISSUE,
+    "transfer": OperationType.TRANSFER,
+    "redeem": OperationType.REDEEM,
+    "hold": OperationType.HOLD,
+    "release": OperationType.RELEASE,
+    "rollback": OperationType.ROLLBACK,
+}
+_EVENTS = {
+    "Issued": OperationType.ISSUE,
+    "Transferred": OperationType.TRANSFER,
+    "Redeemed": OperationType.REDEEM,
+    "Held": OperationType.HOLD,
+    "Released": OperationType.RELEASE,
+    "RolledBack": OperationType.ROLLBACK,
+}
+#: Gas limit of every operation on the embedded chain, where estimating costs more than executing (any operation
+#: of these contracts needs well under a third of it).
+EMBEDDED_GAS_LIMIT = 1_000_000
+_CONSENT_TYPES = {OperationType.TRANSFER: "Transfer", OperationType.HOLD: "Hold", OperationType.REDEEM: "Redeem"}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where the contracts of one operator live on one chain."""
+
+    assets: str
+    registry: str
+    block: int
+
+
+class EthereumLedger(Ledger):
+    """One operator's contracts on one chain. ``deployment`` may be ``None`` on the embedded chain: the contracts
+    are then deployed on first use (an embedded chain starts empty)."""
+
+    def __init__(
+        self,
+        chain: Chain,
+        operator: SigningKey,
+        deployment: Deployment | None,
+        *,
+        ledger_id: str | None = None,
+        confirmations: int = 1,
+        timeout_s: float = 60.0,
+        poll_s: float = 0.02,
+        gas_limit: int | None = None,
+    ) -> None:
+        self.chain = chain
+        #: From the profile; checked against the chain's own id on first use.
+        self.ledger_id = ledger_id or ""
+        self.operator = operator
+        if gas_limit is None and chain.embedded:
+            gas_limit = EMBEDDED_GAS_LIMIT
+        self.submitter = Submitter(
+            chain, operator, confirmations=confirmations, timeout_s=timeout_s, poll_s=poll_s, gas_limit=gas_limit
+        )
+        self._deployment = deployment
+        self._ready = asyncio.Lock()
+        self._connected = False
+        w3 = chain.w3
+        self._assets_abi = w3.eth.contract(abi=artifact("FinP2PAssets").abi)
+        self._registry_abi = w3.eth.contract(abi=artifact("ReceiptRegistry").abi)
+
+    # -- set-up --------------------------------------------------------------------------------------------------
+    async def deployment(self) -> Deployment:
+        """The contracts' addresses, deploying them first on an embedded chain that has none yet."""
+        if not self._connected:
+            await self.submitter._call(self.chain.connect(), "connect")
+            self._connected = True
+            if not self.ledger_id:
+                self.ledger_id = self.chain.ledger_id
+            elif self.ledger_id != self.chain.ledger_id:
+                raise FinP2PError(
+                    ErrorCode.LEDGER_PROFILE,
+                    f"the profile is for {self.ledger_id}; {self.chain.url or 'the chain'} is {self.chain.ledger_id}",
+                )
+        if self._deployment is None:
+            async with self._ready:
+                if self._deployment is None:
+                    from finp2p_ethereum.deploy import deploy_contracts
+
+                    self._deployment = await deploy_contracts(self.chain, self.operator)
+        return self._deployment
+
+    async def _assets(self) -> Any:
+        return self.chain.w3.eth.contract(address=_checksum((await self.deployment()).assets), abi=self._assets_abi.abi)
+
+    async def _registry(self) -> Any:
+        address = _checksum((await self.deployment()).registry)
+        return self.chain.w3.eth.contract(address=address, abi=self._registry_abi.abi)
+
+    def consent_typed_data(self, operation: OperationType, op: Operation, contract: str) -> dict[str, Any]:
+        """The EIP-712 typed data the source signs to consent to ``op`` (transfer, hold, redeem)."""
+        return typed_data(_CONSENT_TYPES[operation], op, self.chain.chain_id, contract)
+
+    # -- operations ----------------------------------------------------------------------------------------------
+    async def create_asset(self, asset_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
+        _check_text(asset_id, "asset id")
+        contract = await self._assets()
+        data = contract.encode_abi("createAsset", args=[asset_id])
+        receipt = await self.submitter.submit(contract.address, data, f"create asset {asset_id}")
+        return {"contract": contract.address, "transaction_id": _hex(receipt["transactionHash"])}
+
+    async def issue(self, asset_id: str, destination: str, quantity: int, operation_id: str) -> LedgerTransaction:
+        op = _operation(operation_id, asset_id, destination=destination, quantity=quantity)
+        return await self._execute("issue", op)
+
+    async def transfer(
+        self,
+        asset_id: str,
+        source: str,
+        destination: str,
+        quantity: int,
+        operation_id: str,
+        consent: OwnerConsent,
+    ) -> LedgerTransaction:
+        op = _operation(operation_id, asset_id, source=source, destination=destination, quantity=quantity)
+        return await self._execute("transfer", op, _signature(consent, source))
+
+    async def redeem(
+        self, asset_id: str, source: str, quantity: int, operation_id: str, consent: OwnerConsent | None
+    ) -> LedgerTransaction:
+        op = _operation(operation_id, asset_id, source=source, quantity=quantity)
+        # A redeem from a hold needs no new consent: the owner gave it for the hold.
+        signature = _signature(consent, source) if consent is not None else b""
+        return await self._execute("redeem", op, signature)
+
+    async def hold(
+        self,
+        asset_id: str,
+        source: str,
+        destination: str | None,
+        quantity: int,
+        operation_id: str,
+        expiry: int,
+        consent: OwnerConsent,
+    ) -> LedgerTransaction:
+        if expiry < 0:
+            raise FinP2PError(ErrorCode.LEDGER_INVALID_QUANTITY, "a hold's expiry is a unix time, or 0 for none")
+        op = _operation(
+            operation_id, asset_id, source=source, destination=destination or "", quantity=quantity, expiry=expiry
+        )
+        return await self._execute("hold", op, _signature(consent, source))
+
+    async def release(
+        self, asset_id: str, source: str, destination: str, quantity: int, operation_id: str
+    ) -> LedgerTransaction:
+        op = _operation(operation_id, asset_id, source=source, destination=destination, quantity=quantity)
+        return await self._execute("release", op)
+
+    async def rollback(self, asset_id: str, source: str, quantity: int, operation_id: str) -> LedgerTransaction:
+        op = _operation(operation_id, asset_id, source=source, quantity=quantity)
+        return await self._execute("rollback", op)
+
+    async def _execute(self, function: str, op: Operation, *signature: bytes) -> LedgerTransaction:
+        contract = await self._assets()
+        data = contract.encode_abi(function, args=[op.as_abi(), *signature])
+        receipt = await self.submitter.submit(contract.address, data, f"{function} {op.operation_id}")
+        found = await self._describe(receipt)
+        assert found is not None
+        return found
+
+    # -- reads ---------------------------------------------------------------------------------------------------
+    async def balance(self, asset_id: str, fin_id: str) -> Balance:
+        _check_text(asset_id, "asset id")
+        check_fin_id(fin_id)
+        contract = await self._assets()
+        height = await self.chain.w3.eth.block_number
+        available, held = await self.submitter._call(
+            contract.functions.balanceOf(asset_id, fin_id).call(block_identifier=height), "balance"
+        )
+        return Balance(asset_id, fin_id, int(available), int(held), height)
+
+    async def supply(self, asset_id: str) -> int:
+        """All units of ``asset_id`` in existence (available plus held, of every owner)."""
+        contract = await self._assets()
+        return int(await contract.functions.supplyOf(asset_id).call())
+
+    async def transaction(self, transaction_id: str) -> LedgerTransaction | None:
+        try:
+            tx_hash = bytes.fromhex(transaction_id.removeprefix("0x"))
+        except ValueError:
+            return None
+        if len(tx_hash) != 32:
+            return None
+        try:
+            receipt = dict(await self.chain.w3.eth.get_transaction_receipt(tx_hash))  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return None
+        return await self._describe(receipt)
+
+    async def _describe(self, receipt: dict[str, Any]) -> LedgerTransaction | None:
+        """What a receipt and an auditor need from a mined transaction, from its receipt and its block alone."""
+        deployment = await self.deployment()
+        eth = self.chain.w3.eth
+        block = await eth.get_block(receipt["blockNumber"])
+        tx_id = _hex(receipt["transactionHash"])
+        base: dict[str, Any] = {
+            "ledger_id": self.ledger_id,
+            "transaction_id": tx_id,
+            "height": int(receipt["blockNumber"]),
+            "timestamp": int(block["timestamp"]),
+        }
+        for entry in receipt["logs"]:
+            address = str(entry["address"]).lower()
+            if address == deployment.assets.lower():
+                event = _decode_event(self._assets_abi, entry)
+                if event is not None and event[0] in _EVENTS:
+                    name, args = event
+                    op = args["op"]
+                    return LedgerTransaction(
+                        operation=_EVENTS[name],
+                        operation_id=op["operationId"],
+                        asset_id=op["assetId"],
+                        quantity=int(op["quantity"]),
+                        succeeded=True,
+                        source=op["source"] or None,
+                        destination=op["destination"] or None,
+                        event={"name": name, "contract": address, "log_index": int(entry["logIndex"]), "op": op},
+                        **base,
+                    )
+            elif address == deployment.registry.lower():
+                event = _decode_event(self._registry_abi, entry)
+                if event is not None and event[0] == "ReceiptsRecorded":
+                    root, count = _hex(event[1]["root"]), int(event[1]["count"])
+                    return LedgerTransaction(
+                        operation="record-receipts",
+                        operation_id=root,
+                        asset_id="",
+                        quantity=count,
+                        succeeded=True,
+                        event={"name": "ReceiptsRecorded", "contract": address, "root": root, "count": count},
+                        **base,
+                    )
+        if receipt["status"] == 1:
+            return None  # a transaction of ours that is not an operation (a deployment, a payment)
+        return await self._describe_failed(receipt, deployment, base)
+
+    async def _describe_failed(
+        self, receipt: dict[str, Any], deployment: Deployment, base: dict[str, Any]
+    ) -> LedgerTransaction | None:
+        tx = await self.chain.w3.eth.get_transaction(receipt["transactionHash"])
+        if str(tx.get("to") or "").lower() != deployment.assets.lower():
+            return None
+        try:
+            function, args = self._assets_abi.decode_function_input(tx["input"])
+        except ValueError:
+            return None
+        operation = _FUNCTIONS.get(function.fn_name)
+        if operation is None:
+            return None
+        op = args["op"]
+        fields = op if isinstance(op, dict) else dict(zip(_OP_FIELDS, op, strict=True))
+        return LedgerTransaction(
+            operation=operation,
+            operation_id=fields["operationId"],
+            asset_id=fields["assetId"],
+            quantity=int(fields["quantity"]),
+            succeeded=False,
+            source=fields["source"] or None,
+            destination=fields["destination"] or None,
+            event={},
+            **base,
+        )
+
+    # -- receipts ------------------------------------------------------------------------------------------------
+    async def record_receipts(self, receipt_hashes: list[bytes]) -> LedgerTransaction:
+        try:
+            root = merkle.root(receipt_hashes)
+        except ValueError as exc:
+            raise FinP2PError(ErrorCode.LEDGER_INVALID_QUANTITY, f"record receipts: {exc}") from None
+        contract = await self._registry()
+        data = contract.encode_abi("record", args=[root, len(receipt_hashes)])
+        receipt = await self.submitter.submit(contract.address, data, f"record receipts 0x{root.hex()[:12]}…")
+        found = await self._describe(receipt)
+        assert found is not None
+        return found
+
+    async def receipt_recorded(self, receipt_hash: bytes, proof: Sequence[bytes] = ()) -> bool:
+        contract = await self._registry()
+        return bool(
+            await self.submitter._call(
+                contract.functions.isRecorded(receipt_hash, list(proof)).call(), "receipt lookup"
+            )
+        )
+
+    async def height(self) -> int:
+        return int(await self.submitter._call(self.chain.w3.eth.block_number, "height"))
+
+    async def close(self) -> None:
+        await self.chain.close()
+
+
+_OP_FIELDS = ("operationId", "assetId", "source", "destination", "quantity", "expiry")
+
+
+def _decode_event(contract: Any, entry: Any) -> tuple[str, dict[str, Any]] | None:
+    topics = entry["topics"]
+    name = _event_names(id(contract.abi), contract).get(bytes(topics[0])) if topics else None
+    if name is None:
+        return None
+    decoded = contract.events[name]().process_log(entry)
+    return name, {k: _plain(v) for k, v in decoded["args"].items()}
+
+
+_TOPICS: dict[int, dict[bytes, str]] = {}
+
+
+def _event_names(key: int, contract: Any) -> dict[bytes, str]:
+    """Event names by their topic (keccak of the signature), per ABI."""
+    if key not in _TOPICS:
+        _TOPICS[key] = {
+            keccak256(f"{e['name']}({','.join(_abi_type(i) for i in e['inputs'])})".encode()): e["name"]
+            for e in contract.abi
+            if e.get("type") == "event"
+        }
+    return _TOPICS[key]
+
+
+def _abi_type(item: dict[str, Any]) -> str:
+    """The canonical type of an ABI input: tuples spelled out, as in event signatures."""
+    kind = str(item["type"])
+    if kind.startswith("tuple"):
+        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + kind[len("tuple") :]
+    return kind
+
+
+def _plain(value: Any) -> Any:
+    """Event arguments as JSON-ready values: structs as dicts, bytes as 0x-hex."""
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _hex(value: Any) -> str:
+    if isinstance(value, str):
+        return value if value.startswith("0x") else "0x" + value
+    return "0x" + bytes(value).hex()
+
+
+def _checksum(address: str) -> Any:
+    return AsyncWeb3.to_checksum_address(address)
+
+
+def _check_text(value: Any, what: str) -> None:
+    if not isinstance(value, str) or not value or len(value) > 1024:
+        raise FinP2PError(
+            ErrorCode.LEDGER_INVALID_FIELD, f"the {what} must be a non-empty string of at most 1024 characters"
+        )
+
+
+def _operation(
+    operation_id: str,
+    asset_id: str,
+    *,
+    source: str = "",
+    destination: str = "",
+    quantity: int,
+    expiry: int = 0,
+) -> Operation:
+    """Check an operation's fields before it costs gas: the contract would refuse the same, less clearly."""
+    _check_text(operation_id, "operation id")
+    _check_text(asset_id, "asset id")
+    for value, what in ((source, "source"), (destination, "destination")):
+        if value:
+            try:
+                check_fin_id(value, what)
+            except FinP2PError:
+                raise FinP2PError(
+                    ErrorCode.LEDGER_INVALID_ACCOUNT, f"the {what} {value[:16]!r} is not a FinID"
+                ) from None
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 0 < quantity < 2**256:
+        raise FinP2PError(ErrorCode.LEDGER_INVALID_QUANTITY, f"quantity {quantity!r} is not a positive integer")
+    return Operation(operation_id, asset_id, source, destination, quantity, expiry)
+
+
+def _signature(consent: OwnerConsent | None, source: str) -> bytes:
+    """The 64-byte signature of the source's consent; the contract checks it against the operation."""
+    if consent is None:
+        raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, "the operation needs the source's signature and has none")
+    if consent.template != "EIP712":
+        raise FinP2PError(
+            ErrorCode.LEDGER_UNSUPPORTED_CONSENT, f"the consent is a {consent.template!r} signature, not EIP712"
+        )
+    if consent.signer != source:
+        raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, "the consent is signed by someone other than the source")
+    try:
+        signature = bytes.fromhex(consent.signature.removeprefix("0x"))
+    except ValueError:
+        raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, "the consent's signature is not hex") from None
+    if len(signature) != 64:
+        raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, f"the signature is {len(signature)} bytes, not 64 (r || s)")
+    return signature

@@ -1,0 +1,92 @@
+"""The plugin's hooks: the ``ethereum`` ledger kind and the ``finp2p ethereum`` commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import click
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from finp2p import hookimpl
+from finp2p.components import ComponentContext, ComponentKind
+from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.identity.keys import SigningKey, load_key, passphrase_from
+from finp2p.identity.local import LocalIdentity
+from finp2p.ledger import Ledger
+from finp2p_ethereum.chain import EMBEDDED_CHAIN_ID, embedded_chain, rpc_chain
+from finp2p_ethereum.ledger import Deployment, EthereumLedger
+
+
+class EthereumSettings(BaseModel):
+    """The ``[settings]`` of an ``ethereum`` ledger profile."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ledger_id: str = f"eip155:{EMBEDDED_CHAIN_ID}"
+    profile_dir: Path | None = None
+    backend: Literal["embedded", "rpc"] = "embedded"
+    rpc: str | None = Field(None, description="JSON-RPC URL (backend rpc).")
+    chain: str = Field("default", description="Which embedded chain of this process (backend embedded).")
+    assets_contract: str | None = Field(None, pattern=r"^0x[0-9a-fA-F]{40}$")
+    registry_contract: str | None = Field(None, pattern=r"^0x[0-9a-fA-F]{40}$")
+    deployed_block: int = Field(0, ge=0)
+    confirmations: int = Field(1, ge=1, le=64, description="Blocks to wait for; 1 on chains that mine on demand.")
+    timeout_s: float = Field(60.0, gt=0, le=3600)
+    poll_s: float = Field(0.02, gt=0, le=10)
+    gas_limit: int | None = Field(
+        None, ge=21_000, description="A fixed gas limit per operation instead of estimating (embedded default 1e6)."
+    )
+    operator_key: Path | None = Field(None, description="The operator's key file; default: the node's FinID key.")
+
+
+def build_ledger(raw: dict[str, Any], context: ComponentContext) -> Ledger:
+    try:
+        settings = EthereumSettings.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise FinP2PError(ErrorCode.LEDGER_PROFILE, f"ethereum profile: {problems}") from None
+    operator = _operator_key(settings, context)
+    deployment = None
+    if settings.backend == "rpc":
+        if not settings.rpc or not settings.assets_contract or not settings.registry_contract:
+            raise FinP2PError(
+                ErrorCode.LEDGER_PROFILE, "an rpc profile needs rpc, assets_contract and registry_contract"
+            )
+        chain = rpc_chain(settings.rpc, timeout_s=settings.timeout_s)
+        deployment = Deployment(settings.assets_contract, settings.registry_contract, settings.deployed_block)
+    else:
+        chain = embedded_chain(settings.chain)
+        if settings.assets_contract and settings.registry_contract:
+            deployment = Deployment(settings.assets_contract, settings.registry_contract, settings.deployed_block)
+    return EthereumLedger(
+        chain,
+        operator,
+        deployment,
+        ledger_id=settings.ledger_id,
+        confirmations=settings.confirmations,
+        timeout_s=settings.timeout_s,
+        poll_s=settings.poll_s,
+        gas_limit=settings.gas_limit,
+    )
+
+
+def _operator_key(settings: EthereumSettings, context: ComponentContext) -> SigningKey:
+    if settings.operator_key is not None:
+        path = settings.operator_key
+        if not path.is_absolute() and settings.profile_dir is not None:
+            path = settings.profile_dir / path
+        return load_key(path, passphrase_from())
+    return LocalIdentity(context.data_dir, passphrase_from()).key()
+
+
+@hookimpl
+def finp2p_ledger_kinds() -> list[ComponentKind[Ledger]]:
+    return [ComponentKind("ethereum", build_ledger, "Ethereum and EVM chains (embedded eth-tester, or JSON-RPC)")]
+
+
+@hookimpl
+def finp2p_cli_commands() -> list[click.Command]:
+    from finp2p_ethereum.cli import ethereum_group
+
+    return [ethereum_group]
