@@ -4,11 +4,14 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from devnet.hardhat import HardhatNode
+from tests.support.ethereum import EthWorld, make_eth_world
+from tests.support.ports import free_port
 from tests.support.postgres import PostgresServer
 
 TESTS = Path(__file__).parent
@@ -70,3 +73,24 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def good_plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Only the well-behaved test plugin (``finp2p-test-plugin``), for nodes that run as processes."""
     return _install(tmp_path_factory.mktemp("good-plugins"), [TESTS / "plugins" / "finp2p-test-plugin"])
+
+
+@pytest.fixture(scope="session")
+def hardhat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HardhatNode]:
+    """A real Hardhat node for the session, on a free loopback port, stopped by its PID."""
+    node = HardhatNode(tmp_path_factory.mktemp("hardhat"), free_port()).start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture(params=["embedded", pytest.param("hardhat", marks=pytest.mark.hardhat)])
+async def eth(request: pytest.FixtureRequest) -> AsyncIterator[EthWorld]:
+    """Freshly deployed FinP2P contracts on the embedded chain and on a Hardhat node, with the operator's ledger."""
+    node = request.getfixturevalue("hardhat") if request.param == "hardhat" else None
+    world = await make_eth_world(request.param, node)
+    try:
+        yield world
+    finally:
+        await world.close()

@@ -20,7 +20,7 @@ from web3.providers.eth_tester.main import _make_request
 from web3.providers.rpc import AsyncHTTPProvider
 
 #: Wei given to an operator account on a development chain (the embedded one, a Hardhat node) when it has none.
-DEV_FUNDING_WEI = 1000 * 10**18
+DEV_FUNDING_WEI = 10 * 10**18
 
 
 class Reverted(Exception):
