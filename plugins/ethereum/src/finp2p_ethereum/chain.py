@@ -14,6 +14,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import aiohttp
 from web3 import AsyncWeb3
 from web3.providers.eth_tester import AsyncEthereumTesterProvider
 from web3.providers.eth_tester.main import _make_request
@@ -85,13 +86,23 @@ class Chain:
     """A connection to one chain. ``embedded`` chains are development chains: accounts are funded on demand."""
 
     def __init__(self, w3: AsyncWeb3[Any], *, embedded: bool, url: str | None = None) -> None:
+        # web3's validation middleware asks the node for its chain id before every call and estimate; the plugin
+        # sets the chain id of its transactions itself.
+        w3.middleware_onion.remove("validation")
         self.w3 = w3
         self.embedded = embedded
         self.url = url
         self.chain_id = 0  # known after connect()
+        self._session: aiohttp.ClientSession | None = None
 
     async def connect(self) -> int:
-        """Ask the chain its id (once)."""
+        """Ask the chain its id (once). A JSON-RPC chain gets a pooled keep-alive session first: web3's default
+        opens a new connection for every request, which costs more than most requests."""
+        if self._session is None and isinstance(self.w3.provider, AsyncHTTPProvider):
+            # Below the 5 s idle timeout common to node servers, so a pooled connection is never one they closed.
+            connector = aiohttp.TCPConnector(limit=64, keepalive_timeout=4)
+            self._session = aiohttp.ClientSession(raise_for_status=True, connector=connector)
+            await self.w3.provider.cache_async_session(self._session)
         if self.chain_id == 0:
             self.chain_id = int(await self.w3.eth.chain_id)
         return self.chain_id
@@ -117,6 +128,9 @@ class Chain:
     async def close(self) -> None:
         if not self.embedded:
             await self.w3.provider.disconnect()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 _embedded: dict[str, Chain] = {}

@@ -15,7 +15,7 @@ from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity.canonical import keccak256
 from finp2p.identity.keys import SigningKey, check_fin_id
 from finp2p.ledger import Balance, Ledger, LedgerTransaction, OperationType, OwnerConsent
-from finp2p_ethereum.artifacts import artifact
+from finp2p_ethereum.artifacts import artifact, calldata, signature
 from finp2p_ethereum.chain import Chain
 from finp2p_ethereum.consent import Operation, typed_data
 from finp2p_ethereum.submit import Submitter
@@ -80,6 +80,9 @@ class EthereumLedger(Ledger):
         self._deployment = deployment
         self._ready = asyncio.Lock()
         self._connected = False
+        # Built once: a web3 contract object costs more to make than most calls through it.
+        self._assets_contract: Any = None
+        self._registry_contract: Any = None
         w3 = chain.w3
         self._assets_abi = w3.eth.contract(abi=artifact("FinP2PAssets").abi)
         self._registry_abi = w3.eth.contract(abi=artifact("ReceiptRegistry").abi)
@@ -106,11 +109,16 @@ class EthereumLedger(Ledger):
         return self._deployment
 
     async def _assets(self) -> Any:
-        return self.chain.w3.eth.contract(address=_checksum((await self.deployment()).assets), abi=self._assets_abi.abi)
+        if self._assets_contract is None:
+            address = _checksum((await self.deployment()).assets)
+            self._assets_contract = self.chain.w3.eth.contract(address=address, abi=self._assets_abi.abi)
+        return self._assets_contract
 
     async def _registry(self) -> Any:
-        address = _checksum((await self.deployment()).registry)
-        return self.chain.w3.eth.contract(address=address, abi=self._registry_abi.abi)
+        if self._registry_contract is None:
+            address = _checksum((await self.deployment()).registry)
+            self._registry_contract = self.chain.w3.eth.contract(address=address, abi=self._registry_abi.abi)
+        return self._registry_contract
 
     def consent_typed_data(self, operation: OperationType, op: Operation, contract: str) -> dict[str, Any]:
         """The EIP-712 typed data the source signs to consent to ``op`` (transfer, hold, redeem)."""
@@ -120,7 +128,7 @@ class EthereumLedger(Ledger):
     async def create_asset(self, asset_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
         _check_text(asset_id, "asset id")
         contract = await self._assets()
-        data = contract.encode_abi("createAsset", args=[asset_id])
+        data = calldata("FinP2PAssets", "createAsset", [asset_id])
         receipt = await self.submitter.submit(contract.address, data, f"create asset {asset_id}")
         return {"contract": contract.address, "transaction_id": _hex(receipt["transactionHash"])}
 
@@ -145,8 +153,8 @@ class EthereumLedger(Ledger):
     ) -> LedgerTransaction:
         op = _operation(operation_id, asset_id, source=source, quantity=quantity)
         # A redeem from a hold needs no new consent: the owner gave it for the hold.
-        signature = _signature(consent, source) if consent is not None else b""
-        return await self._execute("redeem", op, signature)
+        owner_signature = _signature(consent, source) if consent is not None else b""
+        return await self._execute("redeem", op, owner_signature)
 
     async def hold(
         self,
@@ -175,9 +183,9 @@ class EthereumLedger(Ledger):
         op = _operation(operation_id, asset_id, source=source, quantity=quantity)
         return await self._execute("rollback", op)
 
-    async def _execute(self, function: str, op: Operation, *signature: bytes) -> LedgerTransaction:
+    async def _execute(self, function: str, op: Operation, *consent: bytes) -> LedgerTransaction:
         contract = await self._assets()
-        data = contract.encode_abi(function, args=[op.as_abi(), *signature])
+        data = calldata("FinP2PAssets", function, [op.as_abi(), *consent])
         receipt = await self.submitter.submit(contract.address, data, f"{function} {op.operation_id}")
         found = await self._describe(receipt)
         assert found is not None
@@ -293,7 +301,7 @@ class EthereumLedger(Ledger):
         except ValueError as exc:
             raise FinP2PError(ErrorCode.LEDGER_INVALID_QUANTITY, f"record receipts: {exc}") from None
         contract = await self._registry()
-        data = contract.encode_abi("record", args=[root, len(receipt_hashes)])
+        data = calldata("ReceiptRegistry", "record", [root, len(receipt_hashes)])
         receipt = await self.submitter.submit(contract.address, data, f"record receipts 0x{root.hex()[:12]}…")
         found = await self._describe(receipt)
         assert found is not None
@@ -332,20 +340,8 @@ _TOPICS: dict[int, dict[bytes, str]] = {}
 def _event_names(key: int, contract: Any) -> dict[bytes, str]:
     """Event names by their topic (keccak of the signature), per ABI."""
     if key not in _TOPICS:
-        _TOPICS[key] = {
-            keccak256(f"{e['name']}({','.join(_abi_type(i) for i in e['inputs'])})".encode()): e["name"]
-            for e in contract.abi
-            if e.get("type") == "event"
-        }
+        _TOPICS[key] = {keccak256(signature(e).encode()): e["name"] for e in contract.abi if e.get("type") == "event"}
     return _TOPICS[key]
-
-
-def _abi_type(item: dict[str, Any]) -> str:
-    """The canonical type of an ABI input: tuples spelled out, as in event signatures."""
-    kind = str(item["type"])
-    if kind.startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + kind[len("tuple") :]
-    return kind
 
 
 def _plain(value: Any) -> Any:

@@ -10,7 +10,7 @@ from eth_abi.abi import decode as abi_decode
 
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity.canonical import keccak256
-from finp2p_ethereum.artifacts import NAMES, artifact
+from finp2p_ethereum.artifacts import NAMES, artifact, canonical_type, signature
 
 _Detail = Callable[[dict[str, Any]], str]
 
@@ -45,9 +45,9 @@ def _selectors() -> dict[bytes, tuple[str, list[str], list[str]]]:
     for name in NAMES:
         for item in artifact(name).abi:
             if item.get("type") == "error":
-                types = [i["type"] for i in item["inputs"]]
+                types = [canonical_type(i) for i in item["inputs"]]
                 names = [i["name"] for i in item["inputs"]]
-                table[keccak256(f"{item['name']}({','.join(types)})".encode())[:4]] = (item["name"], types, names)
+                table[keccak256(signature(item).encode())[:4]] = (item["name"], types, names)
     return table
 
 
