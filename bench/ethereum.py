@@ -34,6 +34,7 @@ from finp2p_ethereum.chain import rpc_chain
 from finp2p_ethereum.consent import Operation, sign_consent
 from finp2p_ethereum.deploy import deploy_contracts
 from finp2p_ethereum.ledger import EthereumLedger
+from finp2p_ethereum.submit import SubmitOptions
 from tests.support.ports import free_port
 
 POLL_S = 0.02
@@ -44,7 +45,9 @@ async def run(ops: int, in_flight: int, node: HardhatNode) -> list[list[str]]:
     chain = rpc_chain(node.url)
     await chain.connect()
     deployment = await deploy_contracts(chain, operator)
-    ledger = EthereumLedger(chain, operator, deployment, ledger_id=chain.ledger_id, poll_s=POLL_S)
+    ledger = EthereumLedger(
+        chain, operator, deployment, ledger_id=chain.ledger_id, options=SubmitOptions(poll_s=POLL_S)
+    )
     asset = "bench:102:asset"
     await ledger.create_asset(asset, {})
     await ledger.issue(asset, alice.fin_id, 10 * ops * 3 + 10, "bench-issue")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from web3 import AsyncWeb3
@@ -18,7 +18,7 @@ from finp2p.ledger import Balance, Ledger, LedgerTransaction, OperationType, Own
 from finp2p_ethereum.artifacts import artifact, calldata, signature
 from finp2p_ethereum.chain import Chain
 from finp2p_ethereum.consent import Operation, typed_data
-from finp2p_ethereum.submit import Submitter
+from finp2p_ethereum.submit import DEFAULT_OPTIONS, SubmitOptions, Submitter
 
 #: Which operation each contract function and event is.
 _FUNCTIONS = {
@@ -63,20 +63,15 @@ class EthereumLedger(Ledger):
         deployment: Deployment | None,
         *,
         ledger_id: str | None = None,
-        confirmations: int = 1,
-        timeout_s: float = 60.0,
-        poll_s: float = 0.02,
-        gas_limit: int | None = None,
+        options: SubmitOptions = DEFAULT_OPTIONS,
     ) -> None:
         self.chain = chain
         #: From the profile; checked against the chain's own id on first use.
         self.ledger_id = ledger_id or ""
         self.operator = operator
-        if gas_limit is None and chain.embedded:
-            gas_limit = EMBEDDED_GAS_LIMIT
-        self.submitter = Submitter(
-            chain, operator, confirmations=confirmations, timeout_s=timeout_s, poll_s=poll_s, gas_limit=gas_limit
-        )
+        if options.gas_limit is None and chain.embedded:
+            options = replace(options, gas_limit=EMBEDDED_GAS_LIMIT)
+        self.submitter = Submitter(chain, operator, options)
         self._deployment = deployment
         self._ready = asyncio.Lock()
         self._connected = False
@@ -239,17 +234,9 @@ class EthereumLedger(Ledger):
                 if event is not None and event[0] in _EVENTS:
                     name, args = event
                     op = args["op"]
-                    return LedgerTransaction(
-                        operation=_EVENTS[name],
-                        operation_id=op["operationId"],
-                        asset_id=op["assetId"],
-                        quantity=int(op["quantity"]),
-                        succeeded=True,
-                        source=op["source"] or None,
-                        destination=op["destination"] or None,
-                        event={"name": name, "contract": address, "log_index": int(entry["logIndex"]), "op": op},
-                        **base,
-                    )
+                    log_index = int(entry["logIndex"])
+                    described = {"name": name, "contract": address, "log_index": log_index, "op": op}
+                    return _transaction(_EVENTS[name], op, True, described, base)
             elif address == deployment.registry.lower():
                 event = _decode_event(self._registry_abi, entry)
                 if event is not None and event[0] == "ReceiptsRecorded":
@@ -282,17 +269,7 @@ class EthereumLedger(Ledger):
             return None
         op = args["op"]
         fields = op if isinstance(op, dict) else dict(zip(_OP_FIELDS, op, strict=True))
-        return LedgerTransaction(
-            operation=operation,
-            operation_id=fields["operationId"],
-            asset_id=fields["assetId"],
-            quantity=int(fields["quantity"]),
-            succeeded=False,
-            source=fields["source"] or None,
-            destination=fields["destination"] or None,
-            event={},
-            **base,
-        )
+        return _transaction(operation, fields, False, {}, base)
 
     # -- receipts ------------------------------------------------------------------------------------------------
     async def record_receipts(self, receipt_hashes: list[bytes]) -> LedgerTransaction:
@@ -323,6 +300,23 @@ class EthereumLedger(Ledger):
 
 
 _OP_FIELDS = ("operationId", "assetId", "source", "destination", "quantity", "expiry")
+
+
+def _transaction(
+    operation: OperationType, op: dict[str, Any], succeeded: bool, event: dict[str, Any], base: dict[str, Any]
+) -> LedgerTransaction:
+    """A LedgerTransaction from an operation's fields as the contract saw them (from its event or its input)."""
+    return LedgerTransaction(
+        operation=operation,
+        operation_id=op["operationId"],
+        asset_id=op["assetId"],
+        quantity=int(op["quantity"]),
+        succeeded=succeeded,
+        source=op["source"] or None,
+        destination=op["destination"] or None,
+        event=event,
+        **base,
+    )
 
 
 def _decode_event(contract: Any, entry: Any) -> tuple[str, dict[str, Any]] | None:

@@ -16,6 +16,7 @@ from finp2p.identity.local import LocalIdentity
 from finp2p.ledger import Ledger
 from finp2p_ethereum.chain import EMBEDDED_CHAIN_ID, embedded_chain, rpc_chain
 from finp2p_ethereum.ledger import Deployment, EthereumLedger
+from finp2p_ethereum.submit import SubmitOptions
 
 
 class EthereumSettings(BaseModel):
@@ -64,10 +65,7 @@ def build_ledger(raw: dict[str, Any], context: ComponentContext) -> Ledger:
         operator,
         deployment,
         ledger_id=settings.ledger_id,
-        confirmations=settings.confirmations,
-        timeout_s=settings.timeout_s,
-        poll_s=settings.poll_s,
-        gas_limit=settings.gas_limit,
+        options=SubmitOptions(settings.confirmations, settings.timeout_s, settings.poll_s, settings.gas_limit),
     )
 
 

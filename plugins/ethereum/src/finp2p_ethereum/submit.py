@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -24,27 +25,35 @@ _GAS_MARGIN = 1.25  # state can move between the estimate and the execution (oth
 _FEE_TTL_S = 2.0
 
 
+@dataclass(frozen=True)
+class SubmitOptions:
+    """How transactions are sent and awaited (a profile's settings of the same names)."""
+
+    #: Blocks to wait for, the transaction's own included; 1 on chains that mine on demand (Hardhat, embedded).
+    confirmations: int = 1
+    #: How long to wait for them before FP6015.
+    timeout_s: float = 60.0
+    #: How often to ask for the receipt.
+    poll_s: float = 0.02
+    #: A fixed gas limit instead of estimating each transaction (``None``: estimate).
+    gas_limit: int | None = None
+
+
+#: The defaults.
+DEFAULT_OPTIONS = SubmitOptions()
+
+
 class Submitter:
     """Submits the operator's transactions to one chain. Safe to call concurrently."""
 
-    def __init__(
-        self,
-        chain: Chain,
-        key: SigningKey,
-        *,
-        confirmations: int = 1,
-        timeout_s: float = 60.0,
-        poll_s: float = 0.02,
-        gas_limit: int | None = None,
-    ) -> None:
+    def __init__(self, chain: Chain, key: SigningKey, options: SubmitOptions = DEFAULT_OPTIONS) -> None:
         self.chain = chain
         self.account: LocalAccount = Account.from_key(key.secret_bytes())
         self.address: str = self.account.address
-        self.confirmations = confirmations
-        self.timeout_s = timeout_s
-        self.poll_s = poll_s
-        #: A fixed gas limit instead of estimating each transaction (``None``: estimate).
-        self.gas_limit = gas_limit
+        self.confirmations = options.confirmations
+        self.timeout_s = options.timeout_s
+        self.poll_s = options.poll_s
+        self.gas_limit = options.gas_limit
         self._nonce: int | None = None
         self._nonce_lock = asyncio.Lock()
         self._fees: tuple[float, int, int] | None = None
