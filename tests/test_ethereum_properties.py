@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from finp2p.assets import merkle
 from finp2p.errors import FinP2PError
 from finp2p.identity.keys import SigningKey
-from finp2p_ethereum.consent import FIELDS, Operation, consent_digest, typed_data
+from finp2p_ethereum.consent import FIELDS, Operation, adapter_template, consent_digest, typed_data
 from tests.support.ethereum import make_eth_world
 
 HOLDERS = [SigningKey(bytes([i + 1]) * 32) for i in range(3)]
@@ -124,6 +124,9 @@ async def test_consent_digest_agrees_with_the_contract_and_eth_account() -> None
             from finp2p.identity.canonical import keccak256
 
             assert ours == bytes(on_chain) == keccak256(b"\x19" + theirs.version + theirs.header + theirs.body), kind
+            template = adapter_template(kind, op, eth.chain.chain_id, eth.deployment.assets)
+            assert template["hash"] == ours.hex() and template["primaryType"] == kind
+            assert [d["name"] for d in template["types"]["definitions"]] == ["EIP712Domain", kind]
     finally:
         await eth.close()
 

@@ -102,12 +102,27 @@ def typed_data(primary_type: str, op: Operation, chain_id: int, contract: str) -
     }
 
 
+def adapter_template(primary_type: str, op: Operation, chain_id: int, contract: str) -> dict[str, Any]:
+    """The same typed data as the ledger-adapter API's ``EIP712Template`` carries it: type definitions as a list,
+    and the digest the signature is over in ``hash``."""
+    data = typed_data(primary_type, op, chain_id, contract)
+    return {
+        "type": "EIP712",
+        "domain": data["domain"],
+        "message": data["message"],
+        "types": {"definitions": [{"name": name, "fields": fields} for name, fields in data["types"].items()]},
+        "primaryType": primary_type,
+        "hash": consent_digest(primary_type, op, chain_id, contract).hex(),
+    }
+
+
 def sign_consent(key: SigningKey, primary_type: str, op: Operation, chain_id: int, contract: str) -> OwnerConsent:
-    """What an owner's wallet does: sign the operation's typed data with the owner's FinID key."""
+    """What an owner's wallet does: sign the operation's typed data with the owner's FinID key. The payload is the
+    adapter API's EIP712 template of it."""
     digest = consent_digest(primary_type, op, chain_id, contract)
     return OwnerConsent(
         template="EIP712",
         signer=key.fin_id,
         signature=key.sign_digest(digest).hex(),
-        payload=typed_data(primary_type, op, chain_id, contract),
+        payload=adapter_template(primary_type, op, chain_id, contract),
     )
