@@ -180,6 +180,18 @@ async def test_hold_release_rollback_and_redeem(eth: EthWorld) -> None:
     assert await _balances(eth, asset, alice) == [(45, 0)]
     assert await eth.ledger.supply(asset) == 75
 
+    # Every operation is found again by its id and kind, as a node that crashed after submitting would ask.
+    assert await eth.ledger.find_operation("h-3", OperationType.REDEEM) == tx
+    held = await eth.ledger.find_operation("h-3", OperationType.HOLD)
+    assert held is not None and held.operation == OperationType.HOLD and held.quantity == 25
+    released = await eth.ledger.find_operation("h-1", OperationType.RELEASE)
+    assert released is not None and released.destination == bob.fin_id and released.quantity == 30
+    assert await eth.ledger.find_operation("h-2", OperationType.ROLLBACK) is not None
+    assert await eth.ledger.find_operation("h-2", OperationType.RELEASE) is None
+    assert await eth.ledger.find_operation("never", OperationType.TRANSFER) is None
+    issued = await eth.ledger.find_operation(f"issue-{asset}", OperationType.ISSUE)
+    assert issued is not None and issued.quantity == 100
+
 
 async def test_hold_expiry(eth: EthWorld) -> None:
     asset, alice, bob = await _funded(eth)

@@ -145,6 +145,14 @@ class Ledger(abc.ABC):
         """Look a transaction up on the ledger itself; ``None`` when the ledger does not know it."""
 
     @abc.abstractmethod
+    async def find_operation(self, operation_id: str, operation: OperationType) -> LedgerTransaction | None:
+        """The transaction that executed ``operation`` under ``operation_id``, or ``None`` if it never happened.
+
+        This is how a node that crashed after submitting learns whether its operation took effect, so it never
+        executes one twice. Release, rollback and a redeem from a hold carry the operation id of their hold.
+        """
+
+    @abc.abstractmethod
     async def record_receipts(self, receipt_hashes: list[bytes]) -> LedgerTransaction:
         """Record 32-byte receipt hashes in the receipt registry: one hash, or a batch as the Merkle root of
         :mod:`finp2p.assets.merkle` (the transaction's ``event`` holds ``root`` and ``count``). A root recorded

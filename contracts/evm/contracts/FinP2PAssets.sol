@@ -38,6 +38,7 @@ contract FinP2PAssets is Operated {
         uint256 quantity;
         uint256 expiry;
         HoldStatus status;
+        uint256 settledIn; // the block it was released, redeemed or rolled back in
     }
 
     error UnknownAsset(string assetId);
@@ -76,7 +77,9 @@ contract FinP2PAssets is Operated {
     mapping(bytes32 asset => uint256) public totalSupply;
     mapping(bytes32 asset => mapping(address owner => uint256)) private _available;
     mapping(bytes32 asset => mapping(address owner => uint256)) private _held;
-    mapping(bytes32 operation => bool) private _used;
+    /// @notice The block each operation id was spent in (0: unused), so an operation is found by its id with one
+    /// single-block log query instead of a scan.
+    mapping(bytes32 operation => uint256 blockNumber) public executedIn;
     mapping(bytes32 operation => Hold) private _holds;
 
     constructor(address initialOperator) Operated(initialOperator) {}
@@ -132,7 +135,7 @@ contract FinP2PAssets is Operated {
         address destination = bytes(op.destination).length == 0 ? address(0) : op.destination.toAddress();
         _debit(asset, source, op.quantity);
         _held[asset][source] += op.quantity;
-        _holds[operation] = Hold(asset, source, destination, op.quantity, op.expiry, HoldStatus.Active);
+        _holds[operation] = Hold(asset, source, destination, op.quantity, op.expiry, HoldStatus.Active, 0);
         emit Held(operation, op);
     }
 
@@ -154,6 +157,7 @@ contract FinP2PAssets is Operated {
         _checkHold(escrow, op);
         if (op.quantity != escrow.quantity) revert ReleaseExceedsHold(escrow.quantity, op.quantity);
         escrow.status = HoldStatus.RolledBack;
+        escrow.settledIn = block.number;
         _held[escrow.asset][escrow.source] -= escrow.quantity;
         _available[escrow.asset][escrow.source] += escrow.quantity;
         emit RolledBack(operation, op);
@@ -181,7 +185,7 @@ contract FinP2PAssets is Operated {
     }
 
     function operationUsed(string calldata operationId) external view returns (bool) {
-        return _used[keccak256(bytes(operationId))];
+        return executedIn[keccak256(bytes(operationId))] != 0;
     }
 
     function holdOf(string calldata operationId) external view returns (Hold memory) {
@@ -226,8 +230,8 @@ contract FinP2PAssets is Operated {
         if (!_assets[asset]) revert UnknownAsset(op.assetId);
         if (op.quantity == 0) revert ZeroQuantity();
         operation = keccak256(bytes(op.operationId));
-        if (_used[operation]) revert OperationIdUsed(op.operationId);
-        _used[operation] = true;
+        if (executedIn[operation] != 0) revert OperationIdUsed(op.operationId);
+        executedIn[operation] = block.number;
     }
 
     /// @dev The source's address, once its signature over the operation is checked. The signature is r || s
@@ -263,6 +267,7 @@ contract FinP2PAssets is Operated {
         if (op.quantity == 0) revert ZeroQuantity();
         if (op.quantity > escrow.quantity) revert ReleaseExceedsHold(escrow.quantity, op.quantity);
         escrow.status = outcome;
+        escrow.settledIn = block.number;
         _held[escrow.asset][escrow.source] -= escrow.quantity;
     }
 

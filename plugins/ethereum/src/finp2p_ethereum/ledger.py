@@ -271,6 +271,21 @@ class EthereumLedger(Ledger):
         fields = op if isinstance(op, dict) else dict(zip(_OP_FIELDS, op, strict=True))
         return _transaction(operation, fields, False, {}, base)
 
+    async def find_operation(self, operation_id: str, operation: OperationType) -> LedgerTransaction | None:
+        contract = await self._assets()
+        key = keccak256(operation_id.encode())
+        spent = await self.submitter._call(contract.functions.executedIn(key).call(), "find operation")
+        hold = await self.submitter._call(contract.functions.holdOf(operation_id).call(), "find operation")
+        # The block the id was spent in, and the block its hold was settled in: one log query each, no scan.
+        for block in sorted({int(spent), int(hold[6])} - {0}):
+            query: Any = {"fromBlock": block, "toBlock": block, "address": contract.address, "topics": [None, key]}
+            logs = await self.chain.w3.eth.get_logs(query)
+            for entry in logs:
+                found = await self.transaction(_hex(entry["transactionHash"]))
+                if found is not None and found.operation == operation and found.operation_id == operation_id:
+                    return found
+        return None
+
     # -- receipts ------------------------------------------------------------------------------------------------
     async def record_receipts(self, receipt_hashes: list[bytes]) -> LedgerTransaction:
         try:
