@@ -425,6 +425,28 @@ class ErrorCode(enum.Enum):
         "Give asset ids and operation ids as non-empty strings of at most 1024 characters.",
     )
 
+    # -- asset transactions and receipts -------------------------------------------------------------------------
+    RECEIPT_BAD_SIGNATURE = (
+        "FP7001",
+        "the receipt's signature does not check out",
+        "Do not trust this receipt: it was altered, or not signed by the organization it names.",
+    )
+    RECEIPT_INVALID = (
+        "FP7002",
+        "malformed receipt",
+        "Pass the receipt or bundle exactly as the node wrote it (`finp2p receipt show` prints one).",
+    )
+    RECEIPT_LEDGER_MISMATCH = (
+        "FP7003",
+        "the ledger does not confirm the receipt",
+        "Do not trust this receipt: its transaction is missing, failed, or differs from what the receipt says.",
+    )
+    RECEIPT_NOT_RECORDED = (
+        "FP7004",
+        "the receipt is not recorded on the requester's ledger",
+        "Check the bundle's record (ledger, transaction, proof), or ask the requester to record the receipt.",
+    )
+
     # -- REST and adapter APIs -------------------------------------------------------------------------------------
     API_UNAUTHORIZED = (
         "FP8001",

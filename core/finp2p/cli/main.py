@@ -20,6 +20,7 @@ from finp2p.cli.misc_cmd import errors_cmd, plugins_cmd
 from finp2p.cli.node_cmd import node_group, store_group
 from finp2p.cli.output import err, fail
 from finp2p.cli.privacy_cmd import data_group
+from finp2p.cli.receipt_cmd import receipt_group
 from finp2p.errors import FinP2PError
 from finp2p.plugins import PluginManager
 
@@ -145,6 +146,7 @@ cli.add_command(advert_group)
 cli.add_command(data_group)
 cli.add_command(api_group)
 cli.add_command(demo_cmd)
+cli.add_command(receipt_group)
 
 
 def main(argv: list[str] | None = None) -> Any:

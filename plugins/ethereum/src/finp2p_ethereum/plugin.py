@@ -39,6 +39,7 @@ class EthereumSettings(BaseModel):
         None, ge=21_000, description="A fixed gas limit per operation instead of estimating (embedded default 1e6)."
     )
     operator_key: Path | None = Field(None, description="The operator's key file; default: the node's FinID key.")
+    read_only: bool = Field(False, description="Only read (an auditor): no operator key is needed or used.")
 
 
 def build_ledger(raw: dict[str, Any], context: ComponentContext) -> Ledger:
@@ -70,6 +71,8 @@ def build_ledger(raw: dict[str, Any], context: ComponentContext) -> Ledger:
 
 
 def _operator_key(settings: EthereumSettings, context: ComponentContext) -> SigningKey:
+    if settings.read_only:
+        return SigningKey.generate()  # never the contracts' operator: anything it submitted would be refused
     if settings.operator_key is not None:
         path = settings.operator_key
         if not path.is_absolute() and settings.profile_dir is not None:
