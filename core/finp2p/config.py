@@ -109,6 +109,9 @@ class LedgersSection(_Section):
     profiles: list[Path] = Field(
         default_factory=list, description="Ledger profiles (files in chains/) to open at start; relative to the config."
     )
+    receipts_on: str | None = Field(
+        None, description="Ledger id whose receipt registry records received receipts; default: the first profile's."
+    )
 
 
 CORE_SECTIONS: dict[str, type[BaseModel]] = {

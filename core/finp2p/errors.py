@@ -446,6 +446,41 @@ class ErrorCode(enum.Enum):
         "the receipt is not recorded on the requester's ledger",
         "Check the bundle's record (ledger, transaction, proof), or ask the requester to record the receipt.",
     )
+    OPERATION_ID_CONFLICT = (
+        "FP7005",
+        "operation id already used for another request",
+        "Use a fresh operation id for a new operation; resend a retry exactly as the first request.",
+    )
+    ASSET_NOT_MANAGED = (
+        "FP7006",
+        "asset not managed here",
+        "Send operations on an asset to its organization's primary node (discovery routes them there).",
+    )
+    COMPLIANCE_REFUSED = (
+        "FP7007",
+        "compliance checks refused the operation",
+        "Read the reasons given; the asset's manager decides what its rules require.",
+    )
+    OPERATION_NOT_ALLOWED = (
+        "FP7008",
+        "this organization may not ask for that operation",
+        "Only the asset's manager issues it; only the organization that asked for a hold releases or rolls it back.",
+    )
+    CONSENT_INVALID = (
+        "FP7009",
+        "the owner's consent does not match the operation",
+        "Fetch the consent template for exactly this operation and have the source sign its hash with its key.",
+    )
+    OPERATION_INVALID = (
+        "FP7010",
+        "invalid operation request",
+        "Fix the field named; `GET /openapi.json` documents every field.",
+    )
+    RECEIPT_UNTRUSTED = (
+        "FP7011",
+        "the primary node's receipt does not match the request",
+        "Do not rely on this operation; report the receipt (kept with the operation) to the asset's manager.",
+    )
 
     # -- REST and adapter APIs -------------------------------------------------------------------------------------
     API_UNAUTHORIZED = (

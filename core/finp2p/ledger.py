@@ -137,6 +137,21 @@ class Ledger(abc.ABC):
         """Return held units of ``operation_id`` to ``source``."""
 
     @abc.abstractmethod
+    async def consent_template(
+        self,
+        operation: OperationType,
+        asset_id: str,
+        source: str,
+        destination: str | None,
+        quantity: int,
+        operation_id: str,
+        expiry: int = 0,
+    ) -> dict[str, Any]:
+        """What the source signs to consent to an operation (transfer, hold, redeem) on this ledger: the adapter
+        API's signature template (``EIP712`` or ``hashList``) with the digest to sign in ``hash``. The primary node
+        checks a consent against it before executing; the ledger may check it again (on-chain)."""
+
+    @abc.abstractmethod
     async def balance(self, asset_id: str, fin_id: str) -> Balance:
         """The available and held units of ``fin_id`` in ``asset_id``, at the ledger's current height."""
 

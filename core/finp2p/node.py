@@ -9,11 +9,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from finp2p.assets.service import AssetService
 from finp2p.compliance import TransferCheck, Violation
 from finp2p.components import ComponentContext
 from finp2p.config import Settings, open_config
 from finp2p.errors import ErrorCode, FinP2PError
-from finp2p.ledger import Ledger
+from finp2p.ledger import Ledger, LedgerProfile
 from finp2p.ledger_profiles import load_profile, open_ledger
 from finp2p.network.pubsub import Delivered
 from finp2p.network.stack import NetworkStack, write_run_file
@@ -34,6 +35,9 @@ class Node:
         self.acl: AclBackend | None = None
         #: The ledgers of ``[ledgers] profiles``, by ledger id.
         self.ledgers: dict[str, Ledger] = {}
+        self.ledger_profiles: dict[str, LedgerProfile] = {}
+        #: Asset transactions (primary and requester); present when the node is a network member.
+        self.assets: AssetService | None = None
         self.network: NetworkStack | None = None
         self.api: Any = None
         self.started = False
@@ -63,6 +67,7 @@ class Node:
             for path in self.settings.ledgers.profiles:
                 profile = load_profile(self.settings.path(path))
                 self.ledgers[profile.ledger_id] = open_ledger(profile, self.context)
+                self.ledger_profiles[profile.ledger_id] = profile
             if self.settings.identity.genesis is not None:
                 self.network = await NetworkStack.start(
                     self.settings,
@@ -74,11 +79,13 @@ class Node:
                     queries=self._gathered("finp2p_broadcast_queries"),
                     on_topic_message=self._on_topic_message,
                 )
+                self.assets = AssetService(self, self.network.messenger)
+                await self.assets.resume()
                 if self.settings.api.port is not None:
                     from finp2p.api.server import Api
 
                     assert self.acl is not None
-                    self.api = Api(self.store, self.acl, self.network)
+                    self.api = Api(self.store, self.acl, self.network, self.assets)
                     await self.api.start(self.settings.api.host, self.settings.api.port)
                 write_run_file(self.run_file, self.describe())
             await self.emit("finp2p_node_started", node=self)
@@ -109,6 +116,9 @@ class Node:
         return out
 
     async def _close(self) -> None:
+        if self.assets is not None:
+            await self.assets.close()
+            self.assets = None
         if self.api is not None:
             await self.api.close()
             self.api = None

@@ -10,7 +10,9 @@ from typing import Any
 from aiohttp import web
 
 from finp2p import __version__
-from finp2p.api import tokens
+from finp2p.api import assets_api, tokens
+from finp2p.api.assets_api import AssetRoutes
+from finp2p.assets.service import AssetService
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.network.stack import NetworkStack
 from finp2p.privacy import records, sharing
@@ -141,6 +143,7 @@ def openapi() -> dict[str, Any]:
                     },
                 },
             },
+            **assets_api.paths(_errors),
         },
     }
 
@@ -149,11 +152,22 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def error_response(err: FinP2PError, status: int | None = None) -> web.Response:
-    return web.json_response({"error": err.to_dict()}, status=status or STATUS.get(err.code, 400))
+    status = status or STATUS.get(err.code) or assets_api.STATUS.get(err.code) or _default_status(err.code)
+    return web.json_response({"error": err.to_dict()}, status=status)
+
+
+def _default_status(code: ErrorCode) -> int:
+    """Ledger refusals and business rules are 422 (understood, refused); a peer's trouble is 502."""
+    if code.code.startswith(("FP6", "FP7")) or code is ErrorCode.ACL_DENIED:
+        return 422
+    if code.code.startswith("FP3"):
+        return 502
+    return 400
 
 
 class Api:
-    def __init__(self, store: Store, acl: AclBackend, stack: NetworkStack) -> None:
+    def __init__(self, store: Store, acl: AclBackend, stack: NetworkStack, assets: AssetService | None = None) -> None:
+        self.assets = assets
         self.store = store
         self.acl = acl
         self.stack = stack
@@ -204,6 +218,8 @@ class Api:
         app.router.add_get("/v1/health", self._health)
         app.router.add_get("/v1/data/{resource_id}", self._get_data)
         app.router.add_put("/v1/data/{resource_id}", self._put_data)
+        if self.assets is not None:
+            AssetRoutes(self.assets, self.store, self.acl, str(self.stack.identity.org_id)).add_to(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)

@@ -234,3 +234,53 @@ class ApiTokenRow(SQLModel, table=True):
     token_hash: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=100, index=True)
     created_ms: int = Field(sa_type=BigInteger)
+
+
+class ManagedAssetRow(SQLModel, table=True):
+    """An asset this organization manages: its primary node is this node, its units live on ``ledger_id``."""
+
+    __tablename__ = "managed_asset"
+
+    asset_id: str = Field(primary_key=True, max_length=300)
+    ledger_id: str = Field(max_length=200)
+    details: str = Field(sa_type=Text)  # JSON: name, metadata, what the ledger answered
+    created_ms: int = Field(sa_type=BigInteger)
+
+
+class PrimaryOperationRow(SQLModel, table=True):
+    """An operation this node executes as the asset's primary node, step by step, so it runs once.
+
+    ``state``: received → executing → executed → done, or failed. The ledger transaction is looked up by
+    operation id before any retry of ``executing``, so a crash between submitting and recording never executes
+    an operation twice.
+    """
+
+    __tablename__ = "primary_operation"
+
+    operation_id: str = Field(primary_key=True, max_length=300)
+    operation: str = Field(primary_key=True, max_length=20)
+    requester: str = Field(max_length=100, index=True)
+    request: str = Field(sa_type=Text)  # canonical JSON of the request body
+    state: str = Field(max_length=20, index=True)
+    transaction_id: str | None = Field(default=None, max_length=200)
+    answer: str | None = Field(default=None, sa_type=Text)  # JSON: the signed receipt bundle, or the error
+    updated_ms: int = Field(sa_type=BigInteger)
+
+
+class RequestedOperationRow(SQLModel, table=True):
+    """An operation this node's applications asked for, through the REST API: routed to the asset's primary node,
+    its receipt verified and recorded on this organization's own ledger.
+
+    ``state``: pending → answered → recorded, or failed.
+    """
+
+    __tablename__ = "requested_operation"
+
+    id: str = Field(primary_key=True, max_length=64)
+    idempotency_key: str = Field(max_length=200, unique=True)
+    request: str = Field(sa_type=Text)
+    state: str = Field(max_length=20, index=True)
+    bundle: str | None = Field(default=None, sa_type=Text)  # JSON: the receipt bundle, with its record once made
+    error: str | None = Field(default=None, sa_type=Text)
+    created_ms: int = Field(sa_type=BigInteger)
+    updated_ms: int = Field(sa_type=BigInteger)

@@ -17,7 +17,7 @@ from finp2p.identity.keys import SigningKey, check_fin_id
 from finp2p.ledger import Balance, Ledger, LedgerTransaction, OperationType, OwnerConsent
 from finp2p_ethereum.artifacts import artifact, calldata, signature
 from finp2p_ethereum.chain import Chain
-from finp2p_ethereum.consent import Operation, typed_data
+from finp2p_ethereum.consent import Operation, adapter_template
 from finp2p_ethereum.submit import DEFAULT_OPTIONS, SubmitOptions, Submitter
 
 #: Which operation each contract function and event is.
@@ -115,9 +115,21 @@ class EthereumLedger(Ledger):
             self._registry_contract = self.chain.w3.eth.contract(address=address, abi=self._registry_abi.abi)
         return self._registry_contract
 
-    def consent_typed_data(self, operation: OperationType, op: Operation, contract: str) -> dict[str, Any]:
-        """The EIP-712 typed data the source signs to consent to ``op`` (transfer, hold, redeem)."""
-        return typed_data(_CONSENT_TYPES[operation], op, self.chain.chain_id, contract)
+    async def consent_template(
+        self,
+        operation: OperationType,
+        asset_id: str,
+        source: str,
+        destination: str | None,
+        quantity: int,
+        operation_id: str,
+        expiry: int = 0,
+    ) -> dict[str, Any]:
+        if operation not in _CONSENT_TYPES:
+            raise FinP2PError(ErrorCode.LEDGER_INVALID_FIELD, f"{operation} needs no owner consent")
+        deployment = await self.deployment()
+        op = Operation(operation_id, asset_id, source, destination or "", quantity, expiry)
+        return adapter_template(_CONSENT_TYPES[operation], op, self.chain.chain_id, deployment.assets)
 
     # -- operations ----------------------------------------------------------------------------------------------
     async def create_asset(self, asset_id: str, metadata: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,271 @@
+"""REST routes for assets, users and asset operations, and their part of the OpenAPI document.
+
+Mutating operations take an ``Idempotency-Key`` header: the same key answers with the same operation (and, once
+done, the same receipt) and never runs twice. An operation answers ``202`` with its id at once; poll
+``GET /v1/operations/{id}`` until ``state`` is ``recorded`` (its receipt verified and recorded on this
+organization's ledger) or ``failed`` (with the error).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from finp2p.assets.operations import OperationRequest
+from finp2p.assets.resource_id import ResourceId
+from finp2p.assets.service import AssetService
+from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.privacy import sharing
+from finp2p.privacy.acl import AclBackend
+from finp2p.store import Store
+
+STATUS = {
+    ErrorCode.OPERATION_INVALID: 400,
+    ErrorCode.ASSET_NOT_MANAGED: 404,
+    ErrorCode.OPERATION_ID_CONFLICT: 409,
+    ErrorCode.IDEMPOTENCY_CONFLICT: 409,
+    ErrorCode.LEDGER_ASSET_EXISTS: 409,
+    ErrorCode.LEDGER_PROFILE: 400,
+    ErrorCode.LEDGER_INVALID_ACCOUNT: 400,
+    ErrorCode.LEDGER_INVALID_FIELD: 400,
+    ErrorCode.CONSENT_INVALID: 400,
+    ErrorCode.LEDGER_UNREACHABLE: 503,
+}
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.read())
+    except ValueError as exc:
+        raise FinP2PError(ErrorCode.MALFORMED, f"the body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise FinP2PError(ErrorCode.MALFORMED, "the body must be a JSON object")
+    return body
+
+
+def _text(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise FinP2PError(ErrorCode.OPERATION_INVALID, f"{name} must be a non-empty string")
+    return value
+
+
+class AssetRoutes:
+    def __init__(self, assets: AssetService, store: Store, acl: AclBackend, org_id: str) -> None:
+        self.assets = assets
+        self.store = store
+        self.acl = acl
+        self.org_id = org_id
+
+    def add_to(self, app: web.Application) -> None:
+        app.router.add_post("/v1/assets", self.create_asset)
+        app.router.add_get("/v1/assets", self.list_assets)
+        app.router.add_post("/v1/users", self.create_user)
+        app.router.add_post("/v1/consent", self.consent)
+        app.router.add_post("/v1/operations", self.submit)
+        app.router.add_get("/v1/operations/{id}", self.status)
+        app.router.add_get("/v1/balances", self.balance)
+        app.router.add_get("/v1/receipts", self.receipts)
+
+    async def create_asset(self, request: web.Request) -> web.Response:
+        body = await _json(request)
+        name, ledger_id = _text(body, "name"), _text(body, "ledger_id")
+        metadata = body.get("metadata", {})
+        if not isinstance(metadata, dict):
+            raise FinP2PError(ErrorCode.OPERATION_INVALID, "metadata must be an object")
+        try:
+            ResourceId.parse(f"{self.org_id}:102:{name}")
+        except FinP2PError:
+            raise FinP2PError(ErrorCode.OPERATION_INVALID, f"{name!r} cannot be an asset's id") from None
+        return web.json_response(await self.assets.create_asset(name, ledger_id, metadata), status=201)
+
+    async def list_assets(self, request: web.Request) -> web.Response:
+        return web.json_response({"assets": await self.assets.managed()})
+
+    async def create_user(self, request: web.Request) -> web.Response:
+        body = await _json(request)
+        user_id = _text(body, "user_id")
+        info = {k: v for k, v in body.items() if k != "user_id"}
+        if "fin_id" not in info:
+            raise FinP2PError(ErrorCode.OPERATION_INVALID, "a user needs fin_id, the FinID of the user's key")
+        try:
+            resource_id = str(ResourceId.parse(f"{self.org_id}:101:{user_id}"))
+        except FinP2PError:
+            raise FinP2PError(ErrorCode.OPERATION_INVALID, f"{user_id!r} cannot be a user's id") from None
+        version = await sharing.update(self.store, self.acl, self.org_id, resource_id, info)
+        return web.json_response({"resource_id": resource_id, "version": version}, status=201)
+
+    async def consent(self, request: web.Request) -> web.Response:
+        body = await _json(request)
+        parsed = OperationRequest.from_body({**body, "consent": None}, consent_required=False)
+        return web.json_response(await self.assets.consent_template(parsed))
+
+    async def submit(self, request: web.Request) -> web.Response:
+        key = request.headers.get("Idempotency-Key", "")
+        if not 0 < len(key) <= 200:
+            raise FinP2PError(ErrorCode.OPERATION_INVALID, "send an Idempotency-Key header (1 to 200 characters)")
+        parsed = OperationRequest.from_body(await _json(request))
+        return web.json_response(await self.assets.submit(parsed, key), status=202)
+
+    async def status(self, request: web.Request) -> web.Response:
+        return web.json_response(await self.assets.status(request.match_info["id"]))
+
+    async def balance(self, request: web.Request) -> web.Response:
+        asset_id, fin_id = request.query.get("asset_id", ""), request.query.get("fin_id", "")
+        if not asset_id or not fin_id:
+            raise FinP2PError(ErrorCode.OPERATION_INVALID, "give asset_id and fin_id as query parameters")
+        try:
+            ResourceId.parse(asset_id)
+        except FinP2PError:
+            raise FinP2PError(ErrorCode.OPERATION_INVALID, f"asset_id {asset_id!r} is not a resource id") from None
+        try:
+            return web.json_response(await self.assets.balance(asset_id, fin_id))
+        except FinP2PError as exc:
+            if exc.code is ErrorCode.MALFORMED:
+                raise FinP2PError(ErrorCode.OPERATION_INVALID, "fin_id must be a FinID") from None
+            raise
+
+    async def receipts(self, request: web.Request) -> web.Response:
+        return web.json_response({"receipts": await self.assets.receipts()})
+
+
+# -- OpenAPI -------------------------------------------------------------------------------------------------------
+_FIN_ID = {"type": "string", "pattern": "^0[23][0-9a-f]{64}$"}
+_OPERATION = {
+    "type": "object",
+    "required": ["operation", "asset_id", "quantity", "operation_id"],
+    "properties": {
+        "operation": {"type": "string", "enum": ["issue", "transfer", "redeem", "hold", "release", "rollback"]},
+        "asset_id": {"type": "string", "description": "<orgId>:102:<id>"},
+        "quantity": {"type": "integer", "minimum": 1},
+        "operation_id": {"type": "string", "minLength": 1, "maxLength": 200},
+        "source": _FIN_ID,
+        "destination": _FIN_ID,
+        "expiry": {"type": "integer", "minimum": 0},
+        "source_user": {"type": "string", "description": "<orgId>:101:<id>, for the primary's user query"},
+        "destination_user": {"type": "string"},
+        "consent": {
+            "type": "object",
+            "required": ["template", "signer", "signature"],
+            "properties": {
+                "template": {"type": "string", "enum": ["EIP712", "hashList"]},
+                "signer": _FIN_ID,
+                "signature": {"type": "string"},
+                "payload": {"type": "object"},
+            },
+        },
+    },
+}
+_STATUS = {
+    "type": "object",
+    "required": ["id", "state", "request"],
+    "properties": {
+        "id": {"type": "string"},
+        "state": {"type": "string", "enum": ["pending", "answered", "recorded", "failed"]},
+        "request": {"type": "object"},
+        "receipt": {"type": "object", "description": "the receipt bundle (finp2p-receipt-bundle/1)"},
+        "error": {"type": "object"},
+        "created_ms": {"type": "integer"},
+        "updated_ms": {"type": "integer"},
+    },
+}
+
+
+def _ok(description: str, schema: dict[str, Any], status: str = "200") -> dict[str, Any]:
+    return {status: {"description": description, "content": {"application/json": {"schema": schema}}}}
+
+
+def paths(errors: Any) -> dict[str, Any]:
+    """The OpenAPI paths of these routes; ``errors(*statuses)`` makes the error responses."""
+    obj = {"type": "object"}
+    return {
+        "/v1/assets": {
+            "post": {
+                "operationId": "createAsset",
+                "description": "Create an asset this organization manages on one of its ledgers, and advertise it.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["name", "ledger_id"],
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "ledger_id": {"type": "string"},
+                                    "metadata": obj,
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {**_ok("the asset", obj, "201"), **errors(400, 401, 409, 503)},
+            },
+            "get": {
+                "operationId": "listAssets",
+                "responses": {**_ok("the assets this organization manages", obj), **errors(401)},
+            },
+        },
+        "/v1/users": {
+            "post": {
+                "operationId": "createUser",
+                "description": "Record a user (their FinID and information) in this organization's private store.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["user_id", "fin_id", "legal_name"],
+                                "properties": {"user_id": {"type": "string"}, "fin_id": _FIN_ID},
+                            }
+                        }
+                    },
+                },
+                "responses": {**_ok("the user's record", obj, "201"), **errors(400, 401, 403)},
+            }
+        },
+        "/v1/consent": {
+            "post": {
+                "operationId": "consentTemplate",
+                "description": "What the source signs for an operation, from the asset's primary node.",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _OPERATION}}},
+                "responses": {**_ok("ledger id and template", obj), **errors(400, 401, 404, 502, 504)},
+            }
+        },
+        "/v1/operations": {
+            "post": {
+                "operationId": "submitOperation",
+                "parameters": [
+                    {"name": "Idempotency-Key", "in": "header", "required": True, "schema": {"type": "string"}}
+                ],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _OPERATION}}},
+                "responses": {**_ok("accepted: poll its status", _STATUS, "202"), **errors(400, 401, 409)},
+            }
+        },
+        "/v1/operations/{id}": {
+            "get": {
+                "operationId": "operationStatus",
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {**_ok("its state, and its receipt once done", _STATUS), **errors(401, 404)},
+            }
+        },
+        "/v1/balances": {
+            "get": {
+                "operationId": "balance",
+                "parameters": [
+                    {"name": "asset_id", "in": "query", "required": True, "schema": {"type": "string"}},
+                    {"name": "fin_id", "in": "query", "required": True, "schema": _FIN_ID},
+                ],
+                "responses": {**_ok("available and held units", obj), **errors(400, 401, 404, 502, 504)},
+            }
+        },
+        "/v1/receipts": {
+            "get": {
+                "operationId": "receipts",
+                "responses": {**_ok("recorded receipt bundles", obj), **errors(401)},
+            }
+        },
+    }

@@ -1,0 +1,145 @@
+"""An asset operation as organizations exchange it: what is asked, checked at the edge, in one canonical form."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from finp2p.assets.resource_id import ResourceId, ResourceType
+from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.identity.keys import check_fin_id
+from finp2p.ledger import OperationType, OwnerConsent
+
+#: Operations that move an owner's units and so need the owner's consent (a redeem from a hold does not).
+NEEDS_CONSENT = frozenset({OperationType.TRANSFER, OperationType.HOLD, OperationType.REDEEM})
+#: Operations only the asset's own organization may ask for.
+MANAGER_ONLY = frozenset({OperationType.ISSUE})
+#: Operations on a hold: asked by the organization that asked for the hold.
+ON_HOLD = frozenset({OperationType.RELEASE, OperationType.ROLLBACK})
+
+
+@dataclass(frozen=True)
+class OperationRequest:
+    operation: OperationType
+    asset_id: str
+    quantity: int
+    operation_id: str
+    source: str | None = None
+    destination: str | None = None
+    expiry: int = 0
+    consent: OwnerConsent | None = None
+    #: Resource ids of the users' records at the requester, for the primary node's user-information query.
+    source_user: str | None = None
+    destination_user: str | None = None
+
+    @property
+    def owner_org(self) -> str:
+        """The asset's organization: its primary node executes the operation."""
+        return ResourceId.parse(self.asset_id).org_id
+
+    def to_body(self) -> dict[str, Any]:
+        body = {k: v for k, v in asdict(self).items() if v is not None and k != "consent"}
+        body["operation"] = str(self.operation)
+        if self.consent is not None:
+            body["consent"] = asdict(self.consent)
+        return body
+
+    @classmethod
+    def from_body(cls, body: Any, *, consent_required: bool = True) -> OperationRequest:
+        """Parse and check a request (from the REST API or a peer); FP7010 says which field is wrong.
+        ``consent_required=False`` reads a request that is yet to be signed (to make its consent template)."""
+        if not isinstance(body, dict):
+            raise _bad("the operation must be a JSON object")
+        try:
+            operation = OperationType(str(body.get("operation")))
+        except ValueError:
+            raise _bad(f"operation must be one of {', '.join(o.value for o in OperationType)}") from None
+        asset_id = body.get("asset_id")
+        try:
+            if ResourceId.parse(asset_id).type != ResourceType.ASSET:
+                raise _bad("asset_id must be an asset's resource id (<org>:102:<id>)")
+        except FinP2PError:
+            raise _bad(f"asset_id {asset_id!r} is not a resource id (<org>:102:<id>)") from None
+        quantity = body.get("quantity")
+        if isinstance(quantity, str) and quantity.isdigit():
+            quantity = int(quantity)
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 0 < quantity < 2**255:
+            raise _bad("quantity must be a positive whole number of the asset's smallest unit")
+        operation_id = body.get("operation_id")
+        if not isinstance(operation_id, str) or not 0 < len(operation_id) <= 200:
+            raise _bad("operation_id must be a string of 1 to 200 characters")
+        source, destination = _fin_id(body, "source"), _fin_id(body, "destination")
+        expiry = body.get("expiry", 0)
+        if isinstance(expiry, bool) or not isinstance(expiry, int) or expiry < 0:
+            raise _bad("expiry must be a unix time in seconds, or 0")
+        needs = {
+            OperationType.ISSUE: ("destination",),
+            OperationType.TRANSFER: ("source", "destination"),
+            OperationType.REDEEM: ("source",),
+            OperationType.HOLD: ("source",),
+            OperationType.RELEASE: ("source", "destination"),
+            OperationType.ROLLBACK: ("source",),
+        }[operation]
+        given = {"source": source, "destination": destination}
+        missing = [n for n in needs if given[n] is None]
+        if missing:
+            raise _bad(f"{operation} needs {' and '.join(missing)}")
+        consent = _consent(body.get("consent"))
+        if consent is None and consent_required and operation in NEEDS_CONSENT - {OperationType.REDEEM}:
+            raise _bad(f"{operation} needs the source's consent (a signature over the ledger's template)")
+        users = {n: _user(body, n) for n in ("source_user", "destination_user")}
+        return cls(
+            operation,
+            str(asset_id),
+            quantity,
+            operation_id,
+            source,
+            destination,
+            expiry,
+            consent,
+            users["source_user"],
+            users["destination_user"],
+        )
+
+
+def _bad(detail: str) -> FinP2PError:
+    return FinP2PError(ErrorCode.OPERATION_INVALID, detail)
+
+
+def _fin_id(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    try:
+        return check_fin_id(value, name)
+    except FinP2PError:
+        raise _bad(f"{name} must be a FinID (66 lowercase hex digits)") from None
+
+
+def _user(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    try:
+        if ResourceId.parse(value).type != ResourceType.USER:
+            raise ValueError
+    except (FinP2PError, ValueError):
+        raise _bad(f"{name} must be a user's resource id (<org>:101:<id>)") from None
+    return str(value)
+
+
+def _consent(value: Any) -> OwnerConsent | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _bad("consent must be an object: template, signer, signature, payload")
+    try:
+        consent = OwnerConsent(
+            template=str(value["template"]),
+            signer=check_fin_id(value["signer"], "consent signer"),
+            signature=str(value["signature"]),
+            payload=dict(value.get("payload") or {}),
+        )
+    except (KeyError, TypeError, ValueError, FinP2PError) as exc:
+        raise _bad(f"consent is malformed ({exc})") from None
+    return consent

@@ -1,0 +1,564 @@
+"""Asset transactions: routed to the asset's primary node, executed once, answered with a signed receipt that the
+requester verifies and records on its own ledger.
+
+Two roles, both in every node:
+
+- **primary** (the asset's organization): ``asset.operation`` requests are checked (who may ask, the owner's
+  consent against the ledger's own template, the users' information fetched from their organization by a private
+  data request, the compliance hooks), executed on the asset's ledger and answered with a receipt bundle. Each step
+  is written before the next starts (``primary_operation``); a request for an operation id already seen is
+  answered from what was written, and an operation interrupted between submitting and recording is looked up on
+  the ledger by its id before anything is submitted again, so no operation executes twice.
+- **requester** (the organization whose application asked, through the REST API): the request is written first
+  (``requested_operation``, unique per idempotency key), sent to the primary node found by discovery (or handled
+  locally when this node is the primary), and its receipt verified (signature, the issuer's credential chain, the
+  fields asked for) and recorded in this organization's receipt registry. Unfinished operations resume when the
+  node starts again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session, col, select
+
+from finp2p.assets.operations import MANAGER_ONLY, NEEDS_CONSENT, ON_HOLD, OperationRequest
+from finp2p.assets.receipts import Bundle, Receipt, Record, SignedReceipt, public_profile
+from finp2p.assets.resource_id import ResourceId
+from finp2p.compliance import TransferCheck
+from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.identity import keys
+from finp2p.identity.canonical import canonical
+from finp2p.identity.credentials import chain_document, chain_from
+from finp2p.ledger import Ledger, LedgerTransaction, OperationType
+from finp2p.network.messaging import Incoming, Messenger
+from finp2p.privacy.sharing import fetch
+from finp2p.store.models import ManagedAssetRow, PrimaryOperationRow, RequestedOperationRow
+
+if TYPE_CHECKING:
+    from finp2p.node import Node
+
+log = logging.getLogger(__name__)
+
+OPERATION_MESSAGE = "asset.operation"
+CONSENT_MESSAGE = "asset.consent"
+BALANCE_MESSAGE = "asset.balance"
+#: How long a requester waits for the primary node's answer to one attempt, and how many attempts it makes
+#: before leaving the operation pending for the next resume.
+REQUEST_TIMEOUT_S = 60.0
+REQUEST_ATTEMPTS = 5
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _error_json(exc: FinP2PError) -> str:
+    return json.dumps(exc.to_dict())
+
+
+def error_from(data: dict[str, Any]) -> FinP2PError:
+    code = next((c for c in ErrorCode if c.code == data.get("code")), ErrorCode.PEER_ERROR)
+    return FinP2PError(code, str(data.get("detail", "no detail")))
+
+
+class AssetService:
+    def __init__(self, node: Node, messenger: Messenger) -> None:
+        assert node.store is not None and node.network is not None
+        self.node = node
+        self.store = node.store
+        self.network = node.network
+        self.messenger = messenger
+        self.org_id = str(messenger.org_id)
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        messenger.register(OPERATION_MESSAGE, self._on_operation)
+        messenger.register(CONSENT_MESSAGE, self._on_consent)
+        messenger.register(BALANCE_MESSAGE, self._on_balance)
+
+    # -- managed assets ------------------------------------------------------------------------------------------
+    async def create_asset(self, name: str, ledger_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
+        """Create an asset this organization manages, on one of its ledgers, and advertise it."""
+        asset_id = str(ResourceId.parse(f"{self.org_id}:102:{name}"))
+        ledger = self._ledger(ledger_id)
+        existing = await self.store.run(lambda s: s.get(ManagedAssetRow, asset_id))
+        if existing is not None:
+            raise FinP2PError(ErrorCode.LEDGER_ASSET_EXISTS, f"{asset_id} exists already on {existing.ledger_id}")
+        answer = await ledger.create_asset(asset_id, metadata)
+        details = {"name": name, "metadata": metadata, "ledger": answer}
+        row = ManagedAssetRow(asset_id=asset_id, ledger_id=ledger_id, details=json.dumps(details), created_ms=_now_ms())
+        await self.store.run(lambda s: s.add(row))
+        if self.network.discovery is not None:
+            from finp2p.network.discovery import share
+
+            await self.store.run(lambda s: share(s, asset_id, None, ["*"]))
+            await self.network.discovery.advertise(force=True)
+        return {"asset_id": asset_id, "ledger_id": ledger_id, **details}
+
+    async def managed(self) -> list[dict[str, Any]]:
+        rows = await self.store.run(lambda s: list(s.exec(select(ManagedAssetRow))))
+        return [{"asset_id": r.asset_id, "ledger_id": r.ledger_id, **json.loads(r.details)} for r in rows]
+
+    def _ledger(self, ledger_id: str) -> Ledger:
+        ledger = self.node.ledgers.get(ledger_id)
+        if ledger is None:
+            have = ", ".join(self.node.ledgers) or "none"
+            raise FinP2PError(ErrorCode.LEDGER_PROFILE, f"this node has no ledger {ledger_id} (it has {have})")
+        return ledger
+
+    async def _asset_ledger(self, asset_id: str) -> tuple[str, Ledger]:
+        row = await self.store.run(lambda s: s.get(ManagedAssetRow, asset_id))
+        if row is None:
+            raise FinP2PError(ErrorCode.ASSET_NOT_MANAGED, f"{self.org_id} does not manage {asset_id}")
+        return row.ledger_id, self._ledger(row.ledger_id)
+
+    # -- primary node ----------------------------------------------------------------------------------------------
+    async def _on_operation(self, msg: Incoming) -> dict[str, Any]:
+        assert msg.sender is not None and msg.sender.org_id is not None
+        return await self.execute(OperationRequest.from_body(msg.body), msg.sender.org_id)
+
+    async def execute(self, request: OperationRequest, requester: str) -> dict[str, Any]:
+        """Run ``request`` as the asset's primary node, once; return the receipt bundle (or raise its error)."""
+        if request.owner_org != self.org_id:
+            raise FinP2PError(ErrorCode.ASSET_NOT_MANAGED, f"{request.asset_id} is managed by {request.owner_org}")
+        key = (request.operation_id, str(request.operation))
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            return await self._execute(request, requester)
+
+    async def _execute(self, request: OperationRequest, requester: str) -> dict[str, Any]:
+        body = canonical(request.to_body()).decode()
+        op_id, op = request.operation_id, str(request.operation)
+
+        def claim(s: Session) -> PrimaryOperationRow:
+            row = s.get(PrimaryOperationRow, (op_id, op))
+            if row is None:
+                row = PrimaryOperationRow(
+                    operation_id=op_id,
+                    operation=op,
+                    requester=requester,
+                    request=body,
+                    state="received",
+                    updated_ms=_now_ms(),
+                )
+                s.add(row)
+            return row
+
+        row = await self.store.run(claim)
+        if row.request != body or row.requester != requester:
+            raise FinP2PError(ErrorCode.OPERATION_ID_CONFLICT, f"operation id {op_id!r} was used for another {op}")
+        if row.state == "done":
+            return dict(json.loads(row.answer or "{}"))
+        if row.state == "failed":
+            raise error_from(json.loads(row.answer or "{}"))
+        ledger_id, ledger = await self._asset_ledger(request.asset_id)
+        try:
+            if row.state == "received":
+                await self._check(request, requester, ledger)
+                await self._set(op_id, op, state="executing")
+                tx = await self._submit(request, ledger, resumed=False)
+            elif row.state == "executing":  # interrupted: it may have reached the ledger
+                tx = await self._submit(request, ledger, resumed=True)
+            else:  # executed: the transaction is known, the receipt not yet signed
+                found = await ledger.transaction(str(row.transaction_id))
+                if found is None:
+                    raise FinP2PError(ErrorCode.LEDGER_REVERTED, f"transaction {row.transaction_id} vanished")
+                tx = found
+        except FinP2PError as exc:
+            await self._set(op_id, op, state="failed", answer=_error_json(exc))
+            raise
+        await self._set(op_id, op, state="executed", transaction_id=tx.transaction_id)
+        bundle = self._bundle(tx, ledger_id)
+        await self._set(op_id, op, state="done", answer=json.dumps(bundle))
+        await self.node.emit("finp2p_receipt_issued", raise_errors=False, receipt=bundle, node=self.node)
+        return bundle
+
+    async def _set(self, op_id: str, op: str, **values: Any) -> None:
+        def write(s: Session) -> None:
+            row = s.get(PrimaryOperationRow, (op_id, op))
+            assert row is not None
+            for k, v in values.items():
+                setattr(row, k, v)
+            row.updated_ms = _now_ms()
+            s.add(row)
+
+        await self.store.run(write)
+
+    async def _check(self, request: OperationRequest, requester: str, ledger: Ledger) -> None:
+        """Everything that must hold before the ledger is touched."""
+        op = request.operation
+        if op in MANAGER_ONLY and requester != self.org_id:
+            raise FinP2PError(ErrorCode.OPERATION_NOT_ALLOWED, f"only {self.org_id} issues {request.asset_id}")
+        if op in ON_HOLD:
+            hold = await self.store.run(lambda s: s.get(PrimaryOperationRow, (request.operation_id, "hold")))
+            if hold is None or hold.state != "done":
+                raise FinP2PError(ErrorCode.LEDGER_UNKNOWN_HOLD, f"no hold {request.operation_id!r} was made here")
+            if hold.requester != requester:
+                raise FinP2PError(
+                    ErrorCode.OPERATION_NOT_ALLOWED, f"hold {request.operation_id!r} is {hold.requester}'s"
+                )
+        if op in NEEDS_CONSENT and not (op == OperationType.REDEEM and request.consent is None):
+            await self._check_consent(request, ledger)
+        source_info = await self._user_info(request.source_user)
+        destination_info = await self._user_info(request.destination_user)
+        if op in (OperationType.TRANSFER, OperationType.ISSUE, OperationType.HOLD, OperationType.RELEASE):
+            check = TransferCheck(
+                request.asset_id,
+                str(op),
+                request.quantity,
+                request.source,
+                request.destination,
+                source_info,
+                destination_info,
+                {"requester": requester},
+            )
+            violations = await self.node.check_transfer(check)
+            if violations:
+                reasons = "; ".join(f"{v.rule}: {v.reason}" for v in violations)
+                raise FinP2PError(ErrorCode.COMPLIANCE_REFUSED, reasons, violations=[v.rule for v in violations])
+
+    async def _check_consent(self, request: OperationRequest, ledger: Ledger) -> None:
+        consent = request.consent
+        if consent is None:
+            raise FinP2PError(ErrorCode.CONSENT_INVALID, f"{request.operation} needs the source's signature")
+        expected = await ledger.consent_template(
+            request.operation,
+            request.asset_id,
+            str(request.source),
+            request.destination,
+            request.quantity,
+            request.operation_id,
+            request.expiry,
+        )
+        if consent.signer != request.source:
+            raise FinP2PError(ErrorCode.CONSENT_INVALID, "the consent is signed by someone other than the source")
+        if consent.payload.get("hash") != expected["hash"]:
+            raise FinP2PError(ErrorCode.CONSENT_INVALID, "the signed template is not this operation's")
+        try:
+            good = keys.verify_digest(consent.signer, bytes.fromhex(expected["hash"]), bytes.fromhex(consent.signature))
+        except (ValueError, FinP2PError):
+            good = False
+        if not good:
+            raise FinP2PError(ErrorCode.CONSENT_INVALID, "the signature is not the source's over the template's hash")
+
+    async def _user_info(self, user: str | None) -> dict[str, Any]:
+        """A user's information, from this node's store or by a private data request to the user's organization.
+        A refusal stops the operation with the owner's reason."""
+        if user is None:
+            return {}
+        from finp2p.privacy import records
+
+        row = await self.store.run(lambda s: records.get(s, user))
+        if row is not None:
+            return dict(json.loads(row.data))
+        assert self.network.discovery is not None
+        answer = await fetch(self.messenger, self.network.discovery, user)
+        return dict(answer.get("data") or {})
+
+    async def _submit(self, request: OperationRequest, ledger: Ledger, *, resumed: bool) -> LedgerTransaction:
+        op, op_id = request.operation, request.operation_id
+        if resumed:
+            found = await ledger.find_operation(op_id, op)
+            if found is not None:
+                return found
+        try:
+            return await self._run_on(ledger, request)
+        except FinP2PError as exc:
+            if exc.code is not ErrorCode.LEDGER_OPERATION_ID_USED:
+                raise
+            found = await ledger.find_operation(op_id, op)  # it reached the ledger before we could write it down
+            if found is None:
+                raise
+            return found
+
+    async def _run_on(self, ledger: Ledger, r: OperationRequest) -> LedgerTransaction:
+        src, dst = str(r.source), str(r.destination)
+        match r.operation:
+            case OperationType.ISSUE:
+                return await ledger.issue(r.asset_id, dst, r.quantity, r.operation_id)
+            case OperationType.TRANSFER:
+                assert r.consent is not None
+                return await ledger.transfer(r.asset_id, src, dst, r.quantity, r.operation_id, r.consent)
+            case OperationType.REDEEM:
+                return await ledger.redeem(r.asset_id, src, r.quantity, r.operation_id, r.consent)
+            case OperationType.HOLD:
+                assert r.consent is not None
+                return await ledger.hold(
+                    r.asset_id, src, r.destination, r.quantity, r.operation_id, r.expiry, r.consent
+                )
+            case OperationType.RELEASE:
+                return await ledger.release(r.asset_id, src, dst, r.quantity, r.operation_id)
+            case OperationType.ROLLBACK:
+                return await ledger.rollback(r.asset_id, src, r.quantity, r.operation_id)
+        raise AssertionError(r.operation)
+
+    def _bundle(self, tx: LedgerTransaction, ledger_id: str) -> dict[str, Any]:
+        signed = SignedReceipt.sign(Receipt.of(tx), self.messenger.key)
+        profile = self.node.ledger_profiles[ledger_id]
+        chain = chain_document(list(self.messenger.chain or ()))["chain"]
+        return Bundle(signed, self.org_id, chain, public_profile(profile)).to_dict()
+
+    async def _on_consent(self, msg: Incoming) -> dict[str, Any]:
+        request = OperationRequest.from_body({**msg.body, "consent": None}, consent_required=False)
+        return await self.consent_template(request)
+
+    async def consent_template(self, request: OperationRequest) -> dict[str, Any]:
+        """What the source must sign for ``request`` (asked of the primary node when it is another's asset)."""
+        if request.owner_org != self.org_id:
+            address = await self._route(request.asset_id)
+            body = request.to_body()
+            return await self.messenger.request(address, CONSENT_MESSAGE, body, recipient=request.owner_org)
+        ledger_id, ledger = await self._asset_ledger(request.asset_id)
+        template = await ledger.consent_template(
+            request.operation,
+            request.asset_id,
+            str(request.source),
+            request.destination,
+            request.quantity,
+            request.operation_id,
+            request.expiry,
+        )
+        return {"ledger_id": ledger_id, "template": template}
+
+    async def _on_balance(self, msg: Incoming) -> dict[str, Any]:
+        return await self.balance(str(msg.body.get("asset_id")), str(msg.body.get("fin_id")))
+
+    async def balance(self, asset_id: str, fin_id: str) -> dict[str, Any]:
+        """The balance of ``fin_id`` in ``asset_id``, from the asset's primary node."""
+        owner = ResourceId.parse(asset_id).org_id
+        if owner != self.org_id:
+            address = await self._route(asset_id)
+            body = {"asset_id": asset_id, "fin_id": fin_id}
+            return await self.messenger.request(address, BALANCE_MESSAGE, body, recipient=owner)
+        keys.check_fin_id(fin_id)
+        ledger_id, ledger = await self._asset_ledger(asset_id)
+        b = await ledger.balance(asset_id, fin_id)
+        return {
+            "asset_id": asset_id,
+            "fin_id": fin_id,
+            "available": str(b.available),
+            "held": str(b.held),
+            "ledger_id": ledger_id,
+            "height": b.height,
+        }
+
+    async def _route(self, asset_id: str) -> str:
+        assert self.network.discovery is not None
+        return await self.network.discovery.route(asset_id)
+
+    # -- requester -------------------------------------------------------------------------------------------------
+    async def submit(self, request: OperationRequest, idempotency_key: str) -> dict[str, Any]:
+        """Write the request down (once per idempotency key) and start it; answer with its status to poll."""
+        body = canonical(request.to_body()).decode()
+        now = _now_ms()
+
+        def claim(s: Session) -> tuple[RequestedOperationRow, bool]:
+            found = s.exec(
+                select(RequestedOperationRow).where(col(RequestedOperationRow.idempotency_key) == idempotency_key)
+            ).first()
+            if found is not None:
+                return found, False
+            row = RequestedOperationRow(
+                id=uuid.uuid4().hex,
+                idempotency_key=idempotency_key,
+                request=body,
+                state="pending",
+                created_ms=now,
+                updated_ms=now,
+            )
+            s.add(row)
+            return row, True
+
+        row, new = await self.store.run(claim)
+        if row.request != body:
+            raise FinP2PError(
+                ErrorCode.IDEMPOTENCY_CONFLICT, f"Idempotency-Key {idempotency_key!r} was used for another request"
+            )
+        if new:
+            self._start(row.id)
+        return self._status(row)
+
+    def _start(self, op_id: str) -> None:
+        task = asyncio.create_task(self._drive(op_id), name=f"operation-{op_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def resume(self) -> int:
+        """Pick up what a previous run left unfinished, on both sides. Returns how many it resumed."""
+        pending = await self.store.run(
+            lambda s: [
+                r.id
+                for r in s.exec(
+                    select(RequestedOperationRow).where(col(RequestedOperationRow.state).in_(["pending", "answered"]))
+                )
+            ]
+        )
+        for op_id in pending:
+            self._start(op_id)
+        primary = await self.store.run(
+            lambda s: [
+                (r.request, r.requester)
+                for r in s.exec(
+                    select(PrimaryOperationRow).where(col(PrimaryOperationRow.state).in_(["executing", "executed"]))
+                )
+            ]
+        )
+        for body, requester in primary:
+            task = asyncio.create_task(self._resume_primary(json.loads(body), requester))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(pending) + len(primary)
+
+    async def _resume_primary(self, body: dict[str, Any], requester: str) -> None:
+        try:
+            await self.execute(OperationRequest.from_body(body), requester)
+        except FinP2PError as exc:
+            log.info("resumed operation %s ended with %s", body.get("operation_id"), exc.code.code)
+
+    async def _drive(self, op_id: str) -> None:
+        row = await self.store.run(lambda s: s.get(RequestedOperationRow, op_id))
+        assert row is not None
+        request = OperationRequest.from_body(json.loads(row.request))
+        try:
+            if row.state == "pending":
+                bundle = await self._ask_primary(request)
+                self._check_receipt(request, bundle)
+                await self._update(op_id, state="answered", bundle=json.dumps(bundle))
+                row = await self.store.run(lambda s: s.get(RequestedOperationRow, op_id))
+                assert row is not None
+            if row.state == "answered":
+                bundle = json.loads(row.bundle or "{}")
+                bundle["record"] = (await self._record(bundle)).to_dict()
+                await self._update(op_id, state="recorded", bundle=json.dumps(bundle))
+                await self.node.emit("finp2p_receipt_received", raise_errors=False, receipt=bundle, node=self.node)
+        except FinP2PError as exc:
+            if exc.code in _RETRY_LATER:
+                log.warning("operation %s: %s; it stays pending and resumes on the next start", op_id, exc)
+                return
+            await self._update(op_id, state="failed", error=_error_json(exc))
+        except Exception as exc:  # never lose an operation to an unexpected error: it stays resumable
+            log.exception("operation %s: unexpected %s; it resumes on the next start", op_id, type(exc).__name__)
+
+    async def _ask_primary(self, request: OperationRequest) -> dict[str, Any]:
+        if request.owner_org == self.org_id:
+            return await self.execute(request, self.org_id)
+        address = await self._route(request.asset_id)
+        delay = 0.5
+        for attempt in range(1, REQUEST_ATTEMPTS + 1):
+            try:
+                return await self.messenger.request(
+                    address,
+                    OPERATION_MESSAGE,
+                    request.to_body(),
+                    recipient=request.owner_org,
+                    timeout=REQUEST_TIMEOUT_S,
+                )
+            except FinP2PError as exc:
+                if exc.code not in _RETRY_LATER or attempt == REQUEST_ATTEMPTS:
+                    raise
+                log.info("operation %s: attempt %d: %s", request.operation_id, attempt, exc.code.code)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 8.0)
+            address = await self._route(request.asset_id)
+        raise AssertionError("unreachable")
+
+    def _check_receipt(self, request: OperationRequest, bundle_data: dict[str, Any]) -> None:
+        """The primary's answer must be a receipt of exactly what was asked, signed by the asset's organization."""
+        bundle = Bundle.from_dict(bundle_data)
+        bundle.signed.check_signature()
+        identity = self.network.trust.verify_chain(chain_from(bundle.issuer_chain), role="organization")
+        if identity.fin_id != bundle.signed.signer or identity.org_id != request.owner_org:
+            raise FinP2PError(ErrorCode.RECEIPT_UNTRUSTED, f"the receipt is not signed by {request.owner_org}")
+        r = bundle.signed.receipt
+        said = (str(request.operation), request.asset_id, request.quantity, request.operation_id)
+        got = (r.operation_type, r.asset_id, r.quantity, r.operation_id)
+        if said != got or (request.source or None, request.destination or None) != (r.source, r.destination):
+            raise FinP2PError(ErrorCode.RECEIPT_UNTRUSTED, f"asked for {said}, the receipt says {got}")
+
+    async def _record(self, bundle_data: dict[str, Any]) -> Record:
+        ledger_id = self.node.settings.ledgers.receipts_on or next(iter(self.node.ledgers), None)
+        if ledger_id is None:
+            raise FinP2PError(ErrorCode.LEDGER_PROFILE, "no ledger to record receipts on: name one in [ledgers]")
+        ledger = self._ledger(ledger_id)
+        digest = Bundle.from_dict(bundle_data).signed.receipt.digest()
+        # Recorded before a crash that came before this row was updated: the registry refuses it again (FP6017),
+        # and the receipt is recorded all the same; the recording transaction is then not known here.
+        try:
+            tx_id = (await ledger.record_receipts([digest])).transaction_id
+        except FinP2PError as exc:
+            if exc.code is not ErrorCode.LEDGER_ALREADY_RECORDED:
+                raise
+            tx_id = ""
+        return Record(public_profile(self.node.ledger_profiles[ledger_id]), tx_id, [])
+
+    async def _update(self, op_id: str, **values: Any) -> None:
+        def write(s: Session) -> None:
+            row = s.get(RequestedOperationRow, op_id)
+            assert row is not None
+            for k, v in values.items():
+                setattr(row, k, v)
+            row.updated_ms = _now_ms()
+            s.add(row)
+
+        await self.store.run(write)
+
+    async def status(self, op_id: str) -> dict[str, Any]:
+        row = await self.store.run(lambda s: s.get(RequestedOperationRow, op_id))
+        if row is None:
+            raise FinP2PError(ErrorCode.NOT_FOUND, f"no operation {op_id}")
+        return self._status(row)
+
+    async def wait(self, op_id: str, timeout: float = 60.0, poll_s: float = 0.05) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            status = await self.status(op_id)
+            if status["state"] in ("recorded", "failed") or time.monotonic() > deadline:
+                return status
+            await asyncio.sleep(poll_s)
+
+    async def receipts(self) -> list[dict[str, Any]]:
+        rows = await self.store.run(
+            lambda s: list(s.exec(select(RequestedOperationRow).where(col(RequestedOperationRow.state) == "recorded")))
+        )
+        return [json.loads(r.bundle or "{}") for r in rows]
+
+    @staticmethod
+    def _status(row: RequestedOperationRow) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": row.id,
+            "state": row.state,
+            "request": json.loads(row.request),
+            "created_ms": row.created_ms,
+            "updated_ms": row.updated_ms,
+        }
+        if row.bundle:
+            out["receipt"] = json.loads(row.bundle)
+        if row.error:
+            out["error"] = json.loads(row.error)
+        return out
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # each resumes on the next start
+                await task
+
+
+#: Errors after which an operation stays pending (and resumes later) instead of failing for good.
+_RETRY_LATER = frozenset(
+    {
+        ErrorCode.PEER_UNREACHABLE,
+        ErrorCode.PEER_TIMEOUT,
+        ErrorCode.IN_PROGRESS,
+        ErrorCode.LEDGER_UNREACHABLE,
+        ErrorCode.LEDGER_TIMEOUT,
+        ErrorCode.NO_REGISTRAR,
+    }
+)

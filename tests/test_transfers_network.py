@@ -1,0 +1,217 @@
+"""Asset transactions between organizations as processes on loopback, over mutual TLS, on a real Hardhat node:
+routed to the asset's primary node, the user query, the owner's consent, the receipt recorded by the requester and
+verified by the auditor command; idempotent retries; refusals."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+
+from devnet.hardhat import HardhatNode
+from finp2p.identity.keys import SigningKey
+from tests.support.cli import run_cli
+from tests.support.network import Net, make_net
+from tests.support.ports import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.hardhat]
+ASSET = "bank-a:102:bond"
+
+
+@dataclass
+class Org:
+    name: str
+    api: str
+    token: str
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        out = {"Authorization": f"Bearer {self.token}"}
+        if key is not None:
+            out["Idempotency-Key"] = key
+        return out
+
+
+@dataclass
+class World:
+    net: Net
+    orgs: dict[str, Org]
+    alice: SigningKey
+    bob: SigningKey
+    carol: SigningKey
+
+
+def _setup_org(net: Net, org: str, hardhat: HardhatNode) -> Org:
+    assert net.register(org)[0] == 0
+    config = net.org_config(org)
+    profile = config.parent / "chain.toml"
+    deployed = net.cli(org, "ethereum", "deploy", "--rpc", hardhat.url, "--out", str(profile), "--json")
+    assert deployed.returncode == 0, deployed.stderr
+    port = free_port()
+    config.write_text(
+        config.read_text()
+        + f'\n[advert]\ncheck_s = 0.5\n\n[api]\nport = {port}\n\n[ledgers]\nprofiles = ["chain.toml"]\n'
+    )
+    token = net.cli(org, "api", "token", "tests").stdout.strip()
+    net.start_org(org)
+    return Org(org, f"http://127.0.0.1:{port}", token)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, hardhat: HardhatNode) -> Iterator[World]:
+    net = make_net(tmp_path_factory.mktemp("transfers") / "net", ["gov-1"], auto_approve=True)
+    net.governance["gov-1"].start()
+    try:
+        orgs = {org: _setup_org(net, org, hardhat) for org in ("bank-a", "bank-b")}
+        yield World(net, orgs, SigningKey.generate(), SigningKey.generate(), SigningKey.generate())
+    finally:
+        net.stop_all()
+
+
+async def call(org: Org, method: str, path: str, body: Any = None, key: str | None = None) -> tuple[int, Any]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, org.api + path, json=body, headers=org.headers(key)) as resp,
+    ):
+        return resp.status, await resp.json()
+
+
+async def until_done(org: Org, op_id: str, timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body = await call(org, "GET", f"/v1/operations/{op_id}")
+        assert status == 200, body
+        if body["state"] in ("recorded", "failed"):
+            return dict(body)
+        await __import__("asyncio").sleep(0.1)
+    raise AssertionError(f"operation {op_id} still {body['state']} after {timeout} s")
+
+
+async def run_operation(org: Org, body: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+    status, accepted = await call(org, "POST", "/v1/operations", body, key or uuid.uuid4().hex)
+    assert status == 202, accepted
+    return await until_done(org, accepted["id"])
+
+
+async def signed_transfer(
+    w: World, source: SigningKey, dest: SigningKey, quantity: int, **extra: Any
+) -> dict[str, Any]:
+    """What bank-b's application does: ask for the consent template, have the owner sign it, send the operation."""
+    body = {
+        "operation": "transfer",
+        "asset_id": ASSET,
+        "quantity": quantity,
+        "operation_id": f"t-{uuid.uuid4().hex[:12]}",
+        "source": source.fin_id,
+        "destination": dest.fin_id,
+        **extra,
+    }
+    status, consent = await call(w.orgs["bank-b"], "POST", "/v1/consent", body)
+    assert status == 200, consent
+    template = consent["template"]
+    signer = extra.pop("signer", source)
+    signature = signer.sign_digest(bytes.fromhex(template["hash"])).hex()
+    return {
+        **body,
+        "consent": {"template": "EIP712", "signer": source.fin_id, "signature": signature, "payload": template},
+    }
+
+
+async def test_the_transfer_story(world: World) -> None:
+    a, b = world.orgs["bank-a"], world.orgs["bank-b"]
+    status, asset = await call(a, "POST", "/v1/assets", {"name": "bond", "ledger_id": "eip155:31337"}, "asset-1")
+    assert status == 201, asset
+    assert asset["asset_id"] == ASSET
+    for user, key in (("alice", world.alice), ("bob", world.bob), ("carol", world.carol)):
+        info = {"user_id": user, "fin_id": key.fin_id, "legal_name": user.title(), "kyc_status": "verified"}
+        status, made = await call(b, "POST", "/v1/users", info)
+        assert status == 201, made
+    for user in ("alice", "bob"):  # bank-a may read these two users' information; not carol's
+        assert world.net.cli("bank-b", "data", "share", f"bank-b:101:{user}", "--to", "bank-a").returncode == 0
+
+    issued = await run_operation(
+        a,
+        {
+            "operation": "issue",
+            "asset_id": ASSET,
+            "quantity": 100,
+            "operation_id": "issue-1",
+            "destination": world.alice.fin_id,
+        },
+    )
+    assert issued["state"] == "recorded", issued
+
+    # A transfer between two users of bank-b on an asset bank-a manages: routed to bank-a's node, which asks
+    # bank-b for both users' information before it executes.
+    body = await signed_transfer(
+        world, world.alice, world.bob, 30, source_user="bank-b:101:alice", destination_user="bank-b:101:bob"
+    )
+    idem = uuid.uuid4().hex
+    done = await run_operation(b, body, idem)
+    assert done["state"] == "recorded", done.get("error")
+    bundle = done["receipt"]
+    assert bundle["receipt"]["quantity"] == "30" and bundle["issuer"]["org_id"] == "bank-a"
+    assert bundle["record"]["transaction_id"].startswith("0x")
+
+    # The same request with the same key: the same operation and receipt, and nothing executed again.
+    status, again = await call(b, "POST", "/v1/operations", body, idem)
+    assert status == 202 and again["id"] == done["id"] and again["receipt"] == bundle
+    for who, available in ((world.alice, 70), (world.bob, 30)):
+        status, balance = await call(b, "GET", f"/v1/balances?asset_id={ASSET}&fin_id={who.fin_id}")
+        assert status == 200 and balance["available"] == str(available), balance
+
+    # The auditor: nothing but the bundle, the genesis and the chain.
+    path = world.net.root / "receipt.json"
+    path.write_text(json.dumps(bundle))
+    verified = run_cli("receipt", "verify", str(path), "--genesis", str(world.net.genesis_file), "--json", timeout=120)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert all(c["ok"] for c in json.loads(verified.stdout)["checks"])
+    status, listed = await call(b, "GET", "/v1/receipts")
+    assert any(r["receipt"]["id"] == bundle["receipt"]["id"] for r in listed["receipts"])
+
+
+async def test_refusals_stop_the_operation(world: World) -> None:
+    b = world.orgs["bank-b"]
+    # Carol's organization does not let bank-a read her information: the transfer stops with that reason.
+    body = await signed_transfer(
+        world, world.alice, world.carol, 1, source_user="bank-b:101:alice", destination_user="bank-b:101:carol"
+    )
+    failed = await run_operation(b, body)
+    assert failed["state"] == "failed" and failed["error"]["code"] == "FP5001", failed
+
+    # Consent signed by someone else than the source.
+    body = await signed_transfer(world, world.alice, world.bob, 1)
+    body["consent"]["signature"] = world.bob.sign_digest(bytes.fromhex(body["consent"]["payload"]["hash"])).hex()
+    failed = await run_operation(b, body)
+    assert failed["state"] == "failed" and failed["error"]["code"] == "FP7009", failed
+
+    # Only bank-a issues its asset.
+    issue = {
+        "operation": "issue",
+        "asset_id": ASSET,
+        "quantity": 5,
+        "operation_id": "steal",
+        "destination": world.bob.fin_id,
+    }
+    failed = await run_operation(b, issue)
+    assert failed["state"] == "failed" and failed["error"]["code"] == "FP7008", failed
+
+    # More than alice has: the ledger's refusal comes back.
+    body = await signed_transfer(world, world.alice, world.bob, 10_000)
+    failed = await run_operation(b, body)
+    assert failed["state"] == "failed" and failed["error"]["code"] == "FP6001", failed
+
+    # Bad input is refused at the edge, with the field named.
+    status, refused = await call(b, "POST", "/v1/operations", {"operation": "transfer"}, "bad-1")
+    assert status == 400 and refused["error"]["code"] == "FP7010"
+    status, refused = await call(b, "POST", "/v1/operations", body)  # no Idempotency-Key
+    assert status == 400 and "Idempotency-Key" in refused["error"]["detail"]
+    body = await signed_transfer(world, world.alice, world.bob, 2)
+    status, accepted = await call(b, "POST", "/v1/operations", body, "bad-1")
+    assert status == 202, "a refused request is not written down, so its key stays free for a good one"
+    assert (await until_done(b, accepted["id"]))["state"] == "recorded"
