@@ -5,10 +5,12 @@ verified by the auditor command; idempotent retries; refusals."""
 from __future__ import annotations
 
 import json
+import signal
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,6 +20,7 @@ from devnet.hardhat import HardhatNode
 from finp2p.identity.keys import SigningKey
 from tests.support.cli import run_cli
 from tests.support.network import Net, make_net
+from tests.support.nodes import NodeProcess
 from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.hardhat]
@@ -215,3 +218,40 @@ async def test_refusals_stop_the_operation(world: World) -> None:
     status, accepted = await call(b, "POST", "/v1/operations", body, "bad-1")
     assert status == 202, "a refused request is not written down, so its key stays free for a good one"
     assert (await until_done(b, accepted["id"]))["state"] == "recorded"
+
+
+@pytest.mark.parametrize("step", ["received", "executing", "on-ledger", "executed", "done"])
+async def test_the_primary_killed_at_any_step_completes_the_transfer_once(
+    world: World, good_plugin_site: Path, step: str
+) -> None:
+    """bank-a, the primary node, dies by SIGKILL at ``step`` of a transfer (the test plugin's fault hook); it is
+    started again, and the transfer completes exactly once."""
+    b = world.orgs["bank-b"]
+    config = world.net.org_config("bank-a")
+    world.net.orgs["bank-a"].stop()
+    doomed = NodeProcess(config, site=good_plugin_site, env={"FINP2P_TEST_CRASH_AT": step}).start()
+    world.net.orgs["bank-a"] = doomed
+    before = await _available(world)
+
+    body = await signed_transfer(world, world.alice, world.bob, 1)
+    status, accepted = await call(b, "POST", "/v1/operations", body, uuid.uuid4().hex)
+    assert status == 202, accepted
+    assert doomed.proc is not None
+    doomed.proc.wait(timeout=60)
+    assert doomed.proc.returncode == -signal.SIGKILL, f"bank-a should have died at {step}"
+
+    world.net.orgs["bank-a"] = NodeProcess(config, site=good_plugin_site).start()
+    done = await until_done(b, accepted["id"], timeout=120)
+    assert done["state"] == "recorded", done.get("error")
+    after = await _available(world)
+    assert (after[0], after[1]) == (before[0] - 1, before[1] + 1), f"executed more than once after dying at {step}"
+
+
+async def _available(world: World) -> tuple[int, int]:
+    b = world.orgs["bank-b"]
+    found = []
+    for who in (world.alice, world.bob):
+        status, balance = await call(b, "GET", f"/v1/balances?asset_id={ASSET}&fin_id={who.fin_id}")
+        assert status == 200, balance
+        found.append(int(balance["available"]))
+    return found[0], found[1]

@@ -52,7 +52,7 @@ BALANCE_MESSAGE = "asset.balance"
 #: How long a requester waits for the primary node's answer to one attempt, and how many attempts it makes
 #: before leaving the operation pending for the next resume.
 REQUEST_TIMEOUT_S = 60.0
-REQUEST_ATTEMPTS = 5
+REQUEST_PATIENCE_S = 300.0
 
 
 def _now_ms() -> int:
@@ -153,6 +153,7 @@ class AssetService:
         row = await self.store.run(claim)
         if row.request != body or row.requester != requester:
             raise FinP2PError(ErrorCode.OPERATION_ID_CONFLICT, f"operation id {op_id!r} was used for another {op}")
+        self._step(request, "received")
         if row.state == "done":
             return dict(json.loads(row.answer or "{}"))
         if row.state == "failed":
@@ -162,6 +163,7 @@ class AssetService:
             if row.state == "received":
                 await self._check(request, requester, ledger)
                 await self._set(op_id, op, state="executing")
+                self._step(request, "executing")
                 tx = await self._submit(request, ledger, resumed=False)
             elif row.state == "executing":  # interrupted: it may have reached the ledger
                 tx = await self._submit(request, ledger, resumed=True)
@@ -173,11 +175,20 @@ class AssetService:
         except FinP2PError as exc:
             await self._set(op_id, op, state="failed", answer=_error_json(exc))
             raise
+        self._step(request, "on-ledger")
         await self._set(op_id, op, state="executed", transaction_id=tx.transaction_id)
+        self._step(request, "executed")
         bundle = self._bundle(tx, ledger_id)
         await self._set(op_id, op, state="done", answer=json.dumps(bundle))
+        self._step(request, "done")
         await self.node.emit("finp2p_receipt_issued", raise_errors=False, receipt=bundle, node=self.node)
         return bundle
+
+    def _step(self, request: OperationRequest, step: str) -> None:
+        try:
+            self.node.plugins.hook.finp2p_operation_step(node=self.node, operation=request.to_body(), step=step)
+        except Exception:
+            log.exception("a finp2p_operation_step hook failed at %s", step)
 
     async def _set(self, op_id: str, op: str, **values: Any) -> None:
         def write(s: Session) -> None:
@@ -448,10 +459,13 @@ class AssetService:
     async def _ask_primary(self, request: OperationRequest) -> dict[str, Any]:
         if request.owner_org == self.org_id:
             return await self.execute(request, self.org_id)
-        address = await self._route(request.asset_id)
-        delay = 0.5
-        for attempt in range(1, REQUEST_ATTEMPTS + 1):
+        # The primary node runs an operation once whatever happens to it, so asking again is always safe: keep
+        # asking while it is unreachable or busy (restarting, say), then leave the operation for the next resume.
+        deadline = time.monotonic() + REQUEST_PATIENCE_S
+        delay = 0.25
+        while True:
             try:
+                address = await self._route(request.asset_id)
                 return await self.messenger.request(
                     address,
                     OPERATION_MESSAGE,
@@ -460,13 +474,11 @@ class AssetService:
                     timeout=REQUEST_TIMEOUT_S,
                 )
             except FinP2PError as exc:
-                if exc.code not in _RETRY_LATER or attempt == REQUEST_ATTEMPTS:
+                if exc.code not in _RETRY_LATER or time.monotonic() + delay > deadline:
                     raise
-                log.info("operation %s: attempt %d: %s", request.operation_id, attempt, exc.code.code)
+                log.info("operation %s: %s; asking again", request.operation_id, exc.code.code)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 8.0)
-            address = await self._route(request.asset_id)
-        raise AssertionError("unreachable")
+            delay = min(delay * 2, 4.0)
 
     def _check_receipt(self, request: OperationRequest, bundle_data: dict[str, Any]) -> None:
         """The primary's answer must be a receipt of exactly what was asked, signed by the asset's organization."""

@@ -177,3 +177,14 @@ def finp2p_acl_backend_kinds() -> list[ComponentKind[Any]]:
         return FileAcl(ctx.data_dir / "acl.json")
 
     return [ComponentKind("file", factory, "test-only: ACL rules in a JSON file")]
+
+
+# -- fault injection: die at a chosen step of an asset operation -------------------------------------------------
+@hookimpl
+def finp2p_operation_step(node: Any, operation: dict[str, Any], step: str) -> None:
+    """With ``FINP2P_TEST_CRASH_AT=<step>``, the node kills itself (SIGKILL: no cleanup) when a transfer passes it."""
+    import os
+    import signal
+
+    if operation.get("operation") == "transfer" and os.environ.get("FINP2P_TEST_CRASH_AT") == step:
+        os.kill(os.getpid(), signal.SIGKILL)
