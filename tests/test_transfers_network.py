@@ -70,7 +70,8 @@ def world(tmp_path_factory: pytest.TempPathFactory, hardhat: HardhatNode) -> Ite
     net = make_net(tmp_path_factory.mktemp("transfers") / "net", ["gov-1"], auto_approve=True)
     net.governance["gov-1"].start()
     try:
-        orgs = {org: _setup_org(net, org, hardhat) for org in ("bank-a", "bank-b")}
+        # bank-a manages the asset; bank-b's users trade it; bank-c only serves the same chain (broadcasts).
+        orgs = {org: _setup_org(net, org, hardhat) for org in ("bank-a", "bank-b", "bank-c")}
         yield World(net, orgs, SigningKey.generate(), SigningKey.generate(), SigningKey.generate())
     finally:
         net.stop_all()
@@ -176,6 +177,29 @@ async def test_the_transfer_story(world: World) -> None:
     assert all(c["ok"] for c in json.loads(verified.stdout)["checks"])
     status, listed = await call(b, "GET", "/v1/receipts")
     assert any(r["receipt"]["id"] == bundle["receipt"]["id"] for r in listed["receipts"])
+
+
+async def test_balance_and_receipt_validation_broadcasts(world: World) -> None:
+    b = world.orgs["bank-b"]
+    status, answer = await call(b, "GET", f"/v1/balances?asset_id={ASSET}&fin_id={world.bob.fin_id}")
+    assert status == 200, answer
+    path = f"/v1/balances/broadcast?asset_id={ASSET}&fin_id={world.bob.fin_id}&quorum=2"
+    status, result = await call(b, "GET", path)
+    assert status == 200, result
+    assert result["reached_quorum"] and result["consistent"], result
+    assert {a["org_id"] for a in result["answers"]} == {"bank-a", "bank-c"}, "the nodes serving the ledger answer"
+    assert result["value"]["available"] == answer["available"]
+
+    status, listed = await call(b, "GET", "/v1/receipts")
+    bundle = listed["receipts"][-1]
+    status, result = await call(b, "POST", "/v1/receipts/validate", {"bundle": bundle, "quorum": 2})
+    assert status == 200 and result["reached_quorum"] and result["consistent"], result
+    assert result["value"]["valid"] is True
+    forged = json.loads(json.dumps(bundle))
+    forged["receipt"]["quantity"] = str(int(forged["receipt"]["quantity"]) + 1000)
+    status, result = await call(b, "POST", "/v1/receipts/validate", {"bundle": forged, "quorum": 2})
+    assert status == 200 and result["reached_quorum"], result
+    assert result["value"]["valid"] is False and "quantity" in result["value"]["detail"]
 
 
 async def test_refusals_stop_the_operation(world: World) -> None:

@@ -182,5 +182,10 @@ class Ledger(abc.ABC):
     async def height(self) -> int:
         """The ledger's current height (block number, Fabric block height)."""
 
+    def public_settings(self) -> dict[str, Any]:
+        """Settings another party needs to read this ledger besides its profile's: an endpoint this node serves,
+        contracts deployed when it started. Never a secret. None by default."""
+        return {}
+
     async def close(self) -> None:  # noqa: B027 - optional hook with nothing to do by default
         """Release connections. Called once when the node stops."""

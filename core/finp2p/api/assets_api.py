@@ -68,6 +68,8 @@ class AssetRoutes:
         app.router.add_get("/v1/operations/{id}", self.status)
         app.router.add_get("/v1/balances", self.balance)
         app.router.add_get("/v1/receipts", self.receipts)
+        app.router.add_get("/v1/balances/broadcast", self.balance_broadcast)
+        app.router.add_post("/v1/receipts/validate", self.validate_receipt)
 
     async def create_asset(self, request: web.Request) -> web.Response:
         body = await _json(request)
@@ -127,8 +129,38 @@ class AssetRoutes:
                 raise FinP2PError(ErrorCode.OPERATION_INVALID, "fin_id must be a FinID") from None
             raise
 
+    async def balance_broadcast(self, request: web.Request) -> web.Response:
+        asset_id, fin_id = request.query.get("asset_id", ""), request.query.get("fin_id", "")
+        quorum = _quorum(request.query.get("quorum", "1"))
+        try:
+            ResourceId.parse(asset_id)
+            result = await self.assets.broadcast_balance(asset_id, fin_id, quorum=quorum)
+        except FinP2PError as exc:
+            if exc.code in (ErrorCode.MALFORMED, ErrorCode.BAD_RESOURCE_ID):
+                raise FinP2PError(ErrorCode.OPERATION_INVALID, "give asset_id (a resource id) and fin_id") from None
+            raise
+        return web.json_response(result.to_dict())
+
+    async def validate_receipt(self, request: web.Request) -> web.Response:
+        body = await _json(request)
+        bundle = body.get("bundle")
+        if not isinstance(bundle, dict):
+            raise FinP2PError(ErrorCode.OPERATION_INVALID, "give bundle, a receipt bundle as GET /v1/receipts lists")
+        result = await self.assets.validate_receipt(bundle, quorum=_quorum(body.get("quorum", 1)))
+        return web.json_response(result.to_dict())
+
     async def receipts(self, request: web.Request) -> web.Response:
         return web.json_response({"receipts": await self.assets.receipts()})
+
+
+def _quorum(value: Any) -> int:
+    try:
+        quorum = int(value)
+    except (TypeError, ValueError):
+        quorum = 0
+    if not 1 <= quorum <= 1000:
+        raise FinP2PError(ErrorCode.OPERATION_INVALID, "quorum must be a whole number from 1 to 1000")
+    return quorum
 
 
 # -- OpenAPI -------------------------------------------------------------------------------------------------------
@@ -260,6 +292,37 @@ def paths(errors: Any) -> dict[str, Any]:
                     {"name": "fin_id", "in": "query", "required": True, "schema": _FIN_ID},
                 ],
                 "responses": {**_ok("available and held units", obj), **errors(400, 401, 404, 502, 504)},
+            }
+        },
+        "/v1/balances/broadcast": {
+            "get": {
+                "operationId": "balanceBroadcast",
+                "description": "Ask the nodes serving the asset's ledger for the balance; answers are compared.",
+                "parameters": [
+                    {"name": "asset_id", "in": "query", "required": True, "schema": {"type": "string"}},
+                    {"name": "fin_id", "in": "query", "required": True, "schema": _FIN_ID},
+                    {"name": "quorum", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                ],
+                "responses": {**_ok("the broadcast's answers and report", obj), **errors(400, 401, 404, 502)},
+            }
+        },
+        "/v1/receipts/validate": {
+            "post": {
+                "operationId": "validateReceipt",
+                "description": "Ask the nodes with access to the receipt's ledger whether its transaction is there.",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["bundle"],
+                                "properties": {"bundle": obj, "quorum": {"type": "integer", "minimum": 1}},
+                            }
+                        }
+                    },
+                },
+                "responses": {**_ok("the broadcast's answers and report", obj), **errors(400, 401, 502)},
             }
         },
         "/v1/receipts": {

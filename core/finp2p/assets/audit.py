@@ -95,6 +95,16 @@ class Auditor:
         founder = identity.chain[-1].issuer[:16]
         return Check("issuer credential chain", True, f"{identity.org_id} certified up to founding node {founder}…")
 
+    async def check_transaction(self, bundle: Bundle) -> Check:
+        """Whether the asset's ledger has the receipt's transaction, succeeded, saying what the receipt says."""
+        return await self._guard("asset ledger transaction", self._transaction(bundle))
+
+    async def balance(self, asset_ledger: dict[str, Any], asset_id: str, fin_id: str) -> tuple[dict[str, str], int]:
+        """A balance read from a ledger described by a public profile: ``(available and held, height)``."""
+        ledger = self._ledger(str(asset_ledger.get("ledger_id", "")), asset_ledger)
+        b = await ledger.balance(asset_id, fin_id)
+        return {"available": str(b.available), "held": str(b.held)}, b.height
+
     async def _transaction(self, bundle: Bundle) -> Check:
         receipt = bundle.signed.receipt
         ledger = self._ledger(receipt.ledger_id, bundle.asset_ledger)

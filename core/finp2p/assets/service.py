@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
+from finp2p.assets.audit import Auditor
 from finp2p.assets.operations import MANAGER_ONLY, NEEDS_CONSENT, ON_HOLD, OperationRequest
 from finp2p.assets.receipts import Bundle, Receipt, Record, SignedReceipt, public_profile
 from finp2p.assets.resource_id import ResourceId
@@ -49,6 +50,11 @@ log = logging.getLogger(__name__)
 OPERATION_MESSAGE = "asset.operation"
 CONSENT_MESSAGE = "asset.consent"
 BALANCE_MESSAGE = "asset.balance"
+ASSET_INFO_MESSAGE = "asset.info"
+#: Broadcast questions: a user's balance in an asset, asked of the nodes serving its ledger; and whether a receipt's
+#: transaction is on its ledger as the receipt says, asked of any node with access to that ledger.
+BALANCE_QUERY = "asset.balance"
+RECEIPT_QUERY = "receipt.validate"
 #: How long a requester waits for the primary node's answer to one attempt, and how many attempts it makes
 #: before leaving the operation pending for the next resume.
 REQUEST_TIMEOUT_S = 60.0
@@ -81,6 +87,20 @@ class AssetService:
         messenger.register(OPERATION_MESSAGE, self._on_operation)
         messenger.register(CONSENT_MESSAGE, self._on_consent)
         messenger.register(BALANCE_MESSAGE, self._on_balance)
+        messenger.register(ASSET_INFO_MESSAGE, self._on_asset_info)
+        if self.network.broadcaster is not None:
+            self.network.broadcaster.register_query(BALANCE_QUERY, self._balance_query)
+            self.network.broadcaster.register_query(RECEIPT_QUERY, self._receipt_query)
+        if self.network.discovery is not None:
+            self.network.discovery.served_ledgers = list(node.ledgers)
+        # Reads other organizations' ledgers (broadcast questions) the way an auditor does, through this node's
+        # own endpoints where it has a profile for the same ledger.
+        self.reader = Auditor(
+            self.network.genesis,
+            list(node.ledger_profiles.values()),
+            plugins=node.plugins,
+            work_dir=node.settings.data_dir,
+        )
 
     # -- managed assets ------------------------------------------------------------------------------------------
     async def create_asset(self, name: str, ledger_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
@@ -311,9 +331,8 @@ class AssetService:
 
     def _bundle(self, tx: LedgerTransaction, ledger_id: str) -> dict[str, Any]:
         signed = SignedReceipt.sign(Receipt.of(tx), self.messenger.key)
-        profile = self.node.ledger_profiles[ledger_id]
         chain = chain_document(list(self.messenger.chain or ()))["chain"]
-        return Bundle(signed, self.org_id, chain, public_profile(profile)).to_dict()
+        return Bundle(signed, self.org_id, chain, self.public_profile(ledger_id)).to_dict()
 
     async def _on_consent(self, msg: Incoming) -> dict[str, Any]:
         request = OperationRequest.from_body({**msg.body, "consent": None}, consent_required=False)
@@ -358,6 +377,73 @@ class AssetService:
             "ledger_id": ledger_id,
             "height": b.height,
         }
+
+    # -- broadcasts ----------------------------------------------------------------------------------------------
+    async def _balance_query(self, payload: dict[str, Any], asker: Any) -> tuple[Any, int | None]:
+        asset_id, fin_id = str(payload.get("asset_id")), keys.check_fin_id(payload.get("fin_id"))
+        row = await self.store.run(lambda s: s.get(ManagedAssetRow, asset_id))
+        if row is not None:
+            b = await self._ledger(row.ledger_id).balance(asset_id, fin_id)
+            return {"available": str(b.available), "held": str(b.held)}, b.height
+        profile = payload.get("asset_ledger")
+        if not isinstance(profile, dict) or profile.get("ledger_id") not in self.node.ledgers:
+            raise FinP2PError(ErrorCode.NOT_FOUND, f"this node does not serve the ledger of {asset_id}")
+        return await self.reader.balance(profile, asset_id, fin_id)
+
+    async def _receipt_query(self, payload: dict[str, Any], asker: Any) -> tuple[Any, int | None]:
+        bundle = Bundle.from_dict(payload.get("bundle"))
+        ledger_id = bundle.signed.receipt.ledger_id
+        if ledger_id not in self.node.ledgers:
+            raise FinP2PError(ErrorCode.NOT_FOUND, f"this node has no access to {ledger_id}")
+        check = await self.reader.check_transaction(bundle)
+        return {"valid": check.ok, "detail": check.detail}, await self.node.ledgers[ledger_id].height()
+
+    async def broadcast_balance(self, asset_id: str, fin_id: str, *, quorum: int, deadline_s: float = 5.0) -> Any:
+        """Ask the nodes serving the asset's ledger for a user's balance (the primary answers from its own ledger,
+        the others read the same chain); answers compared, out-of-date heights recognised."""
+        from finp2p.network.directory import Scope
+
+        ledger_id, profile = await self._asset_profile(asset_id)
+        assert self.network.broadcaster is not None
+        payload = {"asset_id": asset_id, "fin_id": keys.check_fin_id(fin_id), "asset_ledger": profile}
+        scope = Scope(ledger=ledger_id)
+        return await self.network.broadcaster.ask(
+            BALANCE_QUERY, payload, scope=scope, quorum=quorum, deadline_s=deadline_s
+        )
+
+    async def validate_receipt(self, bundle: dict[str, Any], *, quorum: int, deadline_s: float = 5.0) -> Any:
+        """Ask the nodes with access to a receipt's ledger whether its transaction is there as the receipt says."""
+        from finp2p.network.directory import Scope
+
+        ledger_id = Bundle.from_dict(bundle).signed.receipt.ledger_id
+        assert self.network.broadcaster is not None
+        payload = {"bundle": {k: v for k, v in bundle.items() if k != "record"}}
+        return await self.network.broadcaster.ask(
+            RECEIPT_QUERY, payload, scope=Scope(ledger=ledger_id), quorum=quorum, deadline_s=deadline_s
+        )
+
+    async def _asset_profile(self, asset_id: str) -> tuple[str, dict[str, Any]]:
+        """The ledger id and public profile of an asset's ledger, as its primary node tells it."""
+        row = await self.store.run(lambda s: s.get(ManagedAssetRow, asset_id))
+        if row is not None:
+            return row.ledger_id, self.public_profile(row.ledger_id)
+        owner = ResourceId.parse(asset_id).org_id
+        answer = await self.messenger.request(
+            await self._route(asset_id), ASSET_INFO_MESSAGE, {"asset_id": asset_id}, recipient=owner
+        )
+        return str(answer["ledger_id"]), dict(answer["asset_ledger"])
+
+    async def _on_asset_info(self, msg: Incoming) -> dict[str, Any]:
+        asset_id = str(msg.body.get("asset_id"))
+        ledger_id, _ = await self._asset_ledger(asset_id)
+        return {"asset_id": asset_id, "ledger_id": ledger_id, "asset_ledger": self.public_profile(ledger_id)}
+
+    def public_profile(self, ledger_id: str) -> dict[str, Any]:
+        """What others need to read one of this node's ledgers: the profile without secrets, plus what the
+        ledger adds (an endpoint it serves, contracts deployed at start)."""
+        out = public_profile(self.node.ledger_profiles[ledger_id])
+        out["settings"] = {**out["settings"], **self._ledger(ledger_id).public_settings()}
+        return out
 
     async def _route(self, asset_id: str) -> str:
         assert self.network.discovery is not None
@@ -507,7 +593,7 @@ class AssetService:
             if exc.code is not ErrorCode.LEDGER_ALREADY_RECORDED:
                 raise
             tx_id = ""
-        return Record(public_profile(self.node.ledger_profiles[ledger_id]), tx_id, [])
+        return Record(self.public_profile(ledger_id), tx_id, [])
 
     async def _update(self, op_id: str, **values: Any) -> None:
         def write(s: Session) -> None:
@@ -556,6 +642,7 @@ class AssetService:
         return out
 
     async def close(self) -> None:
+        await self.reader.close()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

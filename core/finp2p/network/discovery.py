@@ -63,6 +63,8 @@ class Discovery:
         self.messenger = messenger
         self.pubsub = pubsub
         self.rendezvous = list(messenger.trust.genesis.rendezvous)
+        #: Ledger ids this node serves (its ledger profiles), advertised beside ``[advert] ledgers``.
+        self.served_ledgers: list[str] = []
         self._cache: dict[tuple[str, str], tuple[float, list[Advert]]] = {}
 
     # -- our advert ----------------------------------------------------------------------------------------------
@@ -84,7 +86,7 @@ class Discovery:
             "addresses": [address] if address else [],
             "software": f"finp2p/{__version__}",
             "caps": capabilities.ours(settings.advert.optional_capabilities),
-            "ledgers": list(settings.advert.ledgers),
+            "ledgers": sorted(set(settings.advert.ledgers) | set(self.served_ledgers)),
             "groups": list(settings.advert.groups),
             "resources": self.store.call(shared_resources),
             "lifetime_s": settings.advert.lifetime_s,
