@@ -190,3 +190,36 @@ def test_pip_install_into_a_fresh_venv(tmp_path: Path) -> None:
     )
     names = {p["name"]: p for p in json.loads(listed.stdout)["plugins"]}
     assert names["ethereum"]["provides"]["ledger"] == ["ethereum"]
+
+
+async def test_an_embedded_chain_served_over_json_rpc() -> None:
+    """Another organization deploys and operates on a node's embedded chain through its JSON-RPC view."""
+    from finp2p.ledger import OperationType
+    from finp2p_ethereum.chain import embedded_chain, rpc_chain
+    from finp2p_ethereum.consent import Operation, sign_consent
+    from finp2p_ethereum.deploy import deploy_contracts
+    from finp2p_ethereum.ledger import EthereumLedger
+
+    host = EthereumLedger(embedded_chain("served"), SigningKey.generate(), None, serve_at="127.0.0.1:0")
+    url = await host.serve()
+    assert host.public_settings()["rpc"] == url and host.public_settings()["backend"] == "rpc"
+    other_key, alice, bob = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
+    chain = rpc_chain(url)
+    try:
+        await chain.connect()
+        deployment = await deploy_contracts(chain, other_key)  # funded from the chain's development account
+        other = EthereumLedger(chain, other_key, deployment, ledger_id=chain.ledger_id)
+        assert other.ledger_id == host.chain.ledger_id
+        await other.create_asset("z:102:a", {})
+        await other.issue("z:102:a", alice.fin_id, 10, "i-1")
+        op = Operation("t-1", "z:102:a", alice.fin_id, bob.fin_id, 3)
+        consent = sign_consent(alice, "Transfer", op, chain.chain_id, deployment.assets)
+        tx = await other.transfer("z:102:a", alice.fin_id, bob.fin_id, 3, "t-1", consent)
+        with pytest.raises(FinP2PError) as exc:  # a revert comes through with its custom error
+            await other.transfer("z:102:a", alice.fin_id, bob.fin_id, 3, "t-1", consent)
+        assert exc.value.code is ErrorCode.LEDGER_OPERATION_ID_USED
+        assert await other.find_operation("t-1", OperationType.TRANSFER) == tx
+        assert (await other.balance("z:102:a", bob.fin_id)).available == 3
+    finally:
+        await chain.close()
+        await host.close()

@@ -64,8 +64,12 @@ class EthereumLedger(Ledger):
         *,
         ledger_id: str | None = None,
         options: SubmitOptions = DEFAULT_OPTIONS,
+        serve_at: str | None = None,
     ) -> None:
         self.chain = chain
+        #: ``host:port`` to serve an embedded chain at over JSON-RPC (see :mod:`finp2p_ethereum.rpc_server`).
+        self.serve_at = serve_at
+        self._server: Any = None
         #: From the profile; checked against the chain's own id on first use.
         self.ledger_id = ledger_id or ""
         self.operator = operator
@@ -322,7 +326,34 @@ class EthereumLedger(Ledger):
     async def height(self) -> int:
         return int(await self.submitter._call(self.chain.w3.eth.block_number, "height"))
 
+    async def serve(self) -> str:
+        """Deploy if needed, then serve the embedded chain at ``serve_at``; return its URL."""
+        from finp2p_ethereum.rpc_server import ChainServer
+
+        assert self.serve_at is not None and self.chain.embedded
+        await self.deployment()
+        host, _, port = self.serve_at.rpartition(":")
+        server = ChainServer(self.chain)
+        self._server = server
+        return await server.start(host or "127.0.0.1", int(port))
+
+    def public_settings(self) -> dict[str, Any]:
+        """An embedded chain served over JSON-RPC is read like any other: by its URL and contracts."""
+        if self._server is None or self._deployment is None:
+            return {}
+        d = self._deployment
+        return {
+            "backend": "rpc",
+            "rpc": self._server.url,
+            "assets_contract": d.assets,
+            "registry_contract": d.registry,
+            "deployed_block": d.block,
+        }
+
     async def close(self) -> None:
+        if self._server is not None:
+            await self._server.close()
+            self._server = None
         await self.chain.close()
 
 

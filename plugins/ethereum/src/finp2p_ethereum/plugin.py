@@ -40,6 +40,11 @@ class EthereumSettings(BaseModel):
     )
     operator_key: Path | None = Field(None, description="The operator's key file; default: the node's FinID key.")
     read_only: bool = Field(False, description="Only read (an auditor): no operator key is needed or used.")
+    serve_rpc: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9.\-]*:[0-9]{1,5}$",
+        description="backend embedded: serve the chain over JSON-RPC at host:port, for other local processes.",
+    )
 
 
 def build_ledger(raw: dict[str, Any], context: ComponentContext) -> Ledger:
@@ -67,6 +72,7 @@ def build_ledger(raw: dict[str, Any], context: ComponentContext) -> Ledger:
         deployment,
         ledger_id=settings.ledger_id,
         options=SubmitOptions(settings.confirmations, settings.timeout_s, settings.poll_s, settings.gas_limit),
+        serve_at=settings.serve_rpc if settings.backend == "embedded" else None,
     )
 
 
@@ -84,6 +90,17 @@ def _operator_key(settings: EthereumSettings, context: ComponentContext) -> Sign
 @hookimpl
 def finp2p_ledger_kinds() -> list[ComponentKind[Ledger]]:
     return [ComponentKind("ethereum", build_ledger, "Ethereum and EVM chains (embedded eth-tester, or JSON-RPC)")]
+
+
+@hookimpl
+async def finp2p_node_started(node: Any) -> None:
+    """Serve the embedded chains the node's profiles ask to serve (``serve_rpc``)."""
+    import logging
+
+    for ledger_id, ledger in node.ledgers.items():
+        if isinstance(ledger, EthereumLedger) and ledger.serve_at:
+            url = await ledger.serve()
+            logging.getLogger(__name__).info("embedded chain %s served at %s", ledger_id, url)
 
 
 @hookimpl
