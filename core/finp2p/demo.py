@@ -1,7 +1,9 @@
 """``finp2p demo``: a local FinP2P network on loopback, and the story of what it does, step by step.
 
 A governance node and three banks run as separate processes (``finp2p node start``) on free ports, driven through
-the same commands an operator types. Every process is stopped by its PID at the end, whatever happens.
+the same commands an operator types and the REST API their applications call. bank-a's node runs an embedded
+Ethereum chain and serves it on loopback; bank-b and bank-c deploy their own contracts on it, so the three share
+one ledger, as banks on one chain do. Every process is stopped by its PID at the end, whatever happens.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any
 FINP2P = [sys.executable, "-m", "finp2p"]
 BANKS = ("bank-a", "bank-b", "bank-c")
 ALICE = "bank-a:101:alice"
+LEDGER = "eip155:131277322940537"  # the embedded chain (eth-tester's chain id)
+ASSET_NAME = "bond-2031"
 
 
 class DemoError(Exception):
@@ -40,6 +44,39 @@ class Demo:
     say: Callable[[str], None]
     steps: list[dict[str, Any]] = field(default_factory=list)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    apis: dict[str, tuple[str, str]] = field(default_factory=dict)  # bank -> (REST URL, token)
+
+    def http(self, bank: str, method: str, path: str, body: Any = None, key: str | None = None) -> Any:
+        """One call to a bank's REST API, as the bank's own application makes it."""
+        import urllib.error
+        import urllib.request
+
+        url, token = self.apis[bank]
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        if key:
+            headers["Idempotency-Key"] = key
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url + path, data=data, headers=headers, method=method)  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310 - our own loopback API
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise DemoError(f"{bank} {method} {path}: {exc.code} {exc.read().decode(errors='replace')[:300]}") from None
+
+    def operation(self, bank: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Submit an asset operation and wait for its receipt to be verified and recorded."""
+        import uuid
+
+        accepted = self.http(bank, "POST", "/v1/operations", body, key=uuid.uuid4().hex)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            status: dict[str, Any] = self.http(bank, "GET", f"/v1/operations/{accepted['id']}")
+            if status["state"] == "recorded":
+                return status
+            if status["state"] == "failed":
+                raise DemoError(f"{body['operation']} failed: {status['error']['detail']}")
+            time.sleep(0.1)
+        raise DemoError(f"{body['operation']} {body['operation_id']} did not complete within 120 s")
 
     def cli(self, *args: str, config: Path | None = None, ok: tuple[int, ...] = (0,)) -> str:
         cmd = [*FINP2P, *(["-c", str(config)] if config else []), *args]
@@ -116,8 +153,11 @@ class Demo:
         def register() -> str:
             for bank in BANKS:
                 self.cli("config", "init", str(configs[bank]), "--name", bank, "--genesis", str(net / "genesis.json"))
+                api_port = free_port()
                 with configs[bank].open("a") as fh:
-                    fh.write("\n[advert]\ncheck_s = 0.5\n")
+                    fh.write(f"\n[advert]\ncheck_s = 0.5\n\n[api]\nport = {api_port}\n")
+                    fh.write('\n[ledgers]\nprofiles = ["chain.toml"]\n')
+                self.apis[bank] = (f"http://127.0.0.1:{api_port}", "")
                 self.cli(
                     "org",
                     "register",
@@ -157,10 +197,25 @@ class Demo:
             return " ← ".join(out["links"])
 
         self.step("verify bank-a's credential chain against the genesis", verify)
-        self.step(
-            "start the banks (mutual TLS, adverts published)",
-            lambda: ", ".join(f"{b} at {self.start(b, configs[b])['address']}" for b in BANKS),
-        )
+        chain_url = f"http://127.0.0.1:{free_port()}"
+
+        def start_banks() -> str:
+            # bank-a's node runs the embedded chain and serves it; the others deploy their contracts on it.
+            (configs["bank-a"].parent / "chain.toml").write_text(
+                f'kind = "ethereum"\nledger_id = "{LEDGER}"\n\n[settings]\nbackend = "embedded"\n'
+                f'serve_rpc = "{chain_url.removeprefix("http://")}"\n'
+            )
+            for bank in BANKS:
+                token = self.cli("api", "token", "demo-app", config=configs[bank]).strip()
+                self.apis[bank] = (self.apis[bank][0], token)
+            started = [f"bank-a at {self.start('bank-a', configs['bank-a'])['address']}"]
+            for bank in ("bank-b", "bank-c"):
+                out = configs[bank].parent / "chain.toml"
+                self.cli("ethereum", "deploy", "--rpc", chain_url, "--out", str(out), "--json", config=configs[bank])
+                started.append(f"{bank} at {self.start(bank, configs[bank])['address']}")
+            return ", ".join(started) + f"; bank-a serves the embedded chain at {chain_url}"
+
+        self.step("start the banks (mutual TLS, adverts, one embedded Ethereum chain they share)", start_banks)
 
         def discover() -> str:
             found = json.loads(self.cli("discover", "all", "--json", config=configs["bank-c"]))
@@ -222,6 +277,99 @@ class Demo:
             return f"{len(out['answers'])} signed answers, {state}: all trust genesis {str(out['value'])[:16]}…"
 
         self.step("broadcast through the rendezvous: do all nodes trust the same genesis?", broadcast)
+        self.asset_story(net)
+
+    def asset_story(self, net: Path) -> None:
+        from finp2p.identity.keys import SigningKey
+
+        asset_id = f"bank-a:102:{ASSET_NAME}"
+        wallets = {"carol": SigningKey.generate(), "dave": SigningKey.generate()}  # the users' own keys
+
+        def create_and_issue() -> str:
+            made = self.http("bank-a", "POST", "/v1/assets", {"name": ASSET_NAME, "ledger_id": LEDGER}, key="asset")
+            for user, key in wallets.items():
+                info = {"user_id": user, "fin_id": key.fin_id, "legal_name": user.title(), "kyc_status": "verified"}
+                self.http("bank-b", "POST", "/v1/users", info)
+                self.cli(
+                    "data", "share", f"bank-b:101:{user}", "--to", "bank-a", config=self.root / "bank-b" / "node.toml"
+                )
+            issue = {
+                "operation": "issue",
+                "asset_id": asset_id,
+                "quantity": 1000,
+                "operation_id": "demo-issue-1",
+                "destination": wallets["carol"].fin_id,
+            }
+            done = self.operation("bank-a", issue)
+            contract = made["ledger"]["contract"]
+            return f"{asset_id} at {contract[:12]}…; 1000 units issued to bank-b's user carol (block {_block(done)})"
+
+        self.step("create an asset managed by bank-a on its ledger, and issue it", create_and_issue)
+        self.receipt: dict[str, Any] = {}
+
+        def transfer() -> str:
+            body = {
+                "operation": "transfer",
+                "asset_id": asset_id,
+                "quantity": 250,
+                "operation_id": "demo-transfer-1",
+                "source": wallets["carol"].fin_id,
+                "destination": wallets["dave"].fin_id,
+                "source_user": "bank-b:101:carol",
+                "destination_user": "bank-b:101:dave",
+            }
+            template = self.http("bank-b", "POST", "/v1/consent", body)["template"]
+            signature = wallets["carol"].sign_digest(bytes.fromhex(template["hash"])).hex()  # carol's wallet signs
+            body["consent"] = {
+                "template": "EIP712",
+                "signer": wallets["carol"].fin_id,
+                "signature": signature,
+                "payload": template,
+            }
+            done = self.operation("bank-b", body)
+            self.receipt = done["receipt"]
+            record = self.receipt["record"]["transaction_id"]
+            return (
+                f"routed to bank-a, which asked bank-b for carol's and dave's information, executed it and signed "
+                f"receipt {self.receipt['receipt']['id'][:14]}…; bank-b recorded it (tx {record[:14]}…)"
+            )
+
+        self.step("transfer between two users of bank-b, on bank-a's asset", transfer)
+
+        def audit() -> str:
+            bundle = self.root / "receipt.json"
+            bundle.write_text(json.dumps(self.receipt, indent=2))
+            out = json.loads(
+                self.cli("receipt", "verify", str(bundle), "--genesis", str(net / "genesis.json"), "--json")
+            )
+            return f"{sum(c['ok'] for c in out['checks'])} of {len(out['checks'])} checks hold: " + ", ".join(
+                c["check"] for c in out["checks"]
+            )
+
+        self.step("an auditor verifies the receipt (genesis and ledger only, no node)", audit)
+
+        def balances() -> str:
+            fin_id = wallets["dave"].fin_id
+            out = self.http("bank-b", "GET", f"/v1/balances/broadcast?asset_id={asset_id}&fin_id={fin_id}&quorum=2")
+            who = ", ".join(a["org_id"] for a in out["answers"])
+            state = "consistent" if out["consistent"] else "NOT consistent"
+            return f"dave holds {out['value']['available']} by {len(out['answers'])} answers ({who}), {state}"
+
+        self.step("broadcast to the ledger's nodes: dave's balance", balances)
+
+        def validate() -> str:
+            out = self.http("bank-b", "POST", "/v1/receipts/validate", {"bundle": self.receipt, "quorum": 2})
+            state = "consistent" if out["consistent"] else "NOT consistent"
+            valid = "valid" if (out["value"] or {}).get("valid") else "NOT valid"
+            return f"{len(out['answers'])} nodes with access to the ledger say the receipt is {valid}, {state}"
+
+        self.step("broadcast the receipt's metadata for validation", validate)
+
+
+def _block(status: dict[str, Any]) -> str:
+    from finp2p.assets.receipts import Bundle
+
+    return Bundle.from_dict(status["receipt"]).signed.receipt.transaction_id[:14] + "…"
 
 
 def run_demo(keep: Path | None, say: Callable[[str], None]) -> dict[str, Any]:
