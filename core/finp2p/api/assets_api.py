@@ -32,6 +32,7 @@ STATUS = {
     ErrorCode.LEDGER_INVALID_FIELD: 400,
     ErrorCode.CONSENT_INVALID: 400,
     ErrorCode.LEDGER_UNREACHABLE: 503,
+    ErrorCode.RECEIPT_INVALID: 400,
 }
 
 
@@ -233,7 +234,7 @@ def paths(errors: Any) -> dict[str, Any]:
                         }
                     },
                 },
-                "responses": {**_ok("the asset", obj, "201"), **errors(400, 401, 409, 503)},
+                "responses": {**_ok("the asset", obj, "201"), **errors(400, 401, 409, 422, 503)},
             },
             "get": {
                 "operationId": "listAssets",
@@ -264,7 +265,7 @@ def paths(errors: Any) -> dict[str, Any]:
                 "operationId": "consentTemplate",
                 "description": "What the source signs for an operation, from the asset's primary node.",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _OPERATION}}},
-                "responses": {**_ok("ledger id and template", obj), **errors(400, 401, 404, 502, 504)},
+                "responses": {**_ok("ledger id and template", obj), **errors(400, 401, 404, 422, 502, 503, 504)},
             }
         },
         "/v1/operations": {
@@ -291,7 +292,7 @@ def paths(errors: Any) -> dict[str, Any]:
                     {"name": "asset_id", "in": "query", "required": True, "schema": {"type": "string"}},
                     {"name": "fin_id", "in": "query", "required": True, "schema": _FIN_ID},
                 ],
-                "responses": {**_ok("available and held units", obj), **errors(400, 401, 404, 502, 504)},
+                "responses": {**_ok("available and held units", obj), **errors(400, 401, 404, 422, 502, 503, 504)},
             }
         },
         "/v1/balances/broadcast": {
@@ -303,7 +304,7 @@ def paths(errors: Any) -> dict[str, Any]:
                     {"name": "fin_id", "in": "query", "required": True, "schema": _FIN_ID},
                     {"name": "quorum", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
                 ],
-                "responses": {**_ok("the broadcast's answers and report", obj), **errors(400, 401, 404, 502)},
+                "responses": {**_ok("the broadcast's answers and report", obj), **errors(400, 401, 404, 422, 502, 504)},
             }
         },
         "/v1/receipts/validate": {
@@ -322,7 +323,7 @@ def paths(errors: Any) -> dict[str, Any]:
                         }
                     },
                 },
-                "responses": {**_ok("the broadcast's answers and report", obj), **errors(400, 401, 502)},
+                "responses": {**_ok("the broadcast's answers and report", obj), **errors(400, 401, 422, 502, 504)},
             }
         },
         "/v1/receipts": {
