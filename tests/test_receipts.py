@@ -242,3 +242,24 @@ def test_profiles_in_bundles_carry_no_secrets(tmp_path: Path) -> None:
     profile = LedgerProfile("ethereum", "eip155:1", {"rpc": "http://x", "operator_key": "/secret", "profile_dir": "/d"})
     save_profile(tmp_path / "p.toml", profile)
     assert public_profile(profile) == {"kind": "ethereum", "ledger_id": "eip155:1", "settings": {"rpc": "http://x"}}
+
+
+async def test_receipts_arriving_together_are_recorded_in_one_batch() -> None:
+    import asyncio
+
+    from finp2p.assets.recorder import ReceiptRecorder
+    from tests.support.ethereum import make_eth_world
+
+    eth = await make_eth_world("embedded", None)
+    recorder = ReceiptRecorder(eth.ledger, max_batch=8, linger_s=0.05)
+    try:
+        hashes = [keccak256(bytes([i])) for i in range(12)]
+        results = await asyncio.gather(*(recorder.record(h) for h in hashes))
+        assert len({tx for tx, _ in results}) == 2, "12 receipts, batches of at most 8: two transactions"
+        for h, (_, proof) in zip(hashes, results, strict=True):
+            assert await eth.ledger.receipt_recorded(h, proof)
+        alone = await recorder.record(keccak256(b"alone"))
+        assert alone[1] == [] and await eth.ledger.receipt_recorded(keccak256(b"alone"))
+    finally:
+        await recorder.close()
+        await eth.close()

@@ -31,6 +31,7 @@ from sqlmodel import Session, col, select
 from finp2p.assets.audit import Auditor
 from finp2p.assets.operations import MANAGER_ONLY, NEEDS_CONSENT, ON_HOLD, OperationRequest
 from finp2p.assets.receipts import Bundle, Receipt, Record, SignedReceipt, public_profile
+from finp2p.assets.recorder import ReceiptRecorder
 from finp2p.assets.resource_id import ResourceId
 from finp2p.compliance import TransferCheck
 from finp2p.errors import ErrorCode, FinP2PError
@@ -84,6 +85,7 @@ class AssetService:
         self.org_id = str(messenger.org_id)
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._recorders: dict[str, ReceiptRecorder] = {}
         messenger.register(OPERATION_MESSAGE, self._on_operation)
         messenger.register(CONSENT_MESSAGE, self._on_consent)
         messenger.register(BALANCE_MESSAGE, self._on_balance)
@@ -583,17 +585,14 @@ class AssetService:
         ledger_id = self.node.settings.ledgers.receipts_on or next(iter(self.node.ledgers), None)
         if ledger_id is None:
             raise FinP2PError(ErrorCode.LEDGER_PROFILE, "no ledger to record receipts on: name one in [ledgers]")
-        ledger = self._ledger(ledger_id)
+        recorder = self._recorders.get(ledger_id)
+        if recorder is None:
+            recorder = self._recorders[ledger_id] = ReceiptRecorder(self._ledger(ledger_id))
         digest = Bundle.from_dict(bundle_data).signed.receipt.digest()
-        # Recorded before a crash that came before this row was updated: the registry refuses it again (FP6017),
-        # and the receipt is recorded all the same; the recording transaction is then not known here.
-        try:
-            tx_id = (await ledger.record_receipts([digest])).transaction_id
-        except FinP2PError as exc:
-            if exc.code is not ErrorCode.LEDGER_ALREADY_RECORDED:
-                raise
-            tx_id = ""
-        return Record(self.public_profile(ledger_id), tx_id, [])
+        # A receipt recorded in a batch before a crash that came before its row was updated is recorded again
+        # (alone) when the operation resumes: two records of one receipt, both valid.
+        tx_id, proof = await recorder.record(digest)
+        return Record(self.public_profile(ledger_id), tx_id, ["0x" + p.hex() for p in proof])
 
     async def _update(self, op_id: str, **values: Any) -> None:
         def write(s: Session) -> None:
@@ -643,6 +642,8 @@ class AssetService:
 
     async def close(self) -> None:
         await self.reader.close()
+        for recorder in self._recorders.values():
+            await recorder.close()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
