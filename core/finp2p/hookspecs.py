@@ -117,9 +117,9 @@ def finp2p_receipt_received(receipt: dict[str, Any], node: Node) -> Awaitable[No
 def finp2p_operation_step(node: Node, operation: dict[str, Any], step: str) -> None:
     """A primary node has finished one step of an asset operation (for metrics, audit trails and fault tests).
 
-    ``step`` is ``received`` (the request is written down), ``executing`` (written, about to reach the ledger),
-    ``on-ledger`` (the ledger answered; not yet written), ``executed`` (the transaction id is written) or ``done``
-    (the signed receipt is written, about to be sent). ``operation`` is the request. Called synchronously, in
+    ``step`` is ``received`` (the request arrived, nothing written yet), ``executing`` (checked and written down,
+    about to reach the ledger), ``on-ledger`` (the ledger answered; not yet written) or ``done`` (the transaction
+    id and the signed receipt are written, about to be sent). ``operation`` is the request. Called synchronously, in
     order, once per step each time the step is passed (a resumed operation passes some steps again); errors are
     logged and change nothing.
     """

@@ -76,6 +76,22 @@ class Net:
         self.orgs[org_id] = node
         return node
 
+    def join_with_ledger(self, org_id: str, rpc_url: str) -> tuple[str, str]:
+        """Register ``org_id``, deploy its contracts on the chain at ``rpc_url`` with its own key, give it a REST
+        API and an API token, and start it. Returns the API's URL and the token."""
+        assert self.register(org_id)[0] == 0
+        config = self.org_config(org_id)
+        profile = config.parent / "chain.toml"
+        deployed = self.cli(org_id, "ethereum", "deploy", "--rpc", rpc_url, "--out", str(profile), "--json")
+        assert deployed.returncode == 0, deployed.stderr
+        port = free_port()
+        with config.open("a") as fh:
+            fh.write(f"\n[advert]\ncheck_s = 0.5\n\n[api]\nport = {port}\n")
+            fh.write('\n[ledgers]\nprofiles = ["chain.toml"]\n')
+        token = self.cli(org_id, "api", "token", "tests").stdout.strip()
+        self.start_org(org_id)
+        return f"http://127.0.0.1:{port}", token
+
     def stop_all(self) -> None:
         for node in [*self.orgs.values(), *self.governance.values()]:
             node.stop()

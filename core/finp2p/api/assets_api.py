@@ -3,7 +3,7 @@
 Mutating operations take an ``Idempotency-Key`` header: the same key answers with the same operation (and, once
 done, the same receipt) and never runs twice. An operation answers ``202`` with its id at once; poll
 ``GET /v1/operations/{id}`` until ``state`` is ``recorded`` (its receipt verified and recorded on this
-organization's ledger) or ``failed`` (with the error).
+organization's ledger) or ``failed`` (with the error); ``?wait=S`` answers as soon as it ends (long poll).
 """
 
 from __future__ import annotations
@@ -113,7 +113,16 @@ class AssetRoutes:
         return web.json_response(await self.assets.submit(parsed, key), status=202)
 
     async def status(self, request: web.Request) -> web.Response:
-        return web.json_response(await self.assets.status(request.match_info["id"]))
+        op_id = request.match_info["id"]
+        try:
+            wait = float(request.query.get("wait", "0"))
+        except ValueError:
+            wait = -1.0
+        if not 0 <= wait <= 60:
+            raise FinP2PError(ErrorCode.OPERATION_INVALID, "wait is how many seconds to wait for the end: 0 to 60")
+        if wait > 0:
+            return web.json_response(await self.assets.wait(op_id, wait))
+        return web.json_response(await self.assets.status(op_id))
 
     async def balance(self, request: web.Request) -> web.Response:
         asset_id, fin_id = request.query.get("asset_id", ""), request.query.get("fin_id", "")
@@ -196,7 +205,7 @@ _STATUS = {
     "required": ["id", "state", "request"],
     "properties": {
         "id": {"type": "string"},
-        "state": {"type": "string", "enum": ["pending", "answered", "recorded", "failed"]},
+        "state": {"type": "string", "enum": ["pending", "recorded", "failed"]},
         "request": {"type": "object"},
         "receipt": {"type": "object", "description": "the receipt bundle (finp2p-receipt-bundle/1)"},
         "error": {"type": "object"},
@@ -281,8 +290,16 @@ def paths(errors: Any) -> dict[str, Any]:
         "/v1/operations/{id}": {
             "get": {
                 "operationId": "operationStatus",
-                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {**_ok("its state, and its receipt once done", _STATUS), **errors(401, 404)},
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {
+                        "name": "wait",
+                        "in": "query",
+                        "description": "seconds to wait for the operation to end before answering (long poll)",
+                        "schema": {"type": "number", "minimum": 0, "maximum": 60},
+                    },
+                ],
+                "responses": {**_ok("its state, and its receipt once done", _STATUS), **errors(400, 401, 404)},
             }
         },
         "/v1/balances": {

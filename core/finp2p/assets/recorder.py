@@ -12,7 +12,7 @@ from finp2p.ledger import Ledger
 
 
 class ReceiptRecorder:
-    def __init__(self, ledger: Ledger, *, max_batch: int = 128, linger_s: float = 0.01) -> None:
+    def __init__(self, ledger: Ledger, *, max_batch: int = 256, linger_s: float = 0.025) -> None:
         self.ledger = ledger
         self.max_batch = max_batch
         self.linger_s = linger_s

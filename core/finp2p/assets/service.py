@@ -5,10 +5,10 @@ Two roles, both in every node:
 
 - **primary** (the asset's organization): ``asset.operation`` requests are checked (who may ask, the owner's
   consent against the ledger's own template, the users' information fetched from their organization by a private
-  data request, the compliance hooks), executed on the asset's ledger and answered with a receipt bundle. Each step
-  is written before the next starts (``primary_operation``); a request for an operation id already seen is
-  answered from what was written, and an operation interrupted between submitting and recording is looked up on
-  the ledger by its id before anything is submitted again, so no operation executes twice.
+  data request, the compliance hooks), written down (``primary_operation``), executed on the asset's ledger and
+  answered with a receipt bundle, written down with the transaction id. A request for an operation id already seen
+  is answered from what was written, and an operation interrupted after it was written down is looked up on the
+  ledger by its id before anything is submitted again, so no operation executes twice.
 - **requester** (the organization whose application asked, through the REST API): the request is written first
   (``requested_operation``, unique per idempotency key), sent to the primary node found by discovery (or handled
   locally when this node is the primary), and its receipt verified (signature, the issuer's credential chain, the
@@ -86,6 +86,7 @@ class AssetService:
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._recorders: dict[str, ReceiptRecorder] = {}
+        self._settled: dict[str, asyncio.Event] = {}  # requested operations running here, set when they end
         messenger.register(OPERATION_MESSAGE, self._on_operation)
         messenger.register(CONSENT_MESSAGE, self._on_consent)
         messenger.register(BALANCE_MESSAGE, self._on_balance)
@@ -157,51 +158,33 @@ class AssetService:
     async def _execute(self, request: OperationRequest, requester: str) -> dict[str, Any]:
         body = canonical(request.to_body()).decode()
         op_id, op = request.operation_id, str(request.operation)
-
-        def claim(s: Session) -> PrimaryOperationRow:
-            row = s.get(PrimaryOperationRow, (op_id, op))
-            if row is None:
-                row = PrimaryOperationRow(
-                    operation_id=op_id,
-                    operation=op,
-                    requester=requester,
-                    request=body,
-                    state="received",
-                    updated_ms=_now_ms(),
-                )
-                s.add(row)
-            return row
-
-        row = await self.store.run(claim)
-        if row.request != body or row.requester != requester:
+        row = await self.store.run(lambda s: s.get(PrimaryOperationRow, (op_id, op)))
+        if row is not None and (row.request != body or row.requester != requester):
             raise FinP2PError(ErrorCode.OPERATION_ID_CONFLICT, f"operation id {op_id!r} was used for another {op}")
         self._step(request, "received")
-        if row.state == "done":
+        if row is not None and row.state == "done":
             return dict(json.loads(row.answer or "{}"))
-        if row.state == "failed":
+        if row is not None and row.state == "failed":
             raise error_from(json.loads(row.answer or "{}"))
         ledger_id, ledger = await self._asset_ledger(request.asset_id)
         try:
-            if row.state == "received":
+            if row is None:  # new: checked, then written down before the ledger sees it
                 await self._check(request, requester, ledger)
-                await self._set(op_id, op, state="executing")
+                await self._write(op_id, op, requester, body, state="executing")
                 self._step(request, "executing")
                 tx = await self._submit(request, ledger, resumed=False)
-            elif row.state == "executing":  # interrupted: it may have reached the ledger
+            else:  # interrupted while executing: it may have reached the ledger
                 tx = await self._submit(request, ledger, resumed=True)
-            else:  # executed: the transaction is known, the receipt not yet signed
-                found = await ledger.transaction(str(row.transaction_id))
-                if found is None:
-                    raise FinP2PError(ErrorCode.LEDGER_REVERTED, f"transaction {row.transaction_id} vanished")
-                tx = found
         except FinP2PError as exc:
-            await self._set(op_id, op, state="failed", answer=_error_json(exc))
+            await self._write(op_id, op, requester, body, state="failed", answer=_error_json(exc))
             raise
         self._step(request, "on-ledger")
-        await self._set(op_id, op, state="executed", transaction_id=tx.transaction_id)
-        self._step(request, "executed")
+        # Signing is local and repeatable, so the transaction and the receipt are written together: a crash before
+        # this write finds the transaction again by its operation id.
         bundle = self._bundle(tx, ledger_id)
-        await self._set(op_id, op, state="done", answer=json.dumps(bundle))
+        await self._write(
+            op_id, op, requester, body, state="done", transaction_id=tx.transaction_id, answer=json.dumps(bundle)
+        )
         self._step(request, "done")
         await self.node.emit("finp2p_receipt_issued", raise_errors=False, receipt=bundle, node=self.node)
         return bundle
@@ -212,10 +195,15 @@ class AssetService:
         except Exception:
             log.exception("a finp2p_operation_step hook failed at %s", step)
 
-    async def _set(self, op_id: str, op: str, **values: Any) -> None:
+    async def _write(self, op_id: str, op: str, requester: str, body: str, **values: Any) -> None:
+        """Create or update the operation's row (one transaction: committed when this returns)."""
+
         def write(s: Session) -> None:
             row = s.get(PrimaryOperationRow, (op_id, op))
-            assert row is not None
+            if row is None:
+                row = PrimaryOperationRow(
+                    operation_id=op_id, operation=op, requester=requester, request=body, state="", updated_ms=0
+                )
             for k, v in values.items():
                 setattr(row, k, v)
             row.updated_ms = _now_ms()
@@ -484,7 +472,16 @@ class AssetService:
         return self._status(row)
 
     def _start(self, op_id: str) -> None:
-        task = asyncio.create_task(self._drive(op_id), name=f"operation-{op_id}")
+        settled = self._settled.setdefault(op_id, asyncio.Event())
+
+        async def drive() -> None:
+            try:
+                await self._drive(op_id)
+            finally:
+                settled.set()
+                self._settled.pop(op_id, None)
+
+        task = asyncio.create_task(drive(), name=f"operation-{op_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -492,10 +489,7 @@ class AssetService:
         """Pick up what a previous run left unfinished, on both sides. Returns how many it resumed."""
         pending = await self.store.run(
             lambda s: [
-                r.id
-                for r in s.exec(
-                    select(RequestedOperationRow).where(col(RequestedOperationRow.state).in_(["pending", "answered"]))
-                )
+                r.id for r in s.exec(select(RequestedOperationRow).where(col(RequestedOperationRow.state) == "pending"))
             ]
         )
         for op_id in pending:
@@ -503,9 +497,7 @@ class AssetService:
         primary = await self.store.run(
             lambda s: [
                 (r.request, r.requester)
-                for r in s.exec(
-                    select(PrimaryOperationRow).where(col(PrimaryOperationRow.state).in_(["executing", "executed"]))
-                )
+                for r in s.exec(select(PrimaryOperationRow).where(col(PrimaryOperationRow.state) == "executing"))
             ]
         )
         for body, requester in primary:
@@ -525,17 +517,13 @@ class AssetService:
         assert row is not None
         request = OperationRequest.from_body(json.loads(row.request))
         try:
-            if row.state == "pending":
-                bundle = await self._ask_primary(request)
-                self._check_receipt(request, bundle)
-                await self._update(op_id, state="answered", bundle=json.dumps(bundle))
-                row = await self.store.run(lambda s: s.get(RequestedOperationRow, op_id))
-                assert row is not None
-            if row.state == "answered":
-                bundle = json.loads(row.bundle or "{}")
-                bundle["record"] = (await self._record(bundle)).to_dict()
-                await self._update(op_id, state="recorded", bundle=json.dumps(bundle))
-                await self.node.emit("finp2p_receipt_received", raise_errors=False, receipt=bundle, node=self.node)
+            # Asking again after a crash is safe (the primary answers from what it wrote), so the answer is written
+            # once, with its record.
+            bundle = await self._ask_primary(request)
+            self._check_receipt(request, bundle)
+            bundle["record"] = (await self._record(bundle)).to_dict()
+            await self._update(op_id, state="recorded", bundle=json.dumps(bundle))
+            await self.node.emit("finp2p_receipt_received", raise_errors=False, receipt=bundle, node=self.node)
         except FinP2PError as exc:
             if exc.code in _RETRY_LATER:
                 log.warning("operation %s: %s; it stays pending and resumes on the next start", op_id, exc)
@@ -611,13 +599,13 @@ class AssetService:
             raise FinP2PError(ErrorCode.NOT_FOUND, f"no operation {op_id}")
         return self._status(row)
 
-    async def wait(self, op_id: str, timeout: float = 60.0, poll_s: float = 0.05) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            status = await self.status(op_id)
-            if status["state"] in ("recorded", "failed") or time.monotonic() > deadline:
-                return status
-            await asyncio.sleep(poll_s)
+    async def wait(self, op_id: str, timeout: float) -> dict[str, Any]:
+        """The operation's status once it has ended, or after ``timeout`` seconds, whichever comes first."""
+        settled = self._settled.get(op_id)
+        if settled is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(settled.wait(), timeout)
+        return await self.status(op_id)
 
     async def receipts(self) -> list[dict[str, Any]]:
         rows = await self.store.run(

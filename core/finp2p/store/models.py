@@ -250,9 +250,9 @@ class ManagedAssetRow(SQLModel, table=True):
 class PrimaryOperationRow(SQLModel, table=True):
     """An operation this node executes as the asset's primary node, step by step, so it runs once.
 
-    ``state``: received → executing → executed → done, or failed. The ledger transaction is looked up by
-    operation id before any retry of ``executing``, so a crash between submitting and recording never executes
-    an operation twice.
+    ``state``: executing (checked, about to reach the ledger) → done (transaction id and signed receipt), or
+    failed. The ledger transaction is looked up by operation id before any retry of ``executing``, so a crash
+    between submitting and recording never executes an operation twice.
     """
 
     __tablename__ = "primary_operation"
@@ -271,7 +271,7 @@ class RequestedOperationRow(SQLModel, table=True):
     """An operation this node's applications asked for, through the REST API: routed to the asset's primary node,
     its receipt verified and recorded on this organization's own ledger.
 
-    ``state``: pending → answered → recorded, or failed.
+    ``state``: pending → recorded (the receipt verified and recorded), or failed.
     """
 
     __tablename__ = "requested_operation"

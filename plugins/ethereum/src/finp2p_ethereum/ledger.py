@@ -37,9 +37,10 @@ _EVENTS = {
     "Released": OperationType.RELEASE,
     "RolledBack": OperationType.ROLLBACK,
 }
-#: Gas limit of every operation on the embedded chain, where estimating costs more than executing (any operation
-#: of these contracts needs well under a third of it).
-EMBEDDED_GAS_LIMIT = 1_000_000
+#: Gas limit of every operation (any operation of these contracts needs well under a third of it; what is not used
+#: is not paid). Checking an operation with one eth_call and sending it with this limit costs one execution on the
+#: node instead of the several of a gas estimate's search.
+OPERATION_GAS_LIMIT = 1_000_000
 _CONSENT_TYPES = {OperationType.TRANSFER: "Transfer", OperationType.HOLD: "Hold", OperationType.REDEEM: "Redeem"}
 
 
@@ -73,8 +74,10 @@ class EthereumLedger(Ledger):
         #: From the profile; checked against the chain's own id on first use.
         self.ledger_id = ledger_id or ""
         self.operator = operator
-        if options.gas_limit is None and chain.embedded:
-            options = replace(options, gas_limit=EMBEDDED_GAS_LIMIT)
+        if options.gas_limit is None:
+            options = replace(options, gas_limit=OPERATION_GAS_LIMIT)
+        elif options.gas_limit == 0:  # estimate each transaction instead
+            options = replace(options, gas_limit=None)
         self.submitter = Submitter(chain, operator, options)
         self._deployment = deployment
         self._ready = asyncio.Lock()

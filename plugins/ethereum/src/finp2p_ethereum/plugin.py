@@ -36,7 +36,7 @@ class EthereumSettings(BaseModel):
     timeout_s: float = Field(60.0, gt=0, le=3600)
     poll_s: float = Field(0.02, gt=0, le=10)
     gas_limit: int | None = Field(
-        None, ge=21_000, description="A fixed gas limit per operation instead of estimating (embedded default 1e6)."
+        None, ge=0, description="Gas limit per operation (default 1,000,000; 0: estimate each transaction)."
     )
     operator_key: Path | None = Field(None, description="The operator's key file; default: the node's FinID key.")
     read_only: bool = Field(False, description="Only read (an auditor): no operator key is needed or used.")

@@ -83,40 +83,39 @@ class Submitter:
         return receipt
 
     async def _send(self, tx: dict[str, Any], what: str) -> bytes:
+        """Sign with the next nonce and send, one transaction at a time: nodes that mine on demand (Hardhat) refuse
+        a nonce above the next one, so transactions must reach the node in nonce order. Only the sending is
+        serialised; their receipts are awaited concurrently."""
         for attempt in range(3):
             async with self._nonce_lock:
                 if self._nonce is None:
-                    self._nonce = await self._call(
-                        self.chain.w3.eth.get_transaction_count(self.address, "pending"),  # type: ignore[arg-type]
-                        what,
-                    )
+                    pending = self.chain.w3.eth.get_transaction_count(self.address, "pending")  # type: ignore[arg-type]
+                    self._nonce = int(await self._call(pending, what))
                 nonce = self._nonce
-                self._nonce += 1
-            signed = self.account.sign_transaction({**tx, "nonce": nonce})
-            try:
-                return bytes(await self.chain.w3.eth.send_raw_transaction(signed.raw_transaction))
-            except (Web3Exception, ValueError) as exc:
-                text = str(exc).lower()
-                async with self._nonce_lock:
-                    self._nonce = None  # ask the chain again: this nonce may be unused, or taken elsewhere
-                if "nonce" in text and attempt < 2:
-                    log.info("nonce %d refused (%s); resynchronising", nonce, exc)
-                    continue
-                if "insufficient funds" in text:
-                    raise FinP2PError(
-                        ErrorCode.LEDGER_NO_FUNDS,
-                        f"{what}: {self.address} cannot pay for gas on {self.chain.ledger_id}",
-                    ) from None
-                data = reverts.revert_data(exc)
-                if data is not None:
-                    raise reverts.to_error(data, what) from None
-                raise FinP2PError(
-                    ErrorCode.LEDGER_REVERTED, f"{what}: the node refused the transaction: {exc}"
-                ) from None
-            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                async with self._nonce_lock:
+                signed = self.account.sign_transaction({**tx, "nonce": nonce})
+                try:
+                    sent = bytes(await self.chain.w3.eth.send_raw_transaction(signed.raw_transaction))
+                    self._nonce = nonce + 1
+                    return sent
+                except (Web3Exception, ValueError) as exc:
+                    # Ask the chain next time: the nonce may be unused, or used (a node that mines a reverting
+                    # transaction and reports the revert, as Hardhat does).
                     self._nonce = None
-                raise _unreachable(self.chain, what, exc) from None
+                    error = exc
+                except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                    self._nonce = None
+                    raise _unreachable(self.chain, what, exc) from None
+            text = str(error).lower()
+            if "nonce" in text and attempt < 2:
+                log.info("nonce %d refused (%s); resynchronising", nonce, error)
+                continue
+            if "insufficient funds" in text:
+                detail = f"{what}: {self.address} cannot pay for gas on {self.chain.ledger_id}"
+                raise FinP2PError(ErrorCode.LEDGER_NO_FUNDS, detail) from None
+            data = reverts.revert_data(error)
+            if data is not None:
+                raise reverts.to_error(data, what) from None
+            raise FinP2PError(ErrorCode.LEDGER_REVERTED, f"{what}: the node refused the transaction: {error}") from None
         raise FinP2PError(ErrorCode.LEDGER_REVERTED, f"{what}: the node kept refusing the nonce")  # pragma: no cover
 
     async def _receipt(self, tx_hash: bytes, what: str) -> dict[str, Any]:
