@@ -28,3 +28,28 @@ def test_the_demo_tells_its_whole_story(tmp_path: Path) -> None:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)  # stopped, not left running
     assert list(keep.glob("**/node.log")), "logs are kept with --keep"
+
+
+@pytest.mark.hardhat
+def test_devnet_up_on_a_hardhat_node_keeps_running_until_down(hardhat, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root = tmp_path / "devnet"
+    up = run_cli("devnet", "up", "--dir", str(root), "--rpc", hardhat.url, "--json", timeout=300)
+    assert up.returncode == 0, up.stderr + up.stdout
+    state = json.loads(up.stdout)
+    assert state["ledger_id"] == "eip155:31337" and sorted(state["processes"]) == [
+        "bank-a",
+        "bank-b",
+        "bank-c",
+        "gov-1",
+    ]
+    try:
+        assert run_cli("devnet", "status", "--dir", str(root)).returncode == 0, "still running after `up` returned"
+        again = run_cli("devnet", "up", "--dir", str(root), "--rpc", hardhat.url)
+        assert again.returncode == 1 and "runs already" in again.stderr
+    finally:
+        down = run_cli("devnet", "down", "--dir", str(root), "--json")
+    assert down.returncode == 0 and sorted(json.loads(down.stdout)["stopped"]) == sorted(state["processes"])
+    for pid in state["processes"].values():
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert run_cli("devnet", "status", "--dir", str(root)).returncode == 3

@@ -45,6 +45,11 @@ class Demo:
     steps: list[dict[str, Any]] = field(default_factory=list)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     apis: dict[str, tuple[str, str]] = field(default_factory=dict)  # bank -> (REST URL, token)
+    #: ``devnet``: build the network and an asset, and leave it running (``finp2p devnet up``).
+    story: str = "full"
+    #: A JSON-RPC chain to use instead of the embedded chain bank-a serves (a Hardhat node).
+    chain_rpc: str | None = None
+    ledger_id: str = LEDGER
 
     def http(self, bank: str, method: str, path: str, body: Any = None, key: str | None = None) -> Any:
         """One call to a bank's REST API, as the bank's own application makes it."""
@@ -99,7 +104,10 @@ class Demo:
         run_file.unlink(missing_ok=True)
         log = (config.parent / "node.log").open("ab")
         proc = subprocess.Popen(
-            [*FINP2P, "--log-level", "INFO", "-c", str(config), "node", "start"], stdout=log, stderr=subprocess.STDOUT
+            [*FINP2P, "--log-level", "INFO", "-c", str(config), "node", "start"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=self.story == "devnet",  # a devnet outlives the command that started it
         )
         self.procs[name] = proc
         deadline = time.monotonic() + 60
@@ -197,25 +205,39 @@ class Demo:
             return " ← ".join(out["links"])
 
         self.step("verify bank-a's credential chain against the genesis", verify)
-        chain_url = f"http://127.0.0.1:{free_port()}"
+        chain_url = self.chain_rpc or f"http://127.0.0.1:{free_port()}"
+
+        def deploy(bank: str) -> None:
+            out = configs[bank].parent / "chain.toml"
+            answer = self.cli(
+                "ethereum", "deploy", "--rpc", chain_url, "--out", str(out), "--json", config=configs[bank]
+            )
+            self.ledger_id = json.loads(answer)["ledger_id"]
 
         def start_banks() -> str:
-            # bank-a's node runs the embedded chain and serves it; the others deploy their contracts on it.
-            (configs["bank-a"].parent / "chain.toml").write_text(
-                f'kind = "ethereum"\nledger_id = "{LEDGER}"\n\n[settings]\nbackend = "embedded"\n'
-                f'serve_rpc = "{chain_url.removeprefix("http://")}"\n'
-            )
             for bank in BANKS:
                 token = self.cli("api", "token", "demo-app", config=configs[bank]).strip()
                 self.apis[bank] = (self.apis[bank][0], token)
+            if self.chain_rpc:
+                deploy("bank-a")
+            else:  # bank-a's node runs the embedded chain and serves it; the others deploy their contracts on it
+                (configs["bank-a"].parent / "chain.toml").write_text(
+                    f'kind = "ethereum"\nledger_id = "{LEDGER}"\n\n[settings]\nbackend = "embedded"\n'
+                    f'serve_rpc = "{chain_url.removeprefix("http://")}"\n'
+                )
             started = [f"bank-a at {self.start('bank-a', configs['bank-a'])['address']}"]
             for bank in ("bank-b", "bank-c"):
-                out = configs[bank].parent / "chain.toml"
-                self.cli("ethereum", "deploy", "--rpc", chain_url, "--out", str(out), "--json", config=configs[bank])
+                deploy(bank)
                 started.append(f"{bank} at {self.start(bank, configs[bank])['address']}")
-            return ", ".join(started) + f"; bank-a serves the embedded chain at {chain_url}"
+            where = (
+                f"the chain at {chain_url}" if self.chain_rpc else f"the embedded chain bank-a serves at {chain_url}"
+            )
+            return ", ".join(started) + f"; contracts on {where}"
 
-        self.step("start the banks (mutual TLS, adverts, one embedded Ethereum chain they share)", start_banks)
+        self.step("start the banks (mutual TLS, adverts, one Ethereum chain they share)", start_banks)
+        if self.story == "devnet":
+            self.asset_story(net)
+            return
 
         def discover() -> str:
             found = json.loads(self.cli("discover", "all", "--json", config=configs["bank-c"]))
@@ -286,7 +308,8 @@ class Demo:
         wallets = {"carol": SigningKey.generate(), "dave": SigningKey.generate()}  # the users' own keys
 
         def create_and_issue() -> str:
-            made = self.http("bank-a", "POST", "/v1/assets", {"name": ASSET_NAME, "ledger_id": LEDGER}, key="asset")
+            body = {"name": ASSET_NAME, "ledger_id": self.ledger_id}
+            made = self.http("bank-a", "POST", "/v1/assets", body, key="asset")
             for user, key in wallets.items():
                 info = {"user_id": user, "fin_id": key.fin_id, "legal_name": user.title(), "kyc_status": "verified"}
                 self.http("bank-b", "POST", "/v1/users", info)
@@ -305,6 +328,8 @@ class Demo:
             return f"{asset_id} at {contract[:12]}…; 1000 units issued to bank-b's user carol (block {_block(done)})"
 
         self.step("create an asset managed by bank-a on its ledger, and issue it", create_and_issue)
+        if self.story == "devnet":
+            return
         self.receipt: dict[str, Any] = {}
 
         def transfer() -> str:
@@ -398,3 +423,72 @@ def run_demo(keep: Path | None, say: Callable[[str], None]) -> dict[str, Any]:
         "processes": {name: proc.pid for name, proc in demo.procs.items()},
         "directory": str(root) if (keep or not ok) else None,
     }
+
+
+# -- finp2p devnet: the same network, left running ----------------------------------------------------------------
+DEVNET_FILE = "devnet.json"
+
+
+def devnet_up(root: Path, chain_rpc: str | None, say: Callable[[str], None]) -> dict[str, Any]:
+    """Build the demo's network in ``root`` with an asset issued, and leave its processes running (their PIDs
+    in ``root/devnet.json``). On a failure, everything started is stopped."""
+    if (root / DEVNET_FILE).exists() and devnet_status(root)["running"]:
+        raise DemoError(f"a devnet runs already in {root}: `finp2p devnet down --dir {root}` stops it")
+    root.mkdir(parents=True, exist_ok=True)
+    demo = Demo(root, say, story="devnet", chain_rpc=chain_rpc)
+    try:
+        demo.run()
+    except (DemoError, KeyboardInterrupt):
+        demo.stop_all()
+        raise
+    state = {
+        "processes": {name: proc.pid for name, proc in demo.procs.items()},
+        "apis": {bank: {"url": url, "token": token} for bank, (url, token) in demo.apis.items()},
+        "genesis": str(root / "net" / "genesis.json"),
+        "ledger_id": demo.ledger_id,
+        "asset_id": f"bank-a:102:{ASSET_NAME}",
+        "steps": demo.steps,
+    }
+    (root / DEVNET_FILE).write_text(json.dumps(state, indent=2))
+    return state
+
+
+def devnet_status(root: Path) -> dict[str, Any]:
+    try:
+        state: dict[str, Any] = json.loads((root / DEVNET_FILE).read_text())
+    except (OSError, ValueError):
+        return {"running": False, "processes": {}}
+    alive = {name: _alive(pid) for name, pid in state["processes"].items()}
+    return {**state, "alive": alive, "running": any(alive.values())}
+
+
+def devnet_down(root: Path) -> list[str]:
+    """Stop the devnet's processes by their PIDs (SIGTERM, then SIGKILL after 15 s). Returns the names stopped."""
+    state = devnet_status(root)
+    stopped = []
+    for name, pid in state["processes"].items():
+        if _alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            stopped.append(name)
+    deadline = time.monotonic() + 15
+    for pid in state["processes"].values():
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    (root / DEVNET_FILE).unlink(missing_ok=True)
+    return stopped
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # our own child that exited is a zombie until reaped
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True

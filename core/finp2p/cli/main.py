@@ -13,6 +13,7 @@ from finp2p import __version__
 from finp2p.cli.api_cmd import api_group
 from finp2p.cli.config_cmd import config_group
 from finp2p.cli.demo_cmd import demo_cmd
+from finp2p.cli.devnet_cmd import devnet_group
 from finp2p.cli.discovery_cmd import advert_group, discover_group
 from finp2p.cli.identity_cmd import credential_group, governance_group, network_group, org_group
 from finp2p.cli.messaging_cmd import acl_group, broadcast_cmd, pubsub_group
@@ -146,6 +147,7 @@ cli.add_command(advert_group)
 cli.add_command(data_group)
 cli.add_command(api_group)
 cli.add_command(demo_cmd)
+cli.add_command(devnet_group)
 cli.add_command(receipt_group)
 
 

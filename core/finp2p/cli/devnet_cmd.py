@@ -1,0 +1,83 @@
+"""``finp2p devnet``: the demo's network (a governance node, three banks, an asset) left running on loopback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from finp2p.cli.output import emit, err, json_option, out
+
+DIR_OPTION = click.option(
+    "--dir",
+    "root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".finp2p-devnet"),
+    show_default=True,
+    help="Where the network's files, logs and PIDs are kept.",
+)
+
+
+@click.group("devnet")
+def devnet_group() -> None:
+    """A local FinP2P network that keeps running: up, status, down."""
+
+
+@devnet_group.command("up")
+@DIR_OPTION
+@click.option(
+    "--rpc",
+    metavar="URL",
+    help="An Ethereum JSON-RPC node for the banks' contracts (`devnet/hardhat up` starts one on :8545). "
+    "Default: an embedded chain in bank-a's node, served on loopback.",
+)
+@json_option
+def up_cmd(root: Path, rpc: str | None, as_json: bool) -> None:
+    """Start a governance node and three banks as processes, each bank with its contracts on one Ethereum chain and
+    its REST API, and an asset of bank-a issued to a user of bank-b. They keep running after this command; their
+    PIDs, REST URLs and API tokens are in DIR/devnet.json."""
+    from finp2p.demo import DemoError, devnet_up
+
+    try:
+        state = devnet_up(root.resolve(), rpc, (lambda text: None) if as_json else out.print)
+    except DemoError as exc:
+        err.print(f"[red]devnet not started[/]: {exc}; files in {root}")
+        raise SystemExit(1) from None
+
+    def render() -> None:
+        for bank, api in state["apis"].items():
+            out.print(f"{bank}: REST {api['url']}  token {api['token']}")
+        out.print(f"asset {state['asset_id']} on {state['ledger_id']}; stop with `finp2p devnet down --dir {root}`")
+
+    emit(state, as_json, render)
+
+
+@devnet_group.command("status")
+@DIR_OPTION
+@json_option
+def status_cmd(root: Path, as_json: bool) -> None:
+    """Which of the devnet's processes run. Exit status 3 when none does."""
+    from finp2p.demo import devnet_status
+
+    state = devnet_status(root.resolve())
+    emit(
+        state,
+        as_json,
+        lambda: out.print(
+            "\n".join(f"{n}: {'running' if a else 'stopped'}" for n, a in state.get("alive", {}).items())
+            or "no devnet here"
+        ),
+    )
+    if not state["running"]:
+        raise SystemExit(3)
+
+
+@devnet_group.command("down")
+@DIR_OPTION
+@json_option
+def down_cmd(root: Path, as_json: bool) -> None:
+    """Stop the devnet's processes by their PIDs."""
+    from finp2p.demo import devnet_down
+
+    stopped = devnet_down(root.resolve())
+    emit({"stopped": stopped}, as_json, lambda: out.print(f"stopped {', '.join(stopped) or 'nothing'}"))
