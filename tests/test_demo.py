@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from devnet.hardhat import HardhatNode
 from tests.support.cli import run_cli
 
 pytestmark = pytest.mark.slow
@@ -31,17 +32,13 @@ def test_the_demo_tells_its_whole_story(tmp_path: Path) -> None:
 
 
 @pytest.mark.hardhat
-def test_devnet_up_on_a_hardhat_node_keeps_running_until_down(hardhat, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_devnet_up_on_a_hardhat_node_keeps_running_until_down(hardhat: HardhatNode, tmp_path: Path) -> None:
     root = tmp_path / "devnet"
     up = run_cli("devnet", "up", "--dir", str(root), "--rpc", hardhat.url, "--json", timeout=300)
     assert up.returncode == 0, up.stderr + up.stdout
     state = json.loads(up.stdout)
-    assert state["ledger_id"] == "eip155:31337" and sorted(state["processes"]) == [
-        "bank-a",
-        "bank-b",
-        "bank-c",
-        "gov-1",
-    ]
+    assert state["ledger_id"] == "eip155:31337"
+    assert sorted(state["processes"]) == ["bank-a", "bank-b", "bank-c", "gov-1"]
     try:
         assert run_cli("devnet", "status", "--dir", str(root)).returncode == 0, "still running after `up` returned"
         again = run_cli("devnet", "up", "--dir", str(root), "--rpc", hardhat.url)
