@@ -121,6 +121,10 @@ async def test_the_transfer_story(world: World) -> None:
     status, asset = await call(a, "POST", "/v1/assets", {"name": "bond", "ledger_id": "eip155:31337"}, "asset-1")
     assert status == 201, asset
     assert asset["asset_id"] == ASSET
+    again = await call(a, "POST", "/v1/assets", {"name": "bond", "ledger_id": "eip155:31337"}, "asset-1")
+    assert again == (201, asset), "a retry with the same Idempotency-Key gets the first answer"
+    status, conflict = await call(a, "POST", "/v1/assets", {"name": "other", "ledger_id": "eip155:31337"}, "asset-1")
+    assert status == 409 and conflict["error"]["code"] == "FP3011", conflict
     for user, key in (("alice", world.alice), ("bob", world.bob), ("carol", world.carol)):
         info = {"user_id": user, "fin_id": key.fin_id, "legal_name": user.title(), "kyc_status": "verified"}
         status, made = await call(b, "POST", "/v1/users", info)

@@ -26,6 +26,8 @@ STATUS = {
     ErrorCode.ASSET_NOT_MANAGED: 404,
     ErrorCode.OPERATION_ID_CONFLICT: 409,
     ErrorCode.IDEMPOTENCY_CONFLICT: 409,
+    ErrorCode.IN_PROGRESS: 409,
+    ErrorCode.OUTCOME_UNKNOWN: 409,
     ErrorCode.LEDGER_ASSET_EXISTS: 409,
     ErrorCode.LEDGER_PROFILE: 400,
     ErrorCode.LEDGER_INVALID_ACCOUNT: 400,
@@ -219,6 +221,15 @@ def _ok(description: str, schema: dict[str, Any], status: str = "200") -> dict[s
     return {status: {"description": description, "content": {"application/json": {"schema": schema}}}}
 
 
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "a retry with the same key gets the first answer and changes nothing",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+}
+
+
 def paths(errors: Any) -> dict[str, Any]:
     """The OpenAPI paths of these routes; ``errors(*statuses)`` makes the error responses."""
     obj = {"type": "object"}
@@ -227,6 +238,7 @@ def paths(errors: Any) -> dict[str, Any]:
             "post": {
                 "operationId": "createAsset",
                 "description": "Create an asset this organization manages on one of its ledgers, and advertise it.",
+                "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -254,6 +266,7 @@ def paths(errors: Any) -> dict[str, Any]:
             "post": {
                 "operationId": "createUser",
                 "description": "Record a user (their FinID and information) in this organization's private store.",
+                "parameters": [IDEMPOTENCY_KEY],
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -266,7 +279,7 @@ def paths(errors: Any) -> dict[str, Any]:
                         }
                     },
                 },
-                "responses": {**_ok("the user's record", obj, "201"), **errors(400, 401, 403)},
+                "responses": {**_ok("the user's record", obj, "201"), **errors(400, 401, 403, 409)},
             }
         },
         "/v1/consent": {

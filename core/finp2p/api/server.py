@@ -14,6 +14,7 @@ from finp2p.api import assets_api, tokens
 from finp2p.api.assets_api import AssetRoutes
 from finp2p.assets.service import AssetService
 from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.network.idempotency import IdempotencyStore
 from finp2p.network.stack import NetworkStack
 from finp2p.privacy import records, sharing
 from finp2p.privacy.acl import AclBackend
@@ -121,7 +122,7 @@ def openapi() -> dict[str, Any]:
                 },
                 "put": {
                     "operationId": "putPrivateData",
-                    "parameters": [rid],
+                    "parameters": [rid, assets_api.IDEMPOTENCY_KEY],
                     "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
                     "responses": {
                         "200": {
@@ -139,7 +140,7 @@ def openapi() -> dict[str, Any]:
                                 }
                             },
                         },
-                        **_errors(400, 401, 403),
+                        **_errors(400, 401, 403, 409),
                     },
                 },
             },
@@ -168,6 +169,7 @@ def _default_status(code: ErrorCode) -> int:
 class Api:
     def __init__(self, store: Store, acl: AclBackend, stack: NetworkStack, assets: AssetService | None = None) -> None:
         self.assets = assets
+        self.idempotency = IdempotencyStore(store)
         self.store = store
         self.acl = acl
         self.stack = stack
@@ -176,18 +178,41 @@ class Api:
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        owner = None
         if request.path not in ("/openapi.json", "/v1/health"):
             header = request.headers.get("Authorization", "")
             token = header[7:] if header.startswith("Bearer ") else ""
-            if not token or await self.store.run(lambda s: tokens.owner_of(s, token)) is None:
+            owner = await self.store.run(lambda s: tokens.owner_of(s, token)) if token else None
+            if owner is None:
                 err = FinP2PError(ErrorCode.API_UNAUTHORIZED, "missing or unknown bearer token")
                 return error_response(err, 401)
         try:
+            key = request.headers.get("Idempotency-Key")
+            # Operations keep their own idempotency (a retry sees the operation as it is now, receipt included).
+            if key and request.method in ("POST", "PUT") and request.path != "/v1/operations":
+                return await self._once(request, handler, f"api:{owner}", key)
             return await handler(request)
         except FinP2PError as err:
             return error_response(err)
         except web.HTTPRequestEntityTooLarge:
             return error_response(FinP2PError(ErrorCode.BODY_TOO_LARGE, f"the body is over {MAX_BODY} bytes"), 413)
+
+    async def _once(self, request: web.Request, handler: Handler, sender: str, key: str) -> web.StreamResponse:
+        """Run a mutating call once per Idempotency-Key: a retry gets the first answer, status and body."""
+        if len(key) > 200:
+            raise FinP2PError(ErrorCode.MALFORMED, "an Idempotency-Key is at most 200 characters")
+        body = await request.read()
+        what = {"method": request.method, "path": request.path_qs, "body": body.decode("utf-8", "replace")}
+        claim = await self.idempotency.claim(sender, key, "rest", what)
+        if claim.reply is not None:
+            return web.json_response(claim.reply["body"], status=int(claim.reply["status"]))
+        try:
+            response = await handler(request)
+        except FinP2PError as err:
+            response = error_response(err)
+        text = getattr(response, "text", None) or "null"
+        await self.idempotency.finish(sender, key, {"status": response.status, "body": json.loads(text)})
+        return response
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "org_id": self.stack.identity.org_id})
