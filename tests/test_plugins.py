@@ -163,7 +163,21 @@ asyncio.run(main())
     assert out["ledger"] == {"x": 1}
 
 
-@pytest.mark.parametrize("command", [[], ["plugins"], ["config"], ["config", "check"], ["node"], ["store"], ["errors"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["plugins"],
+        ["config"],
+        ["config", "check"],
+        ["node"],
+        ["store"],
+        ["errors"],
+        ["receipt", "verify"],
+        ["devnet", "up"],
+        ["ethereum", "deploy"],
+    ],
+)
 def test_every_command_has_help(command: list[str]) -> None:
     result = run_cli(*command, "--help")
     assert result.returncode == 0 and "Usage: finp2p" in result.stdout
