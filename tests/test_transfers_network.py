@@ -307,3 +307,19 @@ def test_the_api_matches_its_openapi_document_and_never_errs(world: World) -> No
         env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""},
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+
+async def test_the_requester_killed_after_accepting_resumes_on_restart(world: World) -> None:
+    """bank-b accepts a transfer (202) and is killed (SIGKILL) before it has its receipt: started again, it resumes
+    the operation, gets the receipt and records it; the transfer happened once."""
+    before = await _available(world)
+    body = await signed_transfer(world, world.alice, world.bob, 1)
+    b = world.orgs["bank-b"]
+    status, accepted = await call(b, "POST", "/v1/operations", body, uuid.uuid4().hex)
+    assert status == 202, accepted
+    world.net.orgs["bank-b"].stop(signal.SIGKILL)
+    world.net.start_org("bank-b")
+    done = await until_done(b, accepted["id"], timeout=120)
+    assert done["state"] == "recorded", done.get("error")
+    after = await _available(world)
+    assert (after[0], after[1]) == (before[0] - 1, before[1] + 1)
