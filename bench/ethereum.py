@@ -83,7 +83,7 @@ async def run(ops: int, in_flight: int, node: HardhatNode) -> list[list[str]]:
             "maxFeePerGas": 2 * base_fee + 10**9,
             "maxPriorityFeePerGas": 10**9,
         }
-        tx = await contract.functions.transfer(op.as_abi(), signature).build_transaction(params)
+        tx = await contract.functions.transfer(op.as_abi(), (b"\0" * 32, signature)).build_transaction(params)
         nonce += 1
         raw = account.sign_transaction(tx).raw_transaction
         tx_hash = await chain.w3.eth.send_raw_transaction(raw)

@@ -158,7 +158,7 @@ async def bare(
         op = Operation(f"b-{n}-{asset}", asset, alice.fin_id, bob.fin_id, 1)
         template = adapter_template("Transfer", op, chain.chain_id, contract.address)
         signature = alice.sign_digest(bytes.fromhex(template["hash"]))
-        await send(contract.functions.transfer(op.as_abi(), signature))
+        await send(contract.functions.transfer(op.as_abi(), (b"\0" * 32, signature)))
         return time.perf_counter() - started
 
     gate = asyncio.Semaphore(in_flight)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 import pytest
 from eth_account import Account
@@ -93,7 +94,8 @@ async def test_owner_signature_is_checked_on_chain(eth: EthWorld) -> None:
     mallory = SigningKey.generate()
     op = Operation("s-1", asset, alice.fin_id, bob.fin_id, 5)
     forged = eth.consent(mallory, "Transfer", op)
-    # Claim alice signed: the plugin's own check passes, so the contract is what refuses it.
+    # Claim alice signed: the plugin's own check passes, so the contract is what refuses it. Alice's signatures for
+    # another amount or kind of operation are refused before anything is sent.
     claimed = OwnerConsent("EIP712", alice.fin_id, forged.signature, forged.payload)
     wrong_amount = eth.consent(alice, "Transfer", Operation("s-1", asset, alice.fin_id, bob.fin_id, 50))
     wrong_kind = eth.consent(alice, "Hold", Operation("s-1", asset, alice.fin_id, bob.fin_id, 5, 0))
@@ -108,8 +110,11 @@ async def test_owner_signature_is_checked_on_chain(eth: EthWorld) -> None:
         await eth.ledger.redeem(asset, alice.fin_id, 5, "s-2", None)
     assert _code(exc) is ErrorCode.LEDGER_BAD_SIGNATURE
     hash_list = OwnerConsent("hashList", alice.fin_id, "00" * 64, {})
-    with pytest.raises(FinP2PError) as exc:
+    with pytest.raises(FinP2PError) as exc:  # a template that is not one
         await eth.ledger.transfer(asset, alice.fin_id, bob.fin_id, 5, "s-3", hash_list)
+    assert _code(exc) is ErrorCode.CONSENT_INVALID
+    with pytest.raises(FinP2PError) as exc:
+        await eth.ledger.transfer(asset, alice.fin_id, bob.fin_id, 5, "s-3", replace(hash_list, template="PGP"))
     assert _code(exc) is ErrorCode.LEDGER_UNSUPPORTED_CONSENT
     assert await _balances(eth, asset, alice, bob) == [(100, 0), (0, 0)]
     assert not await eth.ledger.submitter._call(
@@ -269,7 +274,7 @@ async def test_a_failed_transaction_is_described_from_the_chain(eth: EthWorld) -
     contract = await eth.ledger._assets()
     op = Operation("f-1", asset, alice.fin_id, bob.fin_id, 500)
     data = contract.encode_abi(
-        "transfer", args=[op.as_abi(), bytes.fromhex(eth.consent(alice, "Transfer", op).signature)]
+        "transfer", args=[op.as_abi(), (b"\0" * 32, bytes.fromhex(eth.consent(alice, "Transfer", op).signature))]
     )
     account = Account.from_key(eth.operator.secret_bytes())
     w3 = eth.chain.w3
@@ -296,3 +301,32 @@ async def test_a_failed_transaction_is_described_from_the_chain(eth: EthWorld) -
     assert (found.operation, found.operation_id, found.quantity) == (OperationType.TRANSFER, "f-1", 500)
     eth.ledger.submitter._nonce = None  # the test spent a nonce behind the plugin's back
     await eth.ledger.issue(asset, bob.fin_id, 1, "f-2")
+
+
+async def test_a_routers_signed_template_authorises_one_operation(eth: EthWorld) -> None:
+    """A FinP2P router's template (typed data the contract cannot recompute) signed by the owner: the contract
+    checks the owner's signature over its digest, lets it authorise one operation, and records it."""
+    from finp2p.identity import eip712
+
+    asset, alice, bob = await _funded(eth)
+    types = {
+        "FinId": [("idkey", "string")],
+        "Selling": [("nonce", "string"), ("seller", "FinId"), ("amount", "string")],
+    }
+    domain = {"name": "FinP2P", "version": "1", "chainId": 1, "verifyingContract": "0x" + "00" * 20}
+    message = {"nonce": "n-1", "seller": {"idkey": alice.fin_id}, "amount": "7"}
+    template = eip712.adapter_template(domain, "Selling", types, message)
+    signed = OwnerConsent("EIP712", alice.fin_id, alice.sign_digest(bytes.fromhex(template["hash"])).hex(), template)
+    tx = await eth.ledger.transfer(asset, alice.fin_id, bob.fin_id, 7, "r-1", signed)
+    assert tx.succeeded and tx.event.get("consent_template") == "0x" + template["hash"]
+    assert await _balances(eth, asset, alice, bob) == [(93, 0), (7, 0)]
+    with pytest.raises(FinP2PError) as exc:  # the same signed template for a second operation
+        await eth.ledger.transfer(asset, alice.fin_id, bob.fin_id, 7, "r-2", signed)
+    assert _code(exc) is ErrorCode.LEDGER_CONSENT_USED
+    message2 = {**message, "nonce": "n-2"}
+    template2 = eip712.adapter_template(domain, "Selling", types, message2)
+    forged = OwnerConsent("EIP712", alice.fin_id, bob.sign_digest(bytes.fromhex(template2["hash"])).hex(), template2)
+    with pytest.raises(FinP2PError) as exc:  # signed by someone else, said to be alice's: refused on-chain
+        await eth.ledger.transfer(asset, alice.fin_id, bob.fin_id, 7, "r-3", forged)
+    assert _code(exc) is ErrorCode.LEDGER_BAD_SIGNATURE
+    assert await _balances(eth, asset, alice, bob) == [(93, 0), (7, 0)]

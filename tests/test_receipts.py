@@ -224,7 +224,7 @@ async def _failed_transfer(scenario: Scenario) -> str:
     signed = account.sign_transaction(
         {
             "to": contract.address,
-            "data": contract.encode_abi("transfer", args=[op.as_abi(), bytes.fromhex(consent.signature)]),
+            "data": contract.encode_abi("transfer", args=[op.as_abi(), (b"\0" * 32, bytes.fromhex(consent.signature))]),
             "gas": 500_000,
             "nonce": await w3.eth.get_transaction_count(account.address, "pending"),
             "chainId": ledger.chain.chain_id,

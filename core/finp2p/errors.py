@@ -424,6 +424,11 @@ class ErrorCode(enum.Enum):
         "invalid operation field",
         "Give asset ids and operation ids as non-empty strings of at most 1024 characters.",
     )
+    LEDGER_CONSENT_USED = (
+        "FP6021",
+        "the owner's signed template was used already",
+        "A signature authorises one operation: have the owner sign a template for this one.",
+    )
 
     # -- asset transactions and receipts -------------------------------------------------------------------------
     RECEIPT_BAD_SIGNATURE = (

@@ -40,13 +40,15 @@ class OwnerConsent:
     """The owner's signature authorising an operation, as the adapter API's ``signature`` object carries it.
 
     ``template`` is ``"EIP712"`` or ``"hashList"``; ``payload`` is the template as received (typed data or hash
-    groups); ``signature`` is the 64-byte r||s signature in hex by ``signer`` (a FinID).
+    groups, with the digest signed in ``hash``); ``signature`` is the 64-byte r||s signature in hex by ``signer``
+    (a FinID); ``hash_func`` is the adapter API's ``hashFunc`` (hashList templates).
     """
 
     template: str
     signer: str
     signature: str
     payload: dict[str, Any]
+    hash_func: str = "keccak-256"
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,9 @@ class Ledger(abc.ABC):
         operation_id: str,
         consent: OwnerConsent,
     ) -> LedgerTransaction:
-        """Move units from ``source`` to ``destination``, authorised by the source's ``consent``."""
+        """Move units from ``source`` to ``destination``, authorised by the source's ``consent``: over the ledger's
+        own template for this operation (:meth:`consent_template`), or over another template (a FinP2P router's)
+        that the caller has checked against the operation; the ledger checks the signature either way."""
 
     @abc.abstractmethod
     async def redeem(

@@ -23,6 +23,15 @@ contract FinP2PAssets is Operated {
         uint256 expiry;
     }
 
+    /// @notice The owner's consent. `template` 0: the signature is over this contract's own typed data for the
+    /// operation (checked here in full). Otherwise `template` is the digest of a FinP2P signature template (the
+    /// ledger-adapter API's EIP712 or hashList) that the operator checked against the operation; the owner's
+    /// signature over it is checked here, the template can be used once, and it is recorded in `Consented`.
+    struct Consent {
+        bytes32 template;
+        bytes signature;
+    }
+
     enum HoldStatus {
         None,
         Active,
@@ -51,8 +60,10 @@ contract FinP2PAssets is Operated {
     error HoldMismatch(string field);
     error ReleaseExceedsHold(uint256 held, uint256 requested);
     error BadSignature();
+    error ConsentUsed(bytes32 template);
 
     event AssetCreated(bytes32 indexed asset, string assetId);
+    event Consented(bytes32 indexed operation, bytes32 template);
     // One event per operation, carrying the operation as submitted (fields it does not use are empty).
     event Issued(bytes32 indexed operation, Operation op);
     event Transferred(bytes32 indexed operation, Operation op);
@@ -81,6 +92,7 @@ contract FinP2PAssets is Operated {
     /// single-block log query instead of a scan.
     mapping(bytes32 operation => uint256 blockNumber) public executedIn;
     mapping(bytes32 operation => Hold) private _holds;
+    mapping(bytes32 template => bool) private _usedTemplates;
 
     constructor(address initialOperator) Operated(initialOperator) {}
 
@@ -101,9 +113,9 @@ contract FinP2PAssets is Operated {
         emit Issued(operation, op);
     }
 
-    function transfer(Operation calldata op, bytes calldata signature) external onlyOperator {
+    function transfer(Operation calldata op, Consent calldata consent) external onlyOperator {
         (bytes32 asset, bytes32 operation) = _begin(op);
-        address source = _consent(op, TRANSFER_TYPEHASH, signature);
+        address source = _consent(op, TRANSFER_TYPEHASH, consent);
         address destination = op.destination.toAddress();
         _debit(asset, source, op.quantity);
         _available[asset][destination] += op.quantity;
@@ -112,7 +124,7 @@ contract FinP2PAssets is Operated {
 
     /// @notice Destroys units: from the active hold with the same operation id when there is one (the owner
     /// consented when the units were held), otherwise from the owner's balance with the owner's signature.
-    function redeem(Operation calldata op, bytes calldata signature) external onlyOperator {
+    function redeem(Operation calldata op, Consent calldata consent) external onlyOperator {
         bytes32 operation = keccak256(bytes(op.operationId));
         bytes32 asset = keccak256(bytes(op.assetId));
         if (_holds[operation].status == HoldStatus.Active) {
@@ -121,7 +133,7 @@ contract FinP2PAssets is Operated {
             _refundRemainder(escrow, op.quantity);
         } else {
             _begin(op);
-            address source = _consent(op, REDEEM_TYPEHASH, signature);
+            address source = _consent(op, REDEEM_TYPEHASH, consent);
             _debit(asset, source, op.quantity);
             totalSupply[asset] -= op.quantity;
         }
@@ -129,9 +141,9 @@ contract FinP2PAssets is Operated {
     }
 
     /// @notice Escrows units of the source under the operation id; `destination` may be empty (any payee).
-    function hold(Operation calldata op, bytes calldata signature) external onlyOperator {
+    function hold(Operation calldata op, Consent calldata consent) external onlyOperator {
         (bytes32 asset, bytes32 operation) = _begin(op);
-        address source = _consent(op, HOLD_TYPEHASH, signature);
+        address source = _consent(op, HOLD_TYPEHASH, consent);
         address destination = bytes(op.destination).length == 0 ? address(0) : op.destination.toAddress();
         _debit(asset, source, op.quantity);
         _held[asset][source] += op.quantity;
@@ -234,15 +246,23 @@ contract FinP2PAssets is Operated {
         executedIn[operation] = block.number;
     }
 
-    /// @dev The source's address, once its signature over the operation is checked. The signature is r || s
-    /// (64 bytes, low s), as FinP2P signs; both recovery ids are tried.
-    function _consent(Operation calldata op, bytes32 typeHash, bytes calldata signature) private view returns (address) {
+    /// @dev The source's address, once its signature is checked: over the operation's typed data, or over a
+    /// template (used once). The signature is r || s (64 bytes, low s), as FinP2P signs; both recovery ids are tried.
+    function _consent(Operation calldata op, bytes32 typeHash, Consent calldata consent) private returns (address) {
         address source = op.source.toAddress();
+        bytes calldata signature = consent.signature;
         if (signature.length != 64) revert BadSignature();
         bytes32 r = bytes32(signature[0:32]);
         bytes32 s = bytes32(signature[32:64]);
         if (uint256(s) > HALF_ORDER) revert BadSignature();
-        bytes32 digest = consentDigest(op, typeHash);
+        bytes32 digest = consent.template;
+        if (digest == 0) {
+            digest = consentDigest(op, typeHash);
+        } else {
+            if (_usedTemplates[digest]) revert ConsentUsed(digest);
+            _usedTemplates[digest] = true;
+            emit Consented(keccak256(bytes(op.operationId)), digest);
+        }
         if (ecrecover(digest, 27, r, s) != source && ecrecover(digest, 28, r, s) != source) revert BadSignature();
         return source;
     }

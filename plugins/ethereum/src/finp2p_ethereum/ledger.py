@@ -17,7 +17,7 @@ from finp2p.identity.keys import SigningKey, check_fin_id
 from finp2p.ledger import Balance, Ledger, LedgerTransaction, OperationType, OwnerConsent
 from finp2p_ethereum.artifacts import artifact, calldata, signature
 from finp2p_ethereum.chain import Chain
-from finp2p_ethereum.consent import Operation, adapter_template
+from finp2p_ethereum.consent import Operation, adapter_template, consent_digest
 from finp2p_ethereum.submit import DEFAULT_OPTIONS, SubmitOptions, Submitter
 
 #: Which operation each contract function and event is.
@@ -160,15 +160,15 @@ class EthereumLedger(Ledger):
         consent: OwnerConsent,
     ) -> LedgerTransaction:
         op = _operation(operation_id, asset_id, source=source, destination=destination, quantity=quantity)
-        return await self._execute("transfer", op, _signature(consent, source))
+        return await self._execute("transfer", op, await self._consent(consent, "Transfer", op))
 
     async def redeem(
         self, asset_id: str, source: str, quantity: int, operation_id: str, consent: OwnerConsent | None
     ) -> LedgerTransaction:
         op = _operation(operation_id, asset_id, source=source, quantity=quantity)
         # A redeem from a hold needs no new consent: the owner gave it for the hold.
-        owner_signature = _signature(consent, source) if consent is not None else b""
-        return await self._execute("redeem", op, owner_signature)
+        owner = await self._consent(consent, "Redeem", op) if consent is not None else (b"\0" * 32, b"")
+        return await self._execute("redeem", op, owner)
 
     async def hold(
         self,
@@ -185,7 +185,7 @@ class EthereumLedger(Ledger):
         op = _operation(
             operation_id, asset_id, source=source, destination=destination or "", quantity=quantity, expiry=expiry
         )
-        return await self._execute("hold", op, _signature(consent, source))
+        return await self._execute("hold", op, await self._consent(consent, "Hold", op))
 
     async def release(
         self, asset_id: str, source: str, destination: str, quantity: int, operation_id: str
@@ -197,7 +197,12 @@ class EthereumLedger(Ledger):
         op = _operation(operation_id, asset_id, source=source, quantity=quantity)
         return await self._execute("rollback", op)
 
-    async def _execute(self, function: str, op: Operation, *consent: bytes) -> LedgerTransaction:
+    async def _consent(self, consent: OwnerConsent | None, kind: str, op: Operation) -> tuple[bytes, bytes]:
+        deployment = await self.deployment()
+        own = consent_digest(kind, op, self.chain.chain_id, deployment.assets)
+        return _consent(consent, op.source, own, (self.chain.chain_id, deployment.assets))
+
+    async def _execute(self, function: str, op: Operation, *consent: tuple[bytes, bytes]) -> LedgerTransaction:
         contract = await self._assets()
         data = calldata("FinP2PAssets", function, [op.as_abi(), *consent])
         receipt = await self.submitter.submit(contract.address, data, f"{function} {op.operation_id}")
@@ -246,15 +251,21 @@ class EthereumLedger(Ledger):
             "height": int(receipt["blockNumber"]),
             "timestamp": int(block["timestamp"]),
         }
+        consented: str | None = None  # a router's template the owner signed, when the operation had one
         for entry in receipt["logs"]:
             address = str(entry["address"]).lower()
             if address == deployment.assets.lower():
                 event = _decode_event(self._assets_abi, entry)
+                if event is not None and event[0] == "Consented":
+                    consented = str(event[1]["template"])
+                    continue
                 if event is not None and event[0] in _EVENTS:
                     name, args = event
                     op = args["op"]
                     log_index = int(entry["logIndex"])
                     described = {"name": name, "contract": address, "log_index": log_index, "op": op}
+                    if consented is not None:
+                        described["consent_template"] = consented
                     return _transaction(_EVENTS[name], op, True, described, base)
             elif address == deployment.registry.lower():
                 event = _decode_event(self._registry_abi, entry)
@@ -452,20 +463,38 @@ def _operation(
     return Operation(operation_id, asset_id, source, destination, quantity, expiry)
 
 
-def _signature(consent: OwnerConsent | None, source: str) -> bytes:
-    """The 64-byte signature of the source's consent; the contract checks it against the operation."""
+def _consent(
+    consent: OwnerConsent | None, source: str, own_digest: bytes, own_domain: tuple[int, str]
+) -> tuple[bytes, bytes]:
+    """The contract's ``Consent``: ``(template, signature)``.
+
+    Typed data of this contract's own domain must be the operation's own (the contract recomputes the digest: the
+    template goes as zero); a signature over it for any other operation is refused. A signature over another
+    template (a FinP2P router's EIP712 or hashList, which the caller must have checked against the operation, as
+    the adapter API does) goes with that template's digest, recomputed from its content here; the contract checks
+    the owner's signature over it and lets it authorise one operation."""
     if consent is None:
         raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, "the operation needs the source's signature and has none")
-    if consent.template != "EIP712":
-        raise FinP2PError(
-            ErrorCode.LEDGER_UNSUPPORTED_CONSENT, f"the consent is a {consent.template!r} signature, not EIP712"
-        )
+    if consent.template not in ("EIP712", "hashList"):
+        raise FinP2PError(ErrorCode.LEDGER_UNSUPPORTED_CONSENT, f"the consent is a {consent.template!r} signature")
     if consent.signer != source:
         raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, "the consent is signed by someone other than the source")
     try:
         signature = bytes.fromhex(consent.signature.removeprefix("0x"))
     except ValueError:
         raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, "the consent's signature is not hex") from None
+    if len(signature) == 65:
+        signature = signature[:64]
     if len(signature) != 64:
         raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, f"the signature is {len(signature)} bytes, not 64 (r || s)")
-    return signature
+    if consent.template == "EIP712":
+        domain = consent.payload.get("domain") if isinstance(consent.payload.get("domain"), dict) else {}
+        assert isinstance(domain, dict)
+        chain_id, contract = own_domain
+        if str(domain.get("verifyingContract", "")).lower() == contract.lower() and domain.get("chainId") == chain_id:
+            if consent.payload.get("hash") != own_digest.hex():
+                raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, "the consent was signed for another operation")
+            return b"\0" * 32, signature
+    from finp2p.assets.templates import template_digest
+
+    return template_digest(consent.payload, consent.hash_func), signature

@@ -21,6 +21,10 @@ ERRORS: dict[str, tuple[ErrorCode, _Detail]] = {
         lambda a: f"the source has {a['available']} available and the operation needs {a['required']}",
     ),
     "BadSignature": (ErrorCode.LEDGER_BAD_SIGNATURE, lambda a: "the contract found no valid signature by the source"),
+    "ConsentUsed": (
+        ErrorCode.LEDGER_CONSENT_USED,
+        lambda a: f"the signed template 0x{a['template'].hex()[:16]}… was used by another operation",
+    ),
     "OperationIdUsed": (ErrorCode.LEDGER_OPERATION_ID_USED, lambda a: f"operation id {a['operationId']!r} was used"),
     "UnknownHold": (ErrorCode.LEDGER_UNKNOWN_HOLD, lambda a: f"no active hold has operation id {a['operationId']!r}"),
     "HoldExpired": (ErrorCode.LEDGER_HOLD_EXPIRED, lambda a: f"the hold expired at unix time {a['expiry']}"),
