@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from rich.console import Console
 from rich.table import Table
@@ -31,3 +32,16 @@ def print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     for r in rows:
         table.add_row(*r)
     Console().print(table)
+
+
+async def in_flight(fn: Callable[[int], Awaitable[float]], count: int, limit: int) -> tuple[float, list[float]]:
+    """Run ``fn(0..count-1)`` with at most ``limit`` at once; return (calls per second, each call's latency)."""
+    gate = asyncio.Semaphore(limit)
+
+    async def gated(n: int) -> float:
+        async with gate:
+            return await fn(n)
+
+    started = time.perf_counter()
+    latencies = await asyncio.gather(*(gated(n) for n in range(count)))
+    return count / (time.perf_counter() - started), list(latencies)

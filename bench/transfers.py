@@ -27,6 +27,7 @@ from typing import Any
 import aiohttp
 from eth_account import Account
 
+from bench.common import in_flight as run_in_flight
 from bench.common import print_table
 from devnet.hardhat import HardhatNode
 from finp2p.identity.keys import SigningKey, load_key
@@ -93,20 +94,12 @@ async def end_to_end(bank_a: Api, bank_b: Api, transfers: int, in_flight: int) -
 
     for n in range(5):  # warm up connections and caches
         await one(-n - 1)
-    gate = asyncio.Semaphore(in_flight)
-
-    async def gated(n: int) -> float:
-        async with gate:
-            return await one(n)
-
-    started = time.perf_counter()
-    latencies = await asyncio.gather(*(gated(n) for n in range(transfers)))
-    rate = transfers / (time.perf_counter() - started)
+    rate, latencies = await run_in_flight(one, transfers, in_flight)
     balance = await bank_b.call("GET", f"/v1/balances?asset_id={asset}&fin_id={bob.fin_id}")
     assert int(balance["available"]) == transfers + 5, balance
     receipts = (await bank_b.call("GET", "/v1/receipts"))["receipts"]
     batches = len({r["record"]["transaction_id"] for r in receipts if r["receipt"]["operationType"] == "transfer"})
-    return rate, list(latencies), f"{batches} recording transactions for {transfers + 5} receipts"
+    return rate, latencies, f"{batches} recording transactions for {transfers + 5} receipts"
 
 
 async def _done(api: Api, op_id: str) -> None:
@@ -161,17 +154,9 @@ async def bare(
         await send(contract.functions.transfer(op.as_abi(), (b"\0" * 32, signature)))
         return time.perf_counter() - started
 
-    gate = asyncio.Semaphore(in_flight)
-
-    async def gated(n: int) -> float:
-        async with gate:
-            return await one(n)
-
-    started = time.perf_counter()
-    latencies = await asyncio.gather(*(gated(n) for n in range(transfers)))
-    rate = transfers / (time.perf_counter() - started)
+    rate, latencies = await run_in_flight(one, transfers, in_flight)
     await chain.close()
-    return rate, list(latencies)
+    return rate, latencies
 
 
 def _ms(values: list[float], q: float) -> str:

@@ -248,15 +248,7 @@ class AssetService:
         consent = request.consent
         if consent is None:
             raise FinP2PError(ErrorCode.CONSENT_INVALID, f"{request.operation} needs the source's signature")
-        expected = await ledger.consent_template(
-            request.operation,
-            request.asset_id,
-            str(request.source),
-            request.destination,
-            request.quantity,
-            request.operation_id,
-            request.expiry,
-        )
+        expected = await _template_for(ledger, request)
         if consent.signer != request.source:
             raise FinP2PError(ErrorCode.CONSENT_INVALID, "the consent is signed by someone other than the source")
         if consent.payload.get("hash") != expected["hash"]:
@@ -335,16 +327,7 @@ class AssetService:
             body = request.to_body()
             return await self.messenger.request(address, CONSENT_MESSAGE, body, recipient=request.owner_org)
         ledger_id, ledger = await self._asset_ledger(request.asset_id)
-        template = await ledger.consent_template(
-            request.operation,
-            request.asset_id,
-            str(request.source),
-            request.destination,
-            request.quantity,
-            request.operation_id,
-            request.expiry,
-        )
-        return {"ledger_id": ledger_id, "template": template}
+        return {"ledger_id": ledger_id, "template": await _template_for(ledger, request)}
 
     async def _on_balance(self, msg: Incoming) -> dict[str, Any]:
         return await self.balance(str(msg.body.get("asset_id")), str(msg.body.get("fin_id")))
@@ -637,6 +620,13 @@ class AssetService:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):  # each resumes on the next start
                 await task
+
+
+async def _template_for(ledger: Ledger, r: OperationRequest) -> dict[str, Any]:
+    """The ledger's consent template for exactly this request."""
+    return await ledger.consent_template(
+        r.operation, r.asset_id, str(r.source), r.destination, r.quantity, r.operation_id, r.expiry
+    )
 
 
 #: Errors after which an operation stays pending (and resumes later) instead of failing for good.
