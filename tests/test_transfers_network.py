@@ -173,6 +173,44 @@ async def test_the_transfer_story(world: World) -> None:
     assert any(r["receipt"]["id"] == bundle["receipt"]["id"] for r in listed["receipts"])
 
 
+async def test_a_hash_list_consent(world: World) -> None:
+    """The owner signs the node's hashList template instead of EIP-712 typed data: checked by the primary, then on
+    the chain (the contract checks the owner's signature over the template's hash, once)."""
+    b = world.orgs["bank-b"]
+    before = await _available(world)
+    op_id = f"h-{uuid.uuid4().hex[:12]}"
+    body: dict[str, Any] = {
+        "operation": "transfer",
+        "asset_id": ASSET,
+        "quantity": 3,
+        "operation_id": op_id,
+        "source": world.alice.fin_id,
+        "destination": world.bob.fin_id,
+    }
+    status, answer = await call(b, "POST", "/v1/consent", {**body, "template_type": "hashList"})
+    assert status == 200 and answer["template"]["type"] == "hashList", answer
+    template = answer["template"]
+    signature = world.alice.sign_digest(bytes.fromhex(template["hash"])).hex()
+    consent = {"template": "hashList", "signer": world.alice.fin_id, "signature": signature, "payload": template}
+    done = await run_operation(b, {**body, "consent": {**consent, "hashFunc": "keccak-256"}})
+    assert done["state"] == "recorded", done.get("error")
+    after = await _available(world)
+    assert (after[0], after[1]) == (before[0] - 3, before[1] + 3)
+
+    # Alice's signed template for 3, sent with a request for 300 (and with its quantity field doctored to match,
+    # which breaks the template's own hashes): refused by the primary, nothing executed.
+    bigger = {**body, "operation_id": op_id + "-x", "quantity": 300}
+    failed = await run_operation(b, {**bigger, "consent": consent})
+    assert failed["state"] == "failed" and failed["error"]["code"] == "FP7009", failed
+    doctored = json.loads(json.dumps(template))
+    next(f for f in doctored["hashGroups"][0]["fields"] if f["name"] == "quantity")["value"] = b"300".hex()
+    failed = await run_operation(
+        b, {**bigger, "operation_id": op_id + "-y", "consent": {**consent, "payload": doctored}}
+    )
+    assert failed["state"] == "failed" and failed["error"]["code"] == "FP7009", failed
+    assert await _available(world) == after
+
+
 async def test_balance_and_receipt_validation_broadcasts(world: World) -> None:
     b = world.orgs["bank-b"]
     status, answer = await call(b, "GET", f"/v1/balances?asset_id={ASSET}&fin_id={world.bob.fin_id}")

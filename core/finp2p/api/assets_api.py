@@ -105,7 +105,10 @@ class AssetRoutes:
     async def consent(self, request: web.Request) -> web.Response:
         body = await _json(request)
         parsed = OperationRequest.from_body({**body, "consent": None}, consent_required=False)
-        return web.json_response(await self.assets.consent_template(parsed))
+        kind = body.get("template_type", "EIP712")
+        if kind not in ("EIP712", "hashList"):
+            raise FinP2PError(ErrorCode.OPERATION_INVALID, "template_type is EIP712 or hashList")
+        return web.json_response(await self.assets.consent_template(parsed, str(kind)))
 
     async def submit(self, request: web.Request) -> web.Response:
         key = request.headers.get("Idempotency-Key", "")
@@ -189,6 +192,7 @@ _OPERATION = {
         "destination": _FIN_ID,
         "expiry": {"type": "integer", "minimum": 0},
         "source_user": {"type": "string", "description": "<orgId>:101:<id>, for the primary's user query"},
+        "template_type": {"type": "string", "enum": ["EIP712", "hashList"], "description": "POST /v1/consent"},
         "destination_user": {"type": "string"},
         "consent": {
             "type": "object",
@@ -198,6 +202,7 @@ _OPERATION = {
                 "signer": _FIN_ID,
                 "signature": {"type": "string"},
                 "payload": {"type": "object"},
+                "hashFunc": {"type": "string"},
             },
         },
     },

@@ -37,6 +37,20 @@ class OperationRequest:
         """The asset's organization: its primary node executes the operation."""
         return ResourceId.parse(self.asset_id).org_id
 
+    def hash_list_fields(self, ledger_id: str) -> list[tuple[str, str]]:
+        """The fields of this operation's hashList consent template (one group), bound to its ledger."""
+        return [
+            ("scheme", "finp2p"),
+            ("ledgerId", ledger_id),
+            ("operation", str(self.operation)),
+            ("operationId", self.operation_id),
+            ("assetId", self.asset_id),
+            ("source", self.source or ""),
+            ("destination", self.destination or ""),
+            ("quantity", str(self.quantity)),
+            ("expiry", str(self.expiry)),
+        ]
+
     def to_body(self) -> dict[str, Any]:
         body = {k: v for k, v in asdict(self).items() if v is not None and k != "consent"}
         body["operation"] = str(self.operation)
@@ -139,6 +153,7 @@ def _consent(value: Any) -> OwnerConsent | None:
             signer=check_fin_id(value["signer"], "consent signer"),
             signature=str(value["signature"]),
             payload=dict(value.get("payload") or {}),
+            hash_func=str(value.get("hashFunc") or "keccak-256"),
         )
     except (KeyError, TypeError, ValueError, FinP2PError) as exc:
         raise _bad(f"consent is malformed ({exc})") from None

@@ -33,6 +33,7 @@ from finp2p.assets.operations import MANAGER_ONLY, NEEDS_CONSENT, ON_HOLD, Opera
 from finp2p.assets.receipts import Bundle, Receipt, Record, SignedReceipt, public_profile
 from finp2p.assets.recorder import ReceiptRecorder
 from finp2p.assets.resource_id import ResourceId
+from finp2p.assets.templates import hash_list_template, verify_signature
 from finp2p.compliance import TransferCheck
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import keys
@@ -248,17 +249,22 @@ class AssetService:
         consent = request.consent
         if consent is None:
             raise FinP2PError(ErrorCode.CONSENT_INVALID, f"{request.operation} needs the source's signature")
-        expected = await _template_for(ledger, request)
         if consent.signer != request.source:
             raise FinP2PError(ErrorCode.CONSENT_INVALID, "the consent is signed by someone other than the source")
+        # The signed template must be exactly this operation's: the ledger's own (EIP712) or the node's hashList.
+        ledger_id = next(i for i, led in self.node.ledgers.items() if led is ledger)
+        expected = await self._template(request, ledger, ledger_id, consent.template)
         if consent.payload.get("hash") != expected["hash"]:
             raise FinP2PError(ErrorCode.CONSENT_INVALID, "the signed template is not this operation's")
-        try:
-            good = keys.verify_digest(consent.signer, bytes.fromhex(expected["hash"]), bytes.fromhex(consent.signature))
-        except (ValueError, FinP2PError):
-            good = False
-        if not good:
-            raise FinP2PError(ErrorCode.CONSENT_INVALID, "the signature is not the source's over the template's hash")
+        signature = {"signature": consent.signature, "template": consent.payload, "hashFunc": consent.hash_func}
+        verify_signature(signature, str(request.source))
+
+    async def _template(self, request: OperationRequest, ledger: Ledger, ledger_id: str, kind: str) -> dict[str, Any]:
+        if kind == "EIP712":
+            return await _template_for(ledger, request)
+        if kind == "hashList":
+            return hash_list_template([request.hash_list_fields(ledger_id)])
+        raise FinP2PError(ErrorCode.CONSENT_INVALID, f"unknown signature template {kind!r}: EIP712 or hashList")
 
     async def _user_info(self, user: str | None) -> dict[str, Any]:
         """A user's information, from this node's store or by a private data request to the user's organization.
@@ -318,16 +324,18 @@ class AssetService:
 
     async def _on_consent(self, msg: Incoming) -> dict[str, Any]:
         request = OperationRequest.from_body({**msg.body, "consent": None}, consent_required=False)
-        return await self.consent_template(request)
+        return await self.consent_template(request, str(msg.body.get("template_type", "EIP712")))
 
-    async def consent_template(self, request: OperationRequest) -> dict[str, Any]:
-        """What the source must sign for ``request`` (asked of the primary node when it is another's asset)."""
+    async def consent_template(self, request: OperationRequest, kind: str = "EIP712") -> dict[str, Any]:
+        """What the source must sign for ``request``: the ledger's EIP712 template, or the node's hashList one
+        (asked of the primary node when it is another's asset)."""
         if request.owner_org != self.org_id:
             address = await self._route(request.asset_id)
-            body = request.to_body()
+            body = {**request.to_body(), "template_type": kind}
             return await self.messenger.request(address, CONSENT_MESSAGE, body, recipient=request.owner_org)
         ledger_id, ledger = await self._asset_ledger(request.asset_id)
-        return {"ledger_id": ledger_id, "template": await _template_for(ledger, request)}
+        template = await self._template(request, ledger, ledger_id, kind)
+        return {"ledger_id": ledger_id, "template": template, "hashFunc": "keccak-256"}
 
     async def _on_balance(self, msg: Incoming) -> dict[str, Any]:
         return await self.balance(str(msg.body.get("asset_id")), str(msg.body.get("fin_id")))

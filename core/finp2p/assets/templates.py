@@ -107,3 +107,22 @@ def verify_signature(signature: Any, signer: str) -> bytes:
     if not good:
         raise _invalid(f"the signature is not {signer[:16]}…'s over the template")
     return digest
+
+
+def hash_list_template(groups: list[list[tuple[str, str]]], hash_func: str = "keccak-256") -> dict[str, Any]:
+    """A hashList template of text fields (each value the hex of its UTF-8), with its groups' hashes and its own."""
+    hasher = _HASHES[hash_func]
+    out_groups = []
+    for fields in groups:
+        values = [text.encode("utf-8") for _, text in fields]
+        out_groups.append(
+            {
+                "hash": hasher(b"".join(values)).hex(),
+                "fields": [
+                    {"name": name, "type": "string", "value": value.hex()}
+                    for (name, _), value in zip(fields, values, strict=True)
+                ],
+            }
+        )
+    digest = hasher(b"".join(bytes.fromhex(g["hash"]) for g in out_groups))  # type: ignore[arg-type]
+    return {"type": "hashList", "hashGroups": out_groups, "hash": digest.hex()}
