@@ -170,7 +170,7 @@ class AssetService:
         ledger_id, ledger = await self._asset_ledger(request.asset_id)
         try:
             if row is None:  # new: checked, then written down before the ledger sees it
-                await self._check(request, requester, ledger)
+                await self._check(request, requester, ledger, ledger_id)
                 await self._write(op_id, op, requester, body, state="executing")
                 self._step(request, "executing")
                 tx = await self._submit(request, ledger, resumed=False)
@@ -212,7 +212,7 @@ class AssetService:
 
         await self.store.run(write)
 
-    async def _check(self, request: OperationRequest, requester: str, ledger: Ledger) -> None:
+    async def _check(self, request: OperationRequest, requester: str, ledger: Ledger, ledger_id: str) -> None:
         """Everything that must hold before the ledger is touched."""
         op = request.operation
         if op in MANAGER_ONLY and requester != self.org_id:
@@ -226,7 +226,7 @@ class AssetService:
                     ErrorCode.OPERATION_NOT_ALLOWED, f"hold {request.operation_id!r} is {hold.requester}'s"
                 )
         if op in NEEDS_CONSENT and not (op == OperationType.REDEEM and request.consent is None):
-            await self._check_consent(request, ledger)
+            await self._check_consent(request, ledger, ledger_id)
         source_info = await self._user_info(request.source_user)
         destination_info = await self._user_info(request.destination_user)
         if op in (OperationType.TRANSFER, OperationType.ISSUE, OperationType.HOLD, OperationType.RELEASE):
@@ -245,14 +245,13 @@ class AssetService:
                 reasons = "; ".join(f"{v.rule}: {v.reason}" for v in violations)
                 raise FinP2PError(ErrorCode.COMPLIANCE_REFUSED, reasons, violations=[v.rule for v in violations])
 
-    async def _check_consent(self, request: OperationRequest, ledger: Ledger) -> None:
+    async def _check_consent(self, request: OperationRequest, ledger: Ledger, ledger_id: str) -> None:
         consent = request.consent
         if consent is None:
             raise FinP2PError(ErrorCode.CONSENT_INVALID, f"{request.operation} needs the source's signature")
         if consent.signer != request.source:
             raise FinP2PError(ErrorCode.CONSENT_INVALID, "the consent is signed by someone other than the source")
         # The signed template must be exactly this operation's: the ledger's own (EIP712) or the node's hashList.
-        ledger_id = next(i for i, led in self.node.ledgers.items() if led is ledger)
         expected = await self._template(request, ledger, ledger_id, consent.template)
         if consent.payload.get("hash") != expected["hash"]:
             raise FinP2PError(ErrorCode.CONSENT_INVALID, "the signed template is not this operation's")
