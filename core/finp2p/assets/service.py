@@ -506,6 +506,7 @@ class AssetService:
         row = await self.store.run(lambda s: s.get(RequestedOperationRow, op_id))
         assert row is not None
         request = OperationRequest.from_body(json.loads(row.request))
+        bundle: dict[str, Any] | None = None
         try:
             # Asking again after a crash is safe (the primary answers from what it wrote), so the answer is written
             # once, with its record.
@@ -518,7 +519,9 @@ class AssetService:
             if exc.code in _RETRY_LATER:
                 log.warning("operation %s: %s; it stays pending and resumes on the next start", op_id, exc)
                 return
-            await self._update(op_id, state="failed", error=_error_json(exc))
+            # A receipt that could not be recorded is kept with the failure: the operation itself happened.
+            kept = {"bundle": json.dumps(bundle)} if bundle is not None else {}
+            await self._update(op_id, state="failed", error=_error_json(exc), **kept)
         except Exception as exc:  # never lose an operation to an unexpected error: it stays resumable
             log.exception("operation %s: unexpected %s; it resumes on the next start", op_id, type(exc).__name__)
 
