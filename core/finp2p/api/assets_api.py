@@ -222,6 +222,10 @@ _STATUS = {
 }
 
 
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
 def _ok(description: str, schema: dict[str, Any], status: str = "200") -> dict[str, Any]:
     return {status: {"description": description, "content": {"application/json": {"schema": schema}}}}
 
@@ -244,22 +248,17 @@ def paths(errors: Any) -> dict[str, Any]:
                 "operationId": "createAsset",
                 "description": "Create an asset this organization manages on one of its ledgers, and advertise it.",
                 "parameters": [IDEMPOTENCY_KEY],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["name", "ledger_id"],
-                                "properties": {
-                                    "name": {"type": "string"},
-                                    "ledger_id": {"type": "string"},
-                                    "metadata": obj,
-                                },
-                            }
-                        }
-                    },
-                },
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "required": ["name", "ledger_id"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "ledger_id": {"type": "string"},
+                            "metadata": obj,
+                        },
+                    }
+                ),
                 "responses": {**_ok("the asset", obj, "201"), **errors(400, 401, 409, 422, 503)},
             },
             "get": {
@@ -272,18 +271,13 @@ def paths(errors: Any) -> dict[str, Any]:
                 "operationId": "createUser",
                 "description": "Record a user (their FinID and information) in this organization's private store.",
                 "parameters": [IDEMPOTENCY_KEY],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["user_id", "fin_id", "legal_name"],
-                                "properties": {"user_id": {"type": "string"}, "fin_id": _FIN_ID},
-                            }
-                        }
-                    },
-                },
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "required": ["user_id", "fin_id", "legal_name"],
+                        "properties": {"user_id": {"type": "string"}, "fin_id": _FIN_ID},
+                    }
+                ),
                 "responses": {**_ok("the user's record", obj, "201"), **errors(400, 401, 403, 409)},
             }
         },
@@ -291,7 +285,7 @@ def paths(errors: Any) -> dict[str, Any]:
             "post": {
                 "operationId": "consentTemplate",
                 "description": "What the source signs for an operation, from the asset's primary node.",
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _OPERATION}}},
+                "requestBody": _body(_OPERATION),
                 "responses": {**_ok("ledger id and template", obj), **errors(400, 401, 404, 422, 502, 503, 504)},
             }
         },
@@ -301,7 +295,7 @@ def paths(errors: Any) -> dict[str, Any]:
                 "parameters": [
                     {"name": "Idempotency-Key", "in": "header", "required": True, "schema": {"type": "string"}}
                 ],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": _OPERATION}}},
+                "requestBody": _body(_OPERATION),
                 "responses": {**_ok("accepted: poll its status", _STATUS, "202"), **errors(400, 401, 409)},
             }
         },
@@ -346,18 +340,13 @@ def paths(errors: Any) -> dict[str, Any]:
             "post": {
                 "operationId": "validateReceipt",
                 "description": "Ask the nodes with access to the receipt's ledger whether its transaction is there.",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["bundle"],
-                                "properties": {"bundle": obj, "quorum": {"type": "integer", "minimum": 1}},
-                            }
-                        }
-                    },
-                },
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "required": ["bundle"],
+                        "properties": {"bundle": obj, "quorum": {"type": "integer", "minimum": 1}},
+                    }
+                ),
                 "responses": {**_ok("the broadcast's answers and report", obj), **errors(400, 401, 422, 502, 504)},
             }
         },

@@ -13,7 +13,7 @@ import click
 from rich.table import Table
 
 from finp2p.cli.common import open_store, settings_of
-from finp2p.cli.output import emit, err, json_option, out, reports_errors
+from finp2p.cli.output import emit, err, genesis_option, json_option, out, reports_errors, revocations_option
 from finp2p.config import Settings
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.governance import authority as auth
@@ -443,20 +443,8 @@ def credential_show_cmd(file: Path, as_json: bool) -> None:
 
 @credential_group.command("verify")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option(
-    "--genesis",
-    "genesis_file",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    required=True,
-    help="The network's genesis file: the only thing trusted.",
-)
-@click.option(
-    "--revocations",
-    "revocation_files",
-    multiple=True,
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Revocation list files to apply.",
-)
+@genesis_option
+@revocations_option
 @json_option
 @reports_errors
 def credential_verify_cmd(file: Path, genesis_file: Path, revocation_files: tuple[Path, ...], as_json: bool) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -16,6 +17,18 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on standard output.")
+_FILE = click.Path(dir_okay=False, exists=True, path_type=Path)
+#: What verifying commands trust: the genesis, and the revocation lists the verifier holds.
+genesis_option = click.option(
+    "--genesis", "genesis_file", type=_FILE, required=True, help="The network's genesis file: the only thing trusted."
+)
+revocations_option = click.option(
+    "--revocations",
+    "revocation_files",
+    multiple=True,
+    type=_FILE,
+    help="Revocation list files to apply (what they revoke fails verification). Repeatable.",
+)
 
 
 def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from finp2p.cli.output import emit, json_option, out, reports_errors
+from finp2p.cli.output import emit, genesis_option, json_option, out, reports_errors, revocations_option
 from finp2p.errors import ErrorCode, FinP2PError
 
 
@@ -47,13 +47,7 @@ def show_cmd(bundle_file: Path, as_json: bool) -> None:
 
 @receipt_group.command("verify")
 @click.argument("bundle_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option(
-    "--genesis",
-    "genesis_file",
-    required=True,
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="The network's genesis file: the only thing trusted.",
-)
+@genesis_option
 @click.option(
     "--ledger",
     "ledger_files",
@@ -61,13 +55,7 @@ def show_cmd(bundle_file: Path, as_json: bool) -> None:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="A ledger profile to reach a ledger by (your own endpoint); default: what the bundle says. Repeatable.",
 )
-@click.option(
-    "--revocations",
-    "revocation_files",
-    multiple=True,
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Revocation list files to apply (a receipt by a revoked organization fails). Repeatable.",
-)
+@revocations_option
 @json_option
 @reports_errors
 def verify_cmd(
