@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from finp2p.ledger_profiles import EMBEDDED_PROFILE
+
 FINP2P = [sys.executable, "-m", "finp2p"]
 BANKS = ("bank-a", "bank-b", "bank-c")
 ALICE = "bank-a:101:alice"
-LEDGER = "eip155:131277322940537"  # the embedded chain (eth-tester's chain id)
+LEDGER = EMBEDDED_PROFILE.ledger_id
 ASSET_NAME = "bond-2031"
 
 

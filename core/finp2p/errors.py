@@ -429,6 +429,11 @@ class ErrorCode(enum.Enum):
         "the owner's signed template was used already",
         "A signature authorises one operation: have the owner sign a template for this one.",
     )
+    LEDGER_NO_HISTORY = (
+        "FP6022",
+        "the ledger cannot answer as of that point",
+        "Ask for the current balance, or for a height or time this ledger still keeps.",
+    )
 
     # -- asset transactions and receipts -------------------------------------------------------------------------
     RECEIPT_BAD_SIGNATURE = (

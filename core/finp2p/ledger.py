@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from finp2p.errors import ErrorCode, FinP2PError
+
 
 class OperationType(enum.StrEnum):
     ISSUE = "issue"
@@ -156,8 +158,9 @@ class Ledger(abc.ABC):
         checks a consent against it before executing; the ledger may check it again (on-chain)."""
 
     @abc.abstractmethod
-    async def balance(self, asset_id: str, fin_id: str) -> Balance:
-        """The available and held units of ``fin_id`` in ``asset_id``, at the ledger's current height."""
+    async def balance(self, asset_id: str, fin_id: str, height: int | None = None) -> Balance:
+        """The available and held units of ``fin_id`` in ``asset_id``, at ``height`` (the ledger's current height
+        when ``None``). A ledger that keeps no history refuses a past height with FP6022."""
 
     @abc.abstractmethod
     async def transaction(self, transaction_id: str) -> LedgerTransaction | None:
@@ -185,6 +188,37 @@ class Ledger(abc.ABC):
     @abc.abstractmethod
     async def height(self) -> int:
         """The ledger's current height (block number, Fabric block height)."""
+
+    async def height_at(self, timestamp: int) -> int:
+        """The height of the last block at or before ``timestamp`` (unix seconds), for balances "as of" a time."""
+        raise FinP2PError(ErrorCode.LEDGER_NO_HISTORY, "this ledger cannot find its height at a time")
+
+    def account_of(self, fin_id: str) -> dict[str, str]:
+        """The ledger accounts that hold ``fin_id``'s units, by the field names of :meth:`account_fields` (the
+        ledger-adapter mapping API's ``accountMappings``). By default a FinID is its own account."""
+        return {"ledgerAccountId": fin_id}
+
+    def account_fields(self) -> list[dict[str, str]]:
+        """The fields of a FinID's ledger account mapping: ``field``, ``description``, ``exampleValue``."""
+        return [
+            {
+                "field": "ledgerAccountId",
+                "description": "the account on this ledger that holds the FinID's units",
+                "exampleValue": "02" + "ab" * 32,
+            }
+        ]
+
+    def check_account(self, field: str, value: str) -> str:
+        """``value`` of mapping ``field`` in this ledger's canonical form; FP7010 when it is not a valid account."""
+        if field not in {f["field"] for f in self.account_fields()}:
+            raise FinP2PError(ErrorCode.OPERATION_INVALID, f"this ledger has no account field {field!r}")
+        if not isinstance(value, str) or not value.strip():
+            raise FinP2PError(ErrorCode.OPERATION_INVALID, f"account field {field!r} must be a non-empty string")
+        return value
+
+    def asset_identifier(self, asset_id: str) -> dict[str, str]:
+        """How the ledger-adapter API names ``asset_id`` on this ledger (a CAIP-19 ledger asset identifier)."""
+        return {"assetIdentifierType": "CAIP-19", "network": self.ledger_id, "tokenId": asset_id, "standard": "finp2p"}
 
     def public_settings(self) -> dict[str, Any]:
         """Settings another party needs to read this ledger besides its profile's: an endpoint this node serves,

@@ -72,6 +72,11 @@ def _value(value: Any) -> str:
     raise TypeError(f"a ledger profile cannot hold {type(value).__name__} values")
 
 
+#: The embedded Ethereum chain (eth-tester on py-evm, in the process; nothing to install or start): the ledger of
+#: demos, and of ``finp2p adapter serve`` without a profile.
+EMBEDDED_PROFILE = LedgerProfile("ethereum", "eip155:131277322940537", {"backend": "embedded"})
+
+
 def open_ledger(profile: LedgerProfile, context: ComponentContext) -> Ledger:
     """Build the ledger of ``profile`` with the plugin that provides its kind (FP1106 when none does)."""
     kind = context.plugins.kind("ledger", profile.kind)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session, col, select
 
 from finp2p.assets.audit import Auditor
+from finp2p.assets.execution import execute_once
 from finp2p.assets.operations import MANAGER_ONLY, NEEDS_CONSENT, ON_HOLD, OperationRequest
 from finp2p.assets.receipts import Bundle, Receipt, Record, SignedReceipt, public_profile
 from finp2p.assets.recorder import ReceiptRecorder
@@ -173,9 +174,9 @@ class AssetService:
                 await self._check(request, requester, ledger, ledger_id)
                 await self._write(op_id, op, requester, body, state="executing")
                 self._step(request, "executing")
-                tx = await self._submit(request, ledger, resumed=False)
+                tx = await execute_once(ledger, request, resumed=False)
             else:  # interrupted while executing: it may have reached the ledger
-                tx = await self._submit(request, ledger, resumed=True)
+                tx = await execute_once(ledger, request, resumed=True)
         except FinP2PError as exc:
             await self._write(op_id, op, requester, body, state="failed", answer=_error_json(exc))
             raise
@@ -278,43 +279,6 @@ class AssetService:
         assert self.network.discovery is not None
         answer = await fetch(self.messenger, self.network.discovery, user)
         return dict(answer.get("data") or {})
-
-    async def _submit(self, request: OperationRequest, ledger: Ledger, *, resumed: bool) -> LedgerTransaction:
-        op, op_id = request.operation, request.operation_id
-        if resumed:
-            found = await ledger.find_operation(op_id, op)
-            if found is not None:
-                return found
-        try:
-            return await self._run_on(ledger, request)
-        except FinP2PError as exc:
-            if exc.code is not ErrorCode.LEDGER_OPERATION_ID_USED:
-                raise
-            found = await ledger.find_operation(op_id, op)  # it reached the ledger before we could write it down
-            if found is None:
-                raise
-            return found
-
-    async def _run_on(self, ledger: Ledger, r: OperationRequest) -> LedgerTransaction:
-        src, dst = str(r.source), str(r.destination)
-        match r.operation:
-            case OperationType.ISSUE:
-                return await ledger.issue(r.asset_id, dst, r.quantity, r.operation_id)
-            case OperationType.TRANSFER:
-                assert r.consent is not None
-                return await ledger.transfer(r.asset_id, src, dst, r.quantity, r.operation_id, r.consent)
-            case OperationType.REDEEM:
-                return await ledger.redeem(r.asset_id, src, r.quantity, r.operation_id, r.consent)
-            case OperationType.HOLD:
-                assert r.consent is not None
-                return await ledger.hold(
-                    r.asset_id, src, r.destination, r.quantity, r.operation_id, r.expiry, r.consent
-                )
-            case OperationType.RELEASE:
-                return await ledger.release(r.asset_id, src, dst, r.quantity, r.operation_id)
-            case OperationType.ROLLBACK:
-                return await ledger.rollback(r.asset_id, src, r.quantity, r.operation_id)
-        raise AssertionError(r.operation)
 
     def _bundle(self, tx: LedgerTransaction, ledger_id: str) -> dict[str, Any]:
         signed = SignedReceipt.sign(Receipt.of(tx), self.messenger.key)

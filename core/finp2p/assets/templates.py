@@ -13,8 +13,10 @@ can ride along), then checking the signature over it with the FinID's key.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from finp2p.errors import ErrorCode, FinP2PError
@@ -107,6 +109,62 @@ def verify_signature(signature: Any, signer: str) -> bytes:
     if not good:
         raise _invalid(f"the signature is not {signer[:16]}…'s over the template")
     return digest
+
+
+def check_covers(template: dict[str, Any], *, signer: str, asset_id: str, quantity: int) -> None:
+    """FP7009 unless the signed template names the signer's FinID, the asset and the quantity.
+
+    A router's template (FinP2P's PrimarySale, Selling, Buying, Redemption typed data, or hash groups of the same
+    fields) has its own layout, so its values are searched rather than its field names: a signature over a template
+    for another asset, another amount or another investor cannot authorise this operation.
+    """
+    values = _values(template)
+    missing = []
+    if signer.lower() not in values:
+        missing.append("the signer's FinID")
+    if asset_id not in values:
+        missing.append(f"asset {asset_id}")
+    if not any(_is_quantity(v, quantity) for v in values):
+        missing.append(f"quantity {quantity}")
+    if missing:
+        raise _invalid(f"the signed template does not name {', '.join(missing)}: it was signed for another operation")
+
+
+def _values(template: dict[str, Any]) -> set[str]:
+    """Every leaf value of a template as text: typed data's values as they are, hash fields' hex decoded to text
+    where it is UTF-8 (and kept as hex too)."""
+    out: set[str] = set()
+    if template.get("type") == "hashList":
+        for group in template.get("hashGroups") or []:
+            for f in (group.get("fields") or []) if isinstance(group, dict) else []:
+                value = f.get("value") if isinstance(f, dict) else None
+                if isinstance(value, str):
+                    out.add(value.lower())
+                    with contextlib.suppress(ValueError):
+                        out.add(bytes.fromhex(value.removeprefix("0x")).decode("utf-8"))
+        return out
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+        elif isinstance(node, str):
+            out.update((node, node.lower()))
+        elif isinstance(node, int) and not isinstance(node, bool):
+            out.add(str(node))
+
+    walk(template.get("message"))
+    return out
+
+
+def _is_quantity(text: str, quantity: int) -> bool:
+    try:
+        return Decimal(text) == quantity
+    except (InvalidOperation, ValueError):
+        return False
 
 
 def hash_list_template(groups: list[list[tuple[str, str]]], hash_func: str = "keccak-256") -> dict[str, Any]:

@@ -10,6 +10,7 @@ import click
 from rich.logging import RichHandler
 
 from finp2p import __version__
+from finp2p.cli.adapter_cmd import adapter_group
 from finp2p.cli.api_cmd import api_group
 from finp2p.cli.config_cmd import config_group
 from finp2p.cli.demo_cmd import demo_cmd
@@ -131,6 +132,7 @@ def cli(config: str | None, strict: bool, log_level: str) -> None:
 
 
 cli.add_command(plugins_cmd)
+cli.add_command(adapter_group)
 cli.add_command(errors_cmd)
 cli.add_command(config_group)
 cli.add_command(node_group)

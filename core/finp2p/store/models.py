@@ -284,3 +284,50 @@ class RequestedOperationRow(SQLModel, table=True):
     error: str | None = Field(default=None, sa_type=Text)
     created_ms: int = Field(sa_type=BigInteger)
     updated_ms: int = Field(sa_type=BigInteger)
+
+
+# -- ledger-adapter API ---------------------------------------------------------------------------------------------
+class AdapterOperationRow(SQLModel, table=True):
+    """An operation asked of the ledger-adapter API, written before it is acknowledged.
+
+    ``state``: pending (accepted, answered with its cid, executing) → done (``result`` holds the operation object,
+    a receipt or an error). ``callback``: none, pending (to be sent to the router), sent or failed.
+    """
+
+    __tablename__ = "adapter_operation"
+
+    cid: str = Field(primary_key=True, max_length=64)
+    idempotency_key: str = Field(max_length=300, unique=True)
+    kind: str = Field(max_length=20)  # the operationStatus type: receipt, createAsset, deposit
+    operation: str = Field(max_length=20)  # issue, transfer, ..., createAsset, deposit, payout
+    request: str = Field(sa_type=Text)  # JSON, as received
+    request_hash: str = Field(max_length=64)
+    operation_id: str | None = Field(default=None, max_length=300)
+    state: str = Field(max_length=20, index=True)
+    transaction_id: str | None = Field(default=None, max_length=200, index=True)
+    result: str | None = Field(default=None, sa_type=Text)  # JSON: the completed operation object
+    callback: str = Field(default="none", max_length=16, index=True)
+    created_ms: int = Field(sa_type=BigInteger)
+    updated_ms: int = Field(sa_type=BigInteger)
+
+
+class AdapterOwnerRow(SQLModel, table=True):
+    """A FinID's ledger accounts, as the mapping API provisioned them."""
+
+    __tablename__ = "adapter_owner"
+
+    fin_id: str = Field(primary_key=True, max_length=66)
+    status: str = Field(max_length=16)
+    accounts: str = Field(sa_type=Text)  # JSON object: field -> account
+    updated_ms: int = Field(sa_type=BigInteger)
+
+
+class AdapterPlanRow(SQLModel, table=True):
+    """An execution plan a router asked this adapter to approve, with the proposals made on it."""
+
+    __tablename__ = "adapter_plan"
+
+    plan_id: str = Field(primary_key=True, max_length=300)
+    status: str = Field(max_length=16)  # approved, rejected
+    proposals: str = Field(sa_type=Text)  # JSON list: each proposal, our answer and the router's final status
+    updated_ms: int = Field(sa_type=BigInteger)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -13,7 +14,7 @@ from web3.exceptions import TransactionNotFound
 from finp2p.assets import merkle
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity.canonical import keccak256
-from finp2p.identity.keys import SigningKey, check_fin_id
+from finp2p.identity.keys import SigningKey, check_fin_id, eth_address
 from finp2p.ledger import Balance, Ledger, LedgerTransaction, OperationType, OwnerConsent
 from finp2p_ethereum.artifacts import artifact, calldata, signature
 from finp2p_ethereum.chain import Chain
@@ -21,6 +22,7 @@ from finp2p_ethereum.consent import Operation, adapter_template, consent_digest
 from finp2p_ethereum.submit import DEFAULT_OPTIONS, SubmitOptions, Submitter
 
 #: Which operation each contract function and event is.
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _FUNCTIONS = {
     "issue": OperationType.ISSUE,
     "transfer": OperationType.TRANSFER,
@@ -211,15 +213,60 @@ class EthereumLedger(Ledger):
         return found
 
     # -- reads ---------------------------------------------------------------------------------------------------
-    async def balance(self, asset_id: str, fin_id: str) -> Balance:
+    async def balance(self, asset_id: str, fin_id: str, height: int | None = None) -> Balance:
         _check_text(asset_id, "asset id")
         check_fin_id(fin_id)
         contract = await self._assets()
-        height = await self.chain.w3.eth.block_number
+        current = int(await self.chain.w3.eth.block_number)
+        if height is None:
+            height = current
+        elif not 0 <= height <= current:
+            raise FinP2PError(
+                ErrorCode.LEDGER_NO_HISTORY, f"block {height} is not on this chain (its height is {current})"
+            )
         available, held = await self.submitter._call(
             contract.functions.balanceOf(asset_id, fin_id).call(block_identifier=height), "balance"
         )
         return Balance(asset_id, fin_id, int(available), int(held), height)
+
+    async def height_at(self, timestamp: int) -> int:
+        """Binary search over block timestamps: about log2(height) block reads."""
+        w3 = self.chain.w3
+        low, high = 0, int(await w3.eth.block_number)
+        if (await w3.eth.get_block(0))["timestamp"] > timestamp:
+            raise FinP2PError(ErrorCode.LEDGER_NO_HISTORY, f"the chain starts after {timestamp}")
+        while low < high:
+            middle = (low + high + 1) // 2
+            if (await w3.eth.get_block(middle))["timestamp"] <= timestamp:
+                low = middle
+            else:
+                high = middle - 1
+        return low
+
+    def account_of(self, fin_id: str) -> dict[str, str]:
+        # The contract keeps a FinID's units at the address derived from its key, and derives it itself.
+        return {"ledgerAccountId": str(_checksum(eth_address(check_fin_id(fin_id))))}
+
+    def account_fields(self) -> list[dict[str, str]]:
+        return [
+            {
+                "field": "ledgerAccountId",
+                "description": "the Ethereum address of the FinID (derived from its key; FinP2PAssets keeps its units "
+                "there)",
+                "exampleValue": "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf",
+            }
+        ]
+
+    def check_account(self, field: str, value: str) -> str:
+        super().check_account(field, value)
+        if not isinstance(value, str) or not _ADDRESS.fullmatch(value):
+            raise FinP2PError(
+                ErrorCode.OPERATION_INVALID, f"{field} {value!r} is not an Ethereum address (0x and 40 hex)"
+            )
+        lower = value[2:].lower() == value[2:] or value[2:].upper() == value[2:]
+        if not lower and _checksum(value) != value:
+            raise FinP2PError(ErrorCode.OPERATION_INVALID, f"{field} {value!r} fails its EIP-55 checksum: a typo?")
+        return str(_checksum(value))
 
     async def supply(self, asset_id: str) -> int:
         """All units of ``asset_id`` in existence (available plus held, of every owner)."""

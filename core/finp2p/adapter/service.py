@@ -1,0 +1,493 @@
+"""The ledger-adapter service: operations written before they are acknowledged, executed once, answered by cid.
+
+A request with an ``Idempotency-Key`` is claimed in ``adapter_operation`` (one row per key; the same key with
+another body is refused), checked (:mod:`finp2p.adapter.translate`), and then either answered at once (a check
+failed: the result holds the error) or acknowledged with its cid while it executes. The result is written when the
+ledger confirms; the router polls ``/operations/status/{cid}`` or, when the adapter has a callback URL, is sent the
+result. Operations and callbacks left unfinished by a crash resume when the service starts, and an operation that
+may have reached the ledger is looked up there before anything is submitted again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+import aiohttp
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from finp2p.adapter import translate
+from finp2p.adapter.translate import RECEIPT_OPERATIONS, Prepared
+from finp2p.assets.execution import execute_once
+from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.identity.canonical import canonical
+from finp2p.identity.keys import SigningKey, check_fin_id
+from finp2p.ledger import Ledger, LedgerTransaction
+from finp2p.store import Store
+from finp2p.store.models import AdapterOperationRow, AdapterOwnerRow, AdapterPlanRow
+
+log = logging.getLogger(__name__)
+
+#: Ledger troubles worth another attempt: the operation may not have reached the ledger, or its outcome is unknown.
+TRANSIENT = frozenset({ErrorCode.LEDGER_UNREACHABLE, ErrorCode.LEDGER_TIMEOUT})
+#: Attempts at an operation whose ledger is unreachable before it waits for the next start; the wait doubles from
+#: RETRY_FIRST_S up to RETRY_MAX_S.
+ATTEMPTS = 12
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 30.0
+CALLBACK_ATTEMPTS = 8
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def kind_of(operation: str) -> str:
+    """The ``operationStatus`` type of an operation's result."""
+    return {"createAsset": "createAsset", "deposit": "deposit"}.get(operation, "receipt")
+
+
+class AdapterService:
+    def __init__(
+        self,
+        ledger: Ledger,
+        store: Store,
+        *,
+        key: SigningKey | None = None,
+        callback_url: str | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.store = store
+        self.key = key
+        self.callback_url = callback_url.rstrip("/") if callback_url else None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._callbacks: set[asyncio.Task[None]] = set()
+        self._done: dict[str, asyncio.Event] = {}
+        self._http: aiohttp.ClientSession | None = None
+
+    # -- life cycle ----------------------------------------------------------------------------------------------
+    async def start(self) -> int:
+        """Resume unfinished operations and unsent callbacks; return how many."""
+
+        def unfinished(s: Session) -> tuple[list[str], list[str]]:
+            pending = s.exec(select(AdapterOperationRow.cid).where(AdapterOperationRow.state == "pending")).all()
+            calls = s.exec(select(AdapterOperationRow.cid).where(AdapterOperationRow.callback == "pending")).all()
+            return list(pending), list(calls)
+
+        pending, calls = await self.store.run(unfinished)
+        for cid in pending:
+            self._start(cid, resumed=True)
+        for cid in calls:
+            self._send_later(cid)
+        return len(pending) + len(calls)
+
+    async def close(self) -> None:
+        tasks = [*self._tasks.values(), *self._callbacks]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    def metadata(self) -> dict[str, Any]:
+        """How the router learns an operation's result (the spec's ``operationMetadata``)."""
+        if self.callback_url:
+            strategy = {"type": "callback", "callback": {"type": "endpoint"}}
+        else:
+            strategy = {"type": "poll", "polling": {"type": "random"}}
+        return {"operationResponseStrategy": strategy}
+
+    # -- operations ----------------------------------------------------------------------------------------------
+    async def submit(self, operation: str, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
+        """Accept an operation (``createAsset``, a receipt operation, ``deposit``): its operation object, completed
+        or pending. The same key and body return the same operation; the same key with another body is FP3011."""
+        digest = hashlib.sha256(canonical({"operation": operation, "body": body})).hexdigest()
+        row, new = await self._claim(operation, body, digest, idempotency_key)
+        if not new:
+            if row.request_hash != digest:
+                raise FinP2PError(
+                    ErrorCode.IDEMPOTENCY_CONFLICT, f"Idempotency-Key {idempotency_key!r} was used for another request"
+                )
+            return self._view(row)
+        try:
+            if operation == "deposit":
+                return await self._finish(row.cid, await self._deposit(row.cid, body))
+            if operation in RECEIPT_OPERATIONS:
+                await self._prepared(operation, body, row.cid)  # answer a failed check now, not by polling
+        except FinP2PError as exc:
+            return await self._finish(row.cid, self._failed(row.cid, exc))
+        self._start(row.cid, resumed=False)
+        return self._view(row)
+
+    async def _claim(
+        self, operation: str, body: dict[str, Any], digest: str, idempotency_key: str
+    ) -> tuple[AdapterOperationRow, bool]:
+        scoped = f"{operation}:{idempotency_key}"
+
+        def claim(s: Session) -> tuple[AdapterOperationRow, bool]:
+            found = s.exec(select(AdapterOperationRow).where(AdapterOperationRow.idempotency_key == scoped)).first()
+            if found is not None:
+                return found, False
+            now = _now_ms()
+            row = AdapterOperationRow(
+                cid=uuid.uuid4().hex,
+                idempotency_key=scoped,
+                kind=kind_of(operation),
+                operation=operation,
+                request=json.dumps(body),
+                request_hash=digest,
+                state="pending",
+                created_ms=now,
+                updated_ms=now,
+            )
+            s.add(row)
+            return row, True
+
+        try:
+            return await self.store.run(claim)
+        except IntegrityError:  # the same key, at the same moment: the other request claimed it
+            return await self.store.run(claim)
+
+    async def _prepared(self, operation: str, body: dict[str, Any], cid: str) -> Prepared:
+        prepared = translate.prepare(self.ledger, operation, body, cid, time.time())
+        for account in (prepared.source, prepared.destination):
+            if account is not None and account.get("ledgerAccount"):
+                await self._check_ledger_account(account["finId"], account["ledgerAccount"]["address"])
+        return prepared
+
+    def _start(self, cid: str, *, resumed: bool) -> None:
+        if cid in self._tasks:
+            return
+        self._done.setdefault(cid, asyncio.Event())
+        task = asyncio.create_task(self._drive(cid, resumed), name=f"adapter-{cid}")
+        self._tasks[cid] = task
+        task.add_done_callback(lambda _t: self._tasks.pop(cid, None))
+
+    async def _drive(self, cid: str, resumed: bool) -> None:
+        row = await self.store.run(lambda s: s.get(AdapterOperationRow, cid))
+        assert row is not None
+        if row.state != "pending":
+            return
+        body = json.loads(row.request)
+        delay = RETRY_FIRST_S
+        for attempt in range(ATTEMPTS):
+            try:
+                result = await self._run(row.operation, body, cid, resumed=resumed or attempt > 0)
+            except FinP2PError as exc:
+                if exc.code not in TRANSIENT:
+                    await self._finish(cid, self._failed(cid, exc))
+                    return
+                log.warning("adapter operation %s: %s; retrying in %.1f s", cid, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+                continue
+            except Exception:  # never lose an operation to an unexpected error: it resumes on the next start
+                log.exception("adapter operation %s failed unexpectedly; it resumes on the next start", cid)
+                return
+            await self._finish(cid, result)
+            return
+        log.error("adapter operation %s: the ledger stayed unreachable; it resumes on the next start", cid)
+
+    async def _run(self, operation: str, body: dict[str, Any], cid: str, *, resumed: bool) -> dict[str, Any]:
+        if operation == "createAsset":
+            return await self._create_asset(cid, body, resumed=resumed)
+        prepared = await self._prepared(operation, body, cid)
+        tx = await execute_once(self.ledger, prepared.request, resumed=resumed)
+        await self.store.run(lambda s: _set(s, cid, operation_id=tx.operation_id, transaction_id=tx.transaction_id))
+        return self._completed(cid, self._receipt(tx, prepared))
+
+    def _receipt(self, tx: LedgerTransaction, prepared: Prepared) -> dict[str, Any]:
+        return translate.receipt_of(
+            self.ledger, tx, self.key, prepared.source, prepared.destination, prepared.execution_context
+        )
+
+    async def _create_asset(self, cid: str, body: dict[str, Any], *, resumed: bool) -> dict[str, Any]:
+        asset_id = str(body["asset"]["resourceId"])
+        identifier = self.ledger.asset_identifier(asset_id)
+        binding = body.get("ledgerAssetBinding")
+        if binding is not None and (binding["network"], binding["tokenId"]) != (
+            identifier["network"],
+            identifier["tokenId"],
+        ):
+            raise FinP2PError(
+                ErrorCode.OPERATION_INVALID,
+                f"this ledger names the asset {identifier['tokenId']!r} on {identifier['network']}; it cannot bind "
+                f"to token {binding['tokenId']!r} on {binding['network']}",
+            )
+        reference: dict[str, Any] = {}
+        try:
+            created = await self.ledger.create_asset(asset_id, dict(body.get("metadata") or {}))
+            reference = created
+        except FinP2PError as exc:
+            # Binding to the asset, or resuming its creation: an asset that exists is the answer asked for.
+            if exc.code is not ErrorCode.LEDGER_ASSET_EXISTS or not (resumed or binding is not None):
+                raise
+        info: dict[str, Any] = {"ledgerIdentifier": identifier}
+        contract = reference.get("contract")
+        if contract:
+            info["ledgerReference"] = {"type": "contractDetails", "address": str(contract), "TokenStandard": "FinP2P"}
+        return self._completed(cid, {"ledgerAssetInfo": info})
+
+    async def _deposit(self, cid: str, body: dict[str, Any]) -> dict[str, Any]:
+        asset = body["asset"]
+        if asset.get("type") != "finp2p" or not asset.get("resourceId"):
+            raise FinP2PError(
+                ErrorCode.OPERATION_INVALID, "this ledger takes deposits of FinP2P assets only (asset type finp2p)"
+            )
+        fin_id = check_fin_id(body["destination"]["finId"])
+        accounts = await self.accounts_of(fin_id)
+        address = next(iter(accounts.values()))
+        return self._completed(
+            cid,
+            {
+                "account": body["destination"],
+                "asset": asset,
+                "operationId": cid,
+                "description": f"Units of {asset['resourceId']} on {self.ledger.ledger_id} are held by FinID "
+                f"{fin_id} at ledger account {address}: an issue or a transfer to that FinID deposits them.",
+                "paymentOptions": [
+                    {
+                        "description": f"a transfer on {self.ledger.ledger_id}",
+                        "currency": str(asset["resourceId"]),
+                        "methodInstruction": {
+                            "type": "paymentInstructions",
+                            "instruction": f"transfer {asset['resourceId']} to FinID {fin_id} ({address})",
+                        },
+                    }
+                ],
+            },
+        )
+
+    def _completed(self, cid: str, response: dict[str, Any]) -> dict[str, Any]:
+        return {"cid": cid, "isCompleted": True, "response": response}
+
+    def _failed(self, cid: str, exc: FinP2PError) -> dict[str, Any]:
+        return {"cid": cid, "isCompleted": True, "error": translate.error_info(exc)}
+
+    async def _finish(self, cid: str, result: dict[str, Any]) -> dict[str, Any]:
+        """Write the result (and, with a callback URL, that the router is owed it) before anyone is told."""
+        callback = "pending" if self.callback_url else "none"
+        await self.store.run(lambda s: _set(s, cid, state="done", result=json.dumps(result), callback=callback))
+        self._done.pop(cid, asyncio.Event()).set()
+        if self.callback_url:
+            self._send_later(cid)
+        return result
+
+    def _view(self, row: AdapterOperationRow) -> dict[str, Any]:
+        if row.state == "done" and row.result:
+            return dict(json.loads(row.result))
+        return {"cid": row.cid, "isCompleted": False, "operationMetadata": self.metadata()}
+
+    async def status(self, cid: str, wait_s: float = 0.0) -> dict[str, Any] | None:
+        """The operation's ``operationStatus`` (``None``: no such cid); ``wait_s`` waits that long for its result."""
+        event = self._done.get(cid)
+        if wait_s > 0 and event is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), wait_s)
+        row = await self.store.run(lambda s: s.get(AdapterOperationRow, cid))
+        if row is None:
+            return None
+        return {"type": row.kind, "operation": self._view(row)}
+
+    # -- callbacks -----------------------------------------------------------------------------------------------
+    def _send_later(self, cid: str) -> None:
+        task = asyncio.create_task(self._send(cid), name=f"adapter-callback-{cid}")
+        self._callbacks.add(task)
+        task.add_done_callback(self._callbacks.discard)
+
+    async def _send(self, cid: str) -> None:
+        """POST the operation's status to ``<callback>/operations/callback/<cid>``; retried with backoff."""
+        assert self.callback_url is not None
+        status = await self.status(cid)
+        if status is None:
+            return
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        url = f"{self.callback_url}/operations/callback/{cid}"
+        delay = RETRY_FIRST_S
+        for _ in range(CALLBACK_ATTEMPTS):
+            try:
+                async with self._http.post(url, json=status) as response:
+                    if response.status < 300:
+                        await self.store.run(lambda s: _set(s, cid, callback="sent"))
+                        return
+                    log.warning("callback for %s: the router answered %s", cid, response.status)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("callback for %s: %s", cid, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_S)
+        await self.store.run(lambda s: _set(s, cid, callback="failed"))
+        log.error("callback for %s failed %d times; the router can still poll it", cid, CALLBACK_ATTEMPTS)
+
+    # -- reads ---------------------------------------------------------------------------------------------------
+    async def receipt(self, transaction_id: str) -> dict[str, Any] | None:
+        """The receipt of a transaction, from the ledger's own record (``None``: the ledger does not know it)."""
+        tx = await self.ledger.transaction(transaction_id)
+        if tx is None:
+            return None
+        rows = await self.store.run(
+            lambda s: s.exec(
+                select(AdapterOperationRow).where(AdapterOperationRow.transaction_id == tx.transaction_id)
+            ).all()
+        )
+        cid = rows[0].cid if rows else "receipt:" + tx.transaction_id
+        if not tx.succeeded:
+            exc = FinP2PError(ErrorCode.LEDGER_REVERTED, f"transaction {tx.transaction_id} failed on the ledger")
+            return self._failed(cid, exc)
+        prepared = None
+        if rows and rows[0].operation in RECEIPT_OPERATIONS:
+            with contextlib.suppress(FinP2PError):  # a request checked once; only its accounts are read here
+                prepared = translate.prepare(self.ledger, rows[0].operation, json.loads(rows[0].request), cid, 0)
+        if prepared is None:
+            return self._completed(cid, translate.receipt_of(self.ledger, tx, self.key))
+        return self._completed(cid, self._receipt(tx, prepared))
+
+    async def balance(self, asset: dict[str, Any], fin_id: str, marker: dict[str, Any] | None = None) -> Any:
+        asset_id = translate.check_asset(self.ledger, asset)
+        height = None
+        if marker is not None:
+            if marker["type"] == "transactionBlock":
+                height = int(marker["blockNumber"])
+            else:
+                height = await self.ledger.height_at(int(marker["timestamp"]))
+        return await self.ledger.balance(asset_id, check_fin_id(fin_id), height)
+
+    async def healthy(self) -> bool:
+        try:
+            await asyncio.wait_for(self.ledger.height(), 5)
+        except Exception:  # any failure to read the ledger is "unavailable", whatever raised it
+            return False
+        return True
+
+    # -- execution plans -----------------------------------------------------------------------------------------
+    async def approve_plan(self, plan_id: str) -> dict[str, Any]:
+        """Approve a plan when the ledger is there to execute it; reject it (validation failure) when it is not."""
+        if await self.healthy():
+            approval: dict[str, Any] = {"status": "approved"}
+        else:
+            exc = FinP2PError(ErrorCode.LEDGER_UNREACHABLE, f"ledger {self.ledger.ledger_id} does not answer")
+            failure = {"failureType": "validationFailure", **translate.error_info(exc)}
+            approval = {"status": "rejected", "failure": failure}
+
+        def write(s: Session) -> None:
+            row = s.get(AdapterPlanRow, plan_id) or AdapterPlanRow(
+                plan_id=plan_id, status="", proposals="[]", updated_ms=0
+            )
+            row.status, row.updated_ms = approval["status"], _now_ms()
+            s.add(row)
+
+        await self.store.run(write)
+        return {"cid": f"plan:{plan_id}", "isCompleted": True, "approval": approval}
+
+    async def plan_proposal(self, plan_id: str, proposal: dict[str, Any]) -> dict[str, Any]:
+        """Answer a proposal on a plan: approved for a plan this adapter approved, rejected for one it never saw."""
+
+        def answer(s: Session) -> dict[str, Any]:
+            row = s.get(AdapterPlanRow, plan_id)
+            if row is None or row.status != "approved":
+                return {
+                    "status": "rejected",
+                    "failure": {
+                        "failureType": "validationFailure",
+                        "code": int(ErrorCode.NOT_FOUND.code[2:]),
+                        "message": f"execution plan {plan_id!r} was not approved by this adapter",
+                    },
+                }
+            proposals = json.loads(row.proposals)
+            proposals.append({"proposal": proposal, "answer": "approved"})
+            row.proposals, row.updated_ms = json.dumps(proposals), _now_ms()
+            s.add(row)
+            return {"status": "approved"}
+
+        approval = await self.store.run(answer)
+        return {"cid": f"plan:{plan_id}", "isCompleted": True, "approval": approval}
+
+    async def plan_proposal_status(self, plan_id: str, proposal: dict[str, Any], status: str) -> None:
+        def write(s: Session) -> None:
+            row = s.get(AdapterPlanRow, plan_id) or AdapterPlanRow(
+                plan_id=plan_id, status="unknown", proposals="[]", updated_ms=0
+            )
+            proposals = json.loads(row.proposals)
+            proposals.append({"proposal": proposal, "status": status})
+            if proposal.get("proposalType") == "cancel" and status == "approved":
+                row.status = "cancelled"
+            row.proposals, row.updated_ms = json.dumps(proposals), _now_ms()
+            s.add(row)
+
+        await self.store.run(write)
+
+    # -- account mapping -----------------------------------------------------------------------------------------
+    async def map_owner(self, fin_id: str, accounts: dict[str, str], status: str) -> dict[str, Any]:
+        """Create or update a FinID's ledger accounts; each checked by the ledger plugin (FP7010 otherwise)."""
+        fin_id = check_fin_id(fin_id)
+        if not accounts:
+            raise FinP2PError(ErrorCode.OPERATION_INVALID, "accountMappings is empty: give at least one account")
+        checked = {name: self.ledger.check_account(name, value) for name, value in accounts.items()}
+        derived = self.ledger.account_of(fin_id)
+        # The ledger derives the FinID's own account; an account it did not derive is recorded for requests to
+        # name, but holds nothing this adapter moves, so nothing is provisioned for it.
+        own = all(derived.get(name) == value for name, value in checked.items())
+
+        def write(s: Session) -> None:
+            row = s.get(AdapterOwnerRow, fin_id) or AdapterOwnerRow(
+                fin_id=fin_id, status=status, accounts="{}", updated_ms=0
+            )
+            row.status, row.accounts, row.updated_ms = status, json.dumps(checked), _now_ms()
+            s.add(row)
+
+        await self.store.run(write)
+        return {
+            "finId": fin_id,
+            "status": status,
+            "accountMappings": checked,
+            "credentialCid": "none",
+            "credentialStatus": "existing" if own else "skipped",
+        }
+
+    async def owners(self, fin_ids: list[str] | None) -> list[dict[str, Any]]:
+        def read(s: Session) -> list[AdapterOwnerRow]:
+            query = select(AdapterOwnerRow).order_by(col(AdapterOwnerRow.fin_id))
+            if fin_ids is not None:
+                query = query.where(col(AdapterOwnerRow.fin_id).in_(fin_ids))
+            return list(s.exec(query).all())
+
+        return [
+            {"finId": r.fin_id, "status": r.status, "accountMappings": json.loads(r.accounts)}
+            for r in await self.store.run(read)
+        ]
+
+    async def accounts_of(self, fin_id: str) -> dict[str, str]:
+        """The FinID's mapped accounts when it has an active mapping, else the ones the ledger derives."""
+        row = await self.store.run(lambda s: s.get(AdapterOwnerRow, fin_id))
+        if row is not None and row.status == "active":
+            return dict(json.loads(row.accounts))
+        return self.ledger.account_of(fin_id)
+
+    async def _check_ledger_account(self, fin_id: str, address: str) -> None:
+        accounts = await self.accounts_of(fin_id)
+        normal = {v.lower() for v in accounts.values()}
+        if address.lower() not in normal:
+            raise FinP2PError(
+                ErrorCode.OPERATION_INVALID,
+                f"ledger account {address} is not FinID {fin_id[:16]}…'s (its accounts: "
+                f"{', '.join(accounts.values())})",
+            )
+
+
+def _set(s: Session, cid: str, **values: Any) -> None:
+    row = s.get(AdapterOperationRow, cid)
+    assert row is not None
+    for name, value in values.items():
+        setattr(row, name, value)
+    row.updated_ms = _now_ms()
+    s.add(row)

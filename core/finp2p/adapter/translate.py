@@ -1,0 +1,206 @@
+"""From the ledger-adapter API's requests to the ledger's operations, and back to its operation results.
+
+Everything here is checked before a ledger sees the operation: the asset is on this adapter's ledger, the quantity
+is a whole number, and the investor's signature (EIP712 or hashList template) is the right FinID's over a template
+that names this asset, this quantity and that FinID. A failure is a :class:`FinP2PError`, which the service turns
+into the operation's result (``error`` with a code and a message), never an HTTP error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from finp2p.assets.operations import OperationRequest
+from finp2p.assets.receipts import DOMAIN, TYPES, Receipt, SignedReceipt
+from finp2p.assets.templates import SIGNATURE_ERROR_CODE, check_covers, verify_signature
+from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.identity import eip712
+from finp2p.identity.keys import SigningKey
+from finp2p.ledger import Ledger, LedgerTransaction, OperationType, OwnerConsent
+
+#: Operations answered with a receipt, and the ledger operation each runs.
+RECEIPT_OPERATIONS = {
+    "issue": OperationType.ISSUE,
+    "transfer": OperationType.TRANSFER,
+    "redeem": OperationType.REDEEM,
+    "hold": OperationType.HOLD,
+    "release": OperationType.RELEASE,
+    "rollback": OperationType.ROLLBACK,
+    "payout": OperationType.TRANSFER,  # or a redeem when the payout names no destination: see prepare()
+}
+#: Errors about the investor's signature: the spec's code 4.
+SIGNATURE_ERRORS = frozenset(
+    {
+        ErrorCode.CONSENT_INVALID,
+        ErrorCode.LEDGER_BAD_SIGNATURE,
+        ErrorCode.LEDGER_CONSENT_USED,
+        ErrorCode.LEDGER_UNSUPPORTED_CONSENT,
+    }
+)
+#: Expiries below this are a time to live in seconds; above it, unix seconds.
+_TTL_LIMIT = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A receipt operation, checked: what the ledger executes and what its receipt says of the accounts."""
+
+    request: OperationRequest
+    source: dict[str, Any] | None  # the account as given (``finId``, ``asset``, ``ledgerAccount``)
+    destination: dict[str, Any] | None
+    execution_context: dict[str, Any] | None
+
+
+def error_info(exc: FinP2PError) -> dict[str, Any]:
+    """An operation's ``error``: code 4 for a signature, 1 for a regulation refusal, else the FinP2P code's number."""
+    if exc.code in SIGNATURE_ERRORS:
+        code = SIGNATURE_ERROR_CODE
+    elif exc.code is ErrorCode.COMPLIANCE_REFUSED:
+        code = 1
+    else:
+        code = int(exc.code.code[2:])
+    return {"code": code, "message": f"{exc.code.code} {exc.code.title}: {exc.detail}. {exc.code.hint}"}
+
+
+def quantity_of(text: str) -> int:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        value = Decimal(-1)
+    if value <= 0 or value != value.to_integral_value():
+        raise FinP2PError(ErrorCode.LEDGER_INVALID_QUANTITY, f"quantity {text!r} is not a positive whole number")
+    return int(value)
+
+
+def check_asset(ledger: Ledger, asset: dict[str, Any]) -> str:
+    """The asset's resource id, once its ledger identifier says it lives on this adapter's ledger."""
+    network = asset["ledgerIdentifier"]["network"]
+    if network != ledger.ledger_id:
+        raise FinP2PError(
+            ErrorCode.ASSET_NOT_MANAGED, f"the asset is on network {network!r}; this adapter serves {ledger.ledger_id}"
+        )
+    return str(asset.get("resourceId") or asset.get("id"))
+
+
+def expiry_of(value: int, now: float) -> int:
+    """Unix seconds: 0 (no expiry) and absolute times as they are, a time to live added to now."""
+    return value if value == 0 or value >= _TTL_LIMIT else int(now) + value
+
+
+def consent_of(body: dict[str, Any], signer: str, asset_id: str, quantity: int) -> OwnerConsent:
+    """The investor's signature, verified against ``signer`` and bound to the operation (FP7009 otherwise)."""
+    signature = body.get("signature")
+    if signature is None:
+        raise FinP2PError(ErrorCode.CONSENT_INVALID, f"the operation moves {signer[:16]}…'s units and has no signature")
+    verify_signature(signature, signer)
+    template = signature["template"]
+    check_covers(template, signer=signer, asset_id=asset_id, quantity=quantity)
+    return OwnerConsent(
+        template=str(template["type"]),
+        signer=signer,
+        signature=str(signature["signature"]),
+        payload=template,
+        hash_func=str(signature.get("hashFunc") or "keccak-256"),
+    )
+
+
+def prepare(ledger: Ledger, operation: str, body: dict[str, Any], cid: str, now: float) -> Prepared:
+    """Check a receipt operation's request and translate it. ``cid`` is the ledger operation id of operations whose
+    request carries none (issue, transfer, payout, a redeem not from a hold)."""
+    source, destination = body.get("source"), body.get("destination")
+    if operation == "payout":
+        asset = body["asset"]
+        asset_id = check_asset(ledger, asset)
+        given = {"resourceId": asset_id, "ledgerIdentifier": asset["ledgerIdentifier"]}
+        assert source is not None  # required by the schema
+        source = {"finId": source["finId"], "asset": given}
+        destination = {"finId": destination["finId"], "asset": given} if destination else None
+    else:
+        accounts = [a for a in (source, destination) if a is not None]
+        asset_id = check_asset(ledger, accounts[0]["asset"])
+        if any(check_asset(ledger, a["asset"]) != asset_id for a in accounts[1:]):
+            raise FinP2PError(ErrorCode.OPERATION_INVALID, "the source and destination name different assets")
+    quantity = quantity_of(body["quantity"])
+    src = source["finId"] if source else None
+    dst = destination["finId"] if destination else None
+    kind = RECEIPT_OPERATIONS[operation]
+    consent = None
+    expiry = 0
+    operation_id = str(body.get("operationId") or cid)
+    if operation == "issue":
+        assert dst is not None
+        consent_of(body, dst, asset_id, quantity)  # the buyer's, checked here: issuing takes no owner's consent
+    elif operation == "payout" and dst is None:
+        assert src is not None
+        kind, consent = OperationType.REDEEM, consent_of(body, src, asset_id, quantity)
+    elif kind in (OperationType.TRANSFER, OperationType.HOLD, OperationType.REDEEM):
+        assert src is not None
+        consent = consent_of(body, src, asset_id, quantity)
+        if operation == "redeem" and body.get("operationId"):
+            consent = None  # a redeem from a hold: the owner consented to the hold, the ledger checked it then
+        if operation == "hold":
+            expiry = expiry_of(int(body["expiry"]), now)
+    request = OperationRequest(
+        operation=kind,
+        asset_id=asset_id,
+        quantity=quantity,
+        operation_id=operation_id,
+        source=src,
+        destination=dst,
+        expiry=expiry,
+        consent=consent,
+    )
+    return Prepared(request, source, destination, body.get("executionContext"))
+
+
+def default_asset(ledger: Ledger, asset_id: str) -> dict[str, Any]:
+    return {"resourceId": asset_id, "ledgerIdentifier": ledger.asset_identifier(asset_id)}
+
+
+def receipt_of(
+    ledger: Ledger,
+    tx: LedgerTransaction,
+    key: SigningKey | None,
+    source: dict[str, Any] | None = None,
+    destination: dict[str, Any] | None = None,
+    execution_context: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The adapter API's receipt of ``tx``, from the ledger's record: accounts as the request gave them (built from
+    the ledger's FinIDs when there was no request), the EIP-712 proof signed by ``key`` when there is one.
+
+    A rollback is a ``release`` back to the source (the spec's operation types have no rollback)."""
+    context = execution_context or {}
+    receipt = Receipt.of(
+        tx,
+        execution_plan_id=str(context.get("executionPlanId", "")),
+        instruction_sequence=int(context.get("instructionSequenceNumber", 0)),
+    )
+    if receipt.operation_type == OperationType.ROLLBACK:
+        receipt = replace(receipt, operation_type="release", destination=receipt.source)
+        destination = destination or source
+    out: dict[str, Any] = {
+        "id": receipt.id,
+        "quantity": str(receipt.quantity),
+        "timestamp": receipt.timestamp,
+        "operationType": receipt.operation_type,
+        "tradeDetails": {"executionContext": context} if context else {},
+        "transactionDetails": {"transactionId": receipt.transaction_id, "operationId": receipt.operation_id},
+    }
+    for name, fin_id, given in (
+        ("source", receipt.source, source),
+        ("destination", receipt.destination, destination),
+    ):
+        if fin_id:
+            out[name] = given if given is not None else {"finId": fin_id, "asset": default_asset(ledger, tx.asset_id)}
+    if key is None:
+        out["proof"] = {"type": "noProofPolicy"}
+    else:
+        signed = SignedReceipt.sign(receipt, key)
+        template = eip712.adapter_template(DOMAIN, "Receipt", TYPES, receipt.message())
+        out["proof"] = {
+            "type": "signatureProofPolicy",
+            "signature": {"signature": signed.signature, "template": template, "hashFunc": "keccak-256"},
+        }
+    return out

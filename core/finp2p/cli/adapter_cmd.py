@@ -1,0 +1,108 @@
+"""``finp2p adapter serve``: FinP2P's ledger-adapter API over one of this node's ledger plugins."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import click
+
+from finp2p.cli.output import err, out
+
+
+@click.group("adapter")
+def adapter_group() -> None:
+    """The FinP2P ledger-adapter API: lets any FinP2P router use a ledger this node's plugins support."""
+
+
+@adapter_group.command("serve")
+@click.option(
+    "--ledger",
+    "profile_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The ledger profile (chains/*.toml): a Hardhat node, the Fabric devnet, ... Default: the embedded "
+    "Ethereum chain, in this process (kept only while it runs).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Where to listen.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="0: any free port.")
+@click.option("--base-path", default="/api", show_default=True, help="The path the API is served under.")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".finp2p-adapter"),
+    show_default=True,
+    help="Where operations, mappings and plans are kept (SQLite), so a restart loses nothing.",
+)
+@click.option("--store", "store_url", metavar="URL", help="A database URL instead (postgresql://...).")
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The organization's FinID key: receipts carry its EIP-712 signature proof. Without one: noProofPolicy.",
+)
+@click.option(
+    "--callback",
+    "callback_url",
+    metavar="URL",
+    help="The router's base URL: each result is POSTed to URL/operations/callback/<cid> (polling works too).",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file holding a bearer token that every request but health must carry.",
+)
+def serve_cmd(
+    profile_file: Path | None,
+    host: str,
+    port: int,
+    base_path: str,
+    data_dir: Path,
+    store_url: str | None,
+    key_file: Path | None,
+    callback_url: str | None,
+    token_file: Path | None,
+) -> None:
+    """Serve the ledger-adapter API (assets, escrow, receipts, operation status, balances, payments, execution
+    plans, health, and the account-mapping API) until interrupted. Prints the base URL when it serves."""
+    from finp2p.adapter.server import AdapterServer
+    from finp2p.components import ComponentContext
+    from finp2p.config import Settings
+    from finp2p.identity.keys import SigningKey, load_key, passphrase_from, save_key
+    from finp2p.ledger import LedgerProfile
+    from finp2p.ledger_profiles import EMBEDDED_PROFILE, load_profile, open_ledger
+    from finp2p.plugins import PluginManager
+    from finp2p.store import Store
+
+    profile = load_profile(profile_file) if profile_file else EMBEDDED_PROFILE
+    key = load_key(key_file, passphrase_from()) if key_file else None
+    token = token_file.read_text().strip() if token_file else None
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if "operator_key" not in profile.settings:
+        # The ledger's operator: the organization's key when given, else this adapter's own, made on first run.
+        operator = key_file.resolve() if key_file else data_dir.resolve() / "operator.key"
+        if not operator.exists():
+            save_key(operator, SigningKey.generate())
+        profile = LedgerProfile(profile.kind, profile.ledger_id, {**profile.settings, "operator_key": str(operator)})
+
+    async def serve() -> None:
+        store = Store(store_url or f"sqlite:///{(data_dir / 'adapter.db').resolve()}")
+        await asyncio.to_thread(store.migrate)
+        ledger = open_ledger(profile, ComponentContext(Settings(), data_dir, PluginManager(), store))
+        server = AdapterServer(ledger, store, key=key, callback_url=callback_url, base_path=base_path, token=token)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            url = await server.start(host, port)
+            out.print(url)
+            err.print(f"serving the ledger-adapter API for {profile.ledger_id} at {url} (Ctrl-C stops)")
+            await stop.wait()
+        finally:
+            await server.close()
+            await ledger.close()
+            await asyncio.to_thread(store.close)
+
+    asyncio.run(serve())

@@ -1,0 +1,244 @@
+"""The ledger-adapter server as a process (``finp2p adapter serve``), an HTTP client for it, and investors who sign
+FinP2P-style templates (a router's EIP712 typed data, or hash groups) as a FinP2P router would ask them to."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from finp2p.assets.templates import hash_list_template
+from finp2p.identity import eip712
+from finp2p.identity.keys import SigningKey
+from tests.support.cli import FINP2P, cli_env
+
+#: A router's typed data, shaped like FinP2P's own (a nonce, the parties' FinIDs, the asset term): not this
+#: ledger's domain, so the adapter checks it and the contract takes its digest.
+ROUTER_DOMAIN = {"name": "FinP2P", "version": "1", "chainId": 1, "verifyingContract": "0x" + "00" * 20}
+ROUTER_TYPES: dict[str, list[tuple[str, str]]] = {
+    "FinId": [("idkey", "string")],
+    "Term": [("assetId", "string"), ("assetType", "string"), ("amount", "string")],
+    "Selling": [
+        ("nonce", "string"),
+        ("buyer", "FinId"),
+        ("seller", "FinId"),
+        ("asset", "Term"),
+        ("settlement", "Term"),
+    ],
+}
+
+
+def nonce() -> str:
+    return os.urandom(24).hex() + int(time.time()).to_bytes(8, "big").hex()
+
+
+@dataclass
+class Investor:
+    key: SigningKey
+
+    @property
+    def fin_id(self) -> str:
+        return self.key.fin_id
+
+    @classmethod
+    def new(cls) -> Investor:
+        return cls(SigningKey.generate())
+
+    def eip712(self, asset_id: str, quantity: int, counterparty: str, the_nonce: str) -> dict[str, Any]:
+        message = {
+            "nonce": the_nonce,
+            "buyer": {"idkey": counterparty},
+            "seller": {"idkey": self.fin_id},
+            "asset": {"assetId": asset_id, "assetType": "finp2p", "amount": str(quantity)},
+            "settlement": {"assetId": "USD", "assetType": "fiat", "amount": "100"},
+        }
+        template = eip712.adapter_template(ROUTER_DOMAIN, "Selling", ROUTER_TYPES, message)
+        return self._signed(template, "keccak-256")
+
+    def hash_list(
+        self, asset_id: str, quantity: int, counterparty: str, the_nonce: str, hash_func: str = "keccak-256"
+    ) -> dict[str, Any]:
+        fields = [
+            ("nonce", the_nonce),
+            ("operation", "transfer"),
+            ("assetType", "finp2p"),
+            ("assetId", asset_id),
+            ("srcAccount", self.fin_id),
+            ("dstAccount", counterparty),
+            ("amount", str(quantity)),
+        ]
+        return self._signed(hash_list_template([fields], hash_func), hash_func)
+
+    def _signed(self, template: dict[str, Any], hash_func: str) -> dict[str, Any]:
+        signature = self.key.sign_digest(bytes.fromhex(template["hash"])).hex()
+        return {"signature": signature, "template": template, "hashFunc": hash_func}
+
+
+class AdapterProcess:
+    """``finp2p adapter serve`` on a free port, stopped by its PID."""
+
+    def __init__(self, work: Path, *args: str) -> None:
+        self.work = work
+        self.args = args
+        self.log = work / "adapter.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def start(self, timeout: float = 60) -> AdapterProcess:
+        self.work.mkdir(parents=True, exist_ok=True)
+        out_file = self.work / "adapter.out"
+        out_file.write_bytes(b"")
+        with out_file.open("ab") as out, self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    str(FINP2P),
+                    "--log-level",
+                    "INFO",
+                    "adapter",
+                    "serve",
+                    "--port",
+                    "0",
+                    "--data",
+                    str(self.work),
+                    *list(self.args),
+                ],
+                stdout=out,
+                stderr=log,
+                env=cli_env(None),
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = out_file.read_text().split()
+            if lines:
+                self.url = lines[0]
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the adapter exited with {self.proc.returncode}:\n{self.log.read_text()}")
+            time.sleep(0.05)
+        self.stop()
+        raise TimeoutError(f"the adapter did not serve in {timeout} s:\n{self.log.read_text()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=timeout)
+        return self.proc.returncode
+
+
+class AdapterClient:
+    """The router's side: the adapter's routes over HTTP, a fresh Idempotency-Key per call unless one is given."""
+
+    def __init__(self, url: str, session: aiohttp.ClientSession, ledger_id: str) -> None:
+        self.url = url
+        self.session = session
+        self.ledger_id = ledger_id
+
+    def asset(self, asset_id: str) -> dict[str, Any]:
+        identifier = {"assetIdentifierType": "CAIP-19", "network": self.ledger_id, "tokenId": asset_id}
+        return {"resourceId": asset_id, "ledgerIdentifier": {**identifier, "standard": "finp2p"}}
+
+    def account(self, fin_id: str, asset_id: str) -> dict[str, Any]:
+        return {"finId": fin_id, "asset": self.asset(asset_id)}
+
+    async def post(self, path: str, body: Any, key: str | None = "new") -> tuple[int, Any]:
+        headers = {}
+        if key is not None:
+            headers["Idempotency-Key"] = uuid.uuid4().hex if key == "new" else key
+        async with self.session.post(self.url + path, json=body, headers=headers) as r:
+            return r.status, (await r.json() if r.content_type == "application/json" else await r.text())
+
+    async def get(self, path: str) -> tuple[int, Any]:
+        async with self.session.get(self.url + path) as r:
+            return r.status, (await r.json() if r.content_type == "application/json" else await r.text())
+
+    async def result(self, operation: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+        """The operation's completed result, polled at /operations/status/{cid} as a router does."""
+        deadline = time.monotonic() + timeout
+        while not operation["isCompleted"]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"operation {operation['cid']} did not complete in {timeout} s")
+            status, answer = await self.get(f"/operations/status/{operation['cid']}?wait=5")
+            assert status == 200, answer
+            operation = answer["operation"]
+        return operation
+
+    async def run(self, path: str, body: Any, key: str | None = "new") -> dict[str, Any]:
+        """POST an operation and poll it to completion."""
+        status, answer = await self.post(path, body, key)
+        assert status == 200, (status, answer)
+        return await self.result(answer)
+
+    async def create_asset(self) -> str:
+        asset_id = f"bank-{uuid.uuid4().hex[:6]}:102:{uuid.uuid4()}"
+        done = await self.run("/assets/create", {"asset": {"resourceId": asset_id}})
+        assert "response" in done, done
+        return asset_id
+
+    async def issue(self, asset_id: str, investor: Investor, quantity: int, **extra: Any) -> dict[str, Any]:
+        n = nonce()
+        body = {
+            "nonce": n,
+            "destination": self.account(investor.fin_id, asset_id),
+            "quantity": str(quantity),
+            "settlementRef": uuid.uuid4().hex,
+            "signature": investor.eip712(asset_id, quantity, investor.fin_id, n),
+            **extra,
+        }
+        return await self.run("/assets/issue", body)
+
+    def transfer_body(
+        self, asset_id: str, source: Investor, destination: str, quantity: int, template: str = "EIP712"
+    ) -> dict[str, Any]:
+        n = nonce()
+        sign = source.eip712 if template == "EIP712" else source.hash_list
+        return {
+            "nonce": n,
+            "source": self.account(source.fin_id, asset_id),
+            "destination": self.account(destination, asset_id),
+            "quantity": str(quantity),
+            "settlementRef": uuid.uuid4().hex,
+            "signature": sign(asset_id, quantity, destination, n),
+        }
+
+    def hold_body(
+        self, asset_id: str, source: Investor, destination: str, quantity: int, operation_id: str, expiry: int = 0
+    ) -> dict[str, Any]:
+        n = nonce()
+        return {
+            "nonce": n,
+            "operationId": operation_id,
+            "source": self.account(source.fin_id, asset_id),
+            "destination": self.account(destination, asset_id),
+            "quantity": str(quantity),
+            "expiry": expiry,
+            "signature": source.eip712(asset_id, quantity, destination, n),
+        }
+
+    async def balance(self, asset_id: str, fin_id: str) -> dict[str, int]:
+        body = {"account": {"type": "finId", "finId": fin_id}, "asset": self.asset(asset_id)}
+        status, answer = await self.post("/asset/balance", body, key=None)
+        assert status == 200, answer
+        info = answer["balanceInfo"]
+        return {k: int(info[k]) for k in ("current", "available", "held")}
+
+
+async def wait_for(predicate: Any, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the condition did not hold in time")
+        await asyncio.sleep(0.05)
