@@ -5,10 +5,7 @@ verified by the auditor command; idempotent retries; refusals."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,6 +19,7 @@ import pytest
 from devnet.hardhat import HardhatNode
 from finp2p.identity.keys import SigningKey
 from tests.support.cli import run_cli
+from tests.support.fuzz import run_schemathesis
 from tests.support.network import Net, make_net
 from tests.support.nodes import NodeProcess
 
@@ -317,34 +315,7 @@ def test_the_api_matches_its_openapi_document_and_never_errs(world: World) -> No
     """schemathesis drives every documented route with generated input: no answer is a server error, and every
     answer's status and body match the document (in the end, the document describes what is served)."""
     b = world.orgs["bank-b"]
-    st = Path(sys.executable).with_name("schemathesis")
-    result = subprocess.run(
-        [
-            str(st),
-            "run",
-            f"{b.api}/openapi.json",
-            "--url",
-            b.api,
-            "-H",
-            f"Authorization: Bearer {b.token}",
-            "--checks",
-            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
-            "--max-examples",
-            "15",
-            "--phases",
-            "examples,fuzzing",
-            "--request-timeout",
-            "30",
-            "--suppress-health-check",
-            "all",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-        env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""},
-    )
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    run_schemathesis(f"{b.api}/openapi.json", b.api, f"Authorization: Bearer {b.token}")
 
 
 async def test_the_requester_killed_after_accepting_resumes_on_restart(world: World) -> None:

@@ -224,6 +224,8 @@ class EthereumLedger(Ledger):
             raise FinP2PError(
                 ErrorCode.LEDGER_NO_HISTORY, f"block {height} is not on this chain (its height is {current})"
             )
+        if height < (await self.deployment()).block:
+            return Balance(asset_id, fin_id, 0, 0, height)  # before the contracts existed, nobody held anything
         available, held = await self.submitter._call(
             contract.functions.balanceOf(asset_id, fin_id).call(block_identifier=height), "balance"
         )

@@ -1,0 +1,530 @@
+"""Conformance of ``finp2p adapter serve`` to FinP2P's ledger-adapter API, driven over HTTP as a router drives it,
+on the embedded chain and on a real Hardhat node (each server a separate process)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from devnet.hardhat import HardhatNode
+from finp2p.assets.templates import verify_signature
+from finp2p.identity.keys import SigningKey, eth_address, save_key
+from finp2p.ledger_profiles import EMBEDDED_PROFILE, save_profile
+from tests.support.adapter import AdapterClient, AdapterProcess, Investor, nonce, wait_for
+from tests.support.fuzz import run_schemathesis
+
+SPEC_OPERATIONS = {
+    "approveExecutionPlan",
+    "executionPlanProposal",
+    "executionPlanProposalStatus",
+    "depositInstruction",
+    "payout",
+    "getAssetBalance",
+    "createAsset",
+    "issueAssets",
+    "redeemAssets",
+    "transferAsset",
+    "getReceipt",
+    "holdOperation",
+    "releaseOperation",
+    "rollbackOperation",
+    "getOperation",
+    "GetAssetBalanceInfo",
+    "getHealth",
+    "createOwnerMapping",
+    "getOwnerMappings",
+    "getMappingFields",
+}
+
+
+class Served:
+    """An adapter process and what a test needs to know of it."""
+
+    def __init__(self, process: AdapterProcess, ledger_id: str, org: SigningKey, backend: str) -> None:
+        self.process = process
+        self.ledger_id = ledger_id
+        self.org = org
+        self.backend = backend
+
+
+def start_adapter(work: Path, hardhat: HardhatNode | None, *extra: str) -> Served:
+    """A server with its own organization key; on Hardhat, on contracts freshly deployed by its own operator."""
+    from finp2p_ethereum.chain import rpc_chain
+    from finp2p_ethereum.deploy import deploy_contracts, profile_for
+
+    work.mkdir(parents=True, exist_ok=True)
+    org = SigningKey.generate()
+    save_key(work / "org.key", org)
+    args = ["--key", str(work / "org.key"), *extra]
+    ledger_id = EMBEDDED_PROFILE.ledger_id
+    if hardhat is not None:
+
+        async def deploy() -> Any:
+            chain = rpc_chain(hardhat.url)
+            try:
+                await chain.connect()
+                return profile_for(chain, await deploy_contracts(chain, org))
+            finally:
+                await chain.close()
+
+        profile = asyncio.run(deploy())
+        save_profile(work / "hardhat.toml", profile)
+        ledger_id = profile.ledger_id
+        args += ["--ledger", str(work / "hardhat.toml")]
+    return Served(AdapterProcess(work, *args).start(), ledger_id, org, "hardhat" if hardhat else "embedded")
+
+
+@pytest.fixture(scope="module", params=["embedded", pytest.param("hardhat", marks=pytest.mark.hardhat)])
+def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    node = request.getfixturevalue("hardhat") if request.param == "hardhat" else None
+    s = start_adapter(tmp_path_factory.mktemp(f"adapter-{request.param}"), node)
+    try:
+        yield s
+    finally:
+        s.process.stop()
+
+
+@pytest.fixture
+async def api(served: Served) -> AsyncIterator[AdapterClient]:
+    async with aiohttp.ClientSession() as session:
+        yield AdapterClient(served.process.url, session, served.ledger_id)
+
+
+def receipt_of(result: dict[str, Any]) -> dict[str, Any]:
+    assert result["isCompleted"] is True and "error" not in result, result
+    receipt: dict[str, Any] = result["response"]
+    return receipt
+
+
+def error_of(result: dict[str, Any]) -> dict[str, Any]:
+    assert result["isCompleted"] is True and "response" not in result, result
+    error: dict[str, Any] = result["error"]
+    assert isinstance(error["code"], int) and error["message"].strip()
+    return error
+
+
+async def funded(api: AdapterClient, quantity: int = 100) -> tuple[str, Investor, Investor]:
+    asset = await api.create_asset()
+    alice, bob = Investor.new(), Investor.new()
+    receipt_of(await api.issue(asset, alice, quantity))
+    return asset, alice, bob
+
+
+# -- the server ----------------------------------------------------------------------------------------------------
+async def test_health_and_document_name_every_operation_of_the_spec(api: AdapterClient) -> None:
+    assert await api.get("/health") == (200, {"status": "ok"})
+    status, document = await api.get("/openapi.json")
+    assert status == 200
+    served = {op["operationId"] for path in document["paths"].values() for op in path.values()}
+    assert served >= SPEC_OPERATIONS
+
+
+# -- token lifecycle -----------------------------------------------------------------------------------------------
+async def test_token_lifecycle_with_signed_receipts_built_from_the_ledger(api: AdapterClient, served: Served) -> None:
+    asset = await api.create_asset()
+    alice, bob = Investor.new(), Investor.new()
+    issued = receipt_of(await api.issue(asset, alice, 100))
+    assert issued["operationType"] == "issue" and issued["quantity"] == "100"
+    assert issued["destination"] == api.account(alice.fin_id, asset)  # the asset exactly as it was given
+    assert "source" not in issued  # left out, not null
+
+    body = api.transfer_body(asset, alice, bob.fin_id, 30)
+    moved = receipt_of(await api.run("/assets/transfer", body))
+    assert moved["operationType"] == "transfer" and moved["quantity"] == "30"
+    assert moved["source"] == body["source"] and moved["destination"] == body["destination"]
+    assert await api.balance(asset, alice.fin_id) == {"current": 70, "available": 70, "held": 0}
+    assert await api.balance(asset, bob.fin_id) == {"current": 30, "available": 30, "held": 0}
+    status, old = await api.post("/assets/getBalance", {"owner": api.account(bob.fin_id, asset)}, key=None)
+    assert (status, old) == (200, {"asset": api.asset(asset), "balance": "30"})
+
+    # The proof: the organization's EIP-712 signature over a template naming this receipt.
+    proof = moved["proof"]
+    assert proof["type"] == "signatureProofPolicy"
+    verify_signature(proof["signature"], served.org.fin_id)
+    message = proof["signature"]["template"]["message"]
+    assert message["id"] == moved["id"] and message["quantity"] == "30"
+    assert message["source"]["finId"] == alice.fin_id and message["transactionDetails"]["ledgerId"] == api.ledger_id
+
+    status, again = await api.get(f"/assets/receipts/{moved['id']}")
+    assert status == 200 and receipt_of(again) == moved
+    status, _ = await api.get("/assets/receipts/0x" + "ab" * 32)
+    assert status == 404
+
+
+async def test_balance_as_of_a_time_and_a_block(api: AdapterClient) -> None:
+    asset = await api.create_asset()
+    alice, bob = Investor.new(), Investor.new()
+    issued = receipt_of(await api.issue(asset, alice, 100))
+    await asyncio.sleep(1.1)  # block times are whole seconds: the transfer's block is after the issue's second
+    receipt_of(await api.run("/assets/transfer", api.transfer_body(asset, alice, bob.fin_id, 40)))
+
+    async def as_of(marker: dict[str, Any]) -> tuple[int, Any]:
+        body = {"account": {"type": "finId", "finId": alice.fin_id}, "asset": api.asset(asset), "marker": marker}
+        return await api.post("/asset/balance", body, key=None)
+
+    status, then = await as_of({"type": "timestamp", "timestamp": issued["timestamp"]})
+    assert status == 200 and then["balanceInfo"]["available"] == "100", then
+    assert (await api.balance(asset, alice.fin_id))["available"] == 60
+    status, genesis = await as_of({"type": "transactionBlock", "blockNumber": 0, "transaction": "genesis"})
+    assert status == 200 and genesis["balanceInfo"]["current"] == "0"
+    status, error = await as_of({"type": "transactionBlock", "blockNumber": 2**40, "transaction": "future"})
+    assert status == 400 and error["code"] == "FP6022"
+
+
+# -- escrow --------------------------------------------------------------------------------------------------------
+async def test_hold_then_release_and_the_second_release_fails(api: AdapterClient) -> None:
+    asset, alice, bob = await funded(api)
+    hold_id = uuid.uuid4().hex
+    held = receipt_of(await api.run("/assets/hold", api.hold_body(asset, alice, bob.fin_id, 40, hold_id)))
+    assert held["operationType"] == "hold" and held["transactionDetails"]["operationId"] == hold_id
+    assert await api.balance(asset, alice.fin_id) == {"current": 100, "available": 60, "held": 40}
+    release = {
+        "operationId": hold_id,
+        "source": api.account(alice.fin_id, asset),
+        "destination": api.account(bob.fin_id, asset),
+        "quantity": "40",
+    }
+    released = receipt_of(await api.run("/assets/release", release))
+    assert released["operationType"] == "release" and released["destination"]["finId"] == bob.fin_id
+    assert await api.balance(asset, alice.fin_id) == {"current": 60, "available": 60, "held": 0}
+    assert await api.balance(asset, bob.fin_id) == {"current": 40, "available": 40, "held": 0}
+    error_of(await api.run("/assets/release", release))  # a new request (new key) for a settled hold
+    assert await api.balance(asset, bob.fin_id) == {"current": 40, "available": 40, "held": 0}
+
+
+async def test_rollback_returns_held_units_and_redeem_takes_them_from_a_hold(api: AdapterClient) -> None:
+    asset, alice, bob = await funded(api)
+    first, second = uuid.uuid4().hex, uuid.uuid4().hex
+    receipt_of(await api.run("/assets/hold", api.hold_body(asset, alice, bob.fin_id, 30, first)))
+    rollback = {"operationId": first, "source": api.account(alice.fin_id, asset), "quantity": "30"}
+    back = receipt_of(await api.run("/assets/rollback", rollback))
+    assert back["operationType"] == "release"  # the spec's types have no rollback: a release back to the source
+    assert back["source"]["finId"] == back["destination"]["finId"] == alice.fin_id
+    assert await api.balance(asset, alice.fin_id) == {"current": 100, "available": 100, "held": 0}
+
+    receipt_of(await api.run("/assets/hold", api.hold_body(asset, alice, bob.fin_id, 25, second)))
+    n = nonce()
+    redeem = {
+        "nonce": n,
+        "operationId": second,
+        "source": api.account(alice.fin_id, asset),
+        "quantity": "25",
+        "settlementRef": "redeem-1",
+        "signature": alice.eip712(asset, 25, alice.fin_id, n),
+    }
+    redeemed = receipt_of(await api.run("/assets/redeem", redeem))
+    assert redeemed["operationType"] == "redeem" and "destination" not in redeemed
+    assert await api.balance(asset, alice.fin_id) == {"current": 75, "available": 75, "held": 0}
+
+
+async def test_unknown_hold_and_wrong_source_are_refused(api: AdapterClient) -> None:
+    asset, alice, bob = await funded(api)
+    carol = Investor.new()
+    unknown = {
+        "operationId": uuid.uuid4().hex,
+        "source": api.account(alice.fin_id, asset),
+        "destination": api.account(bob.fin_id, asset),
+        "quantity": "10",
+    }
+    error_of(await api.run("/assets/release", unknown))
+    hold_id = uuid.uuid4().hex
+    receipt_of(await api.run("/assets/hold", api.hold_body(asset, alice, bob.fin_id, 10, hold_id)))
+    wrong_source = {**unknown, "operationId": hold_id, "source": api.account(carol.fin_id, asset)}
+    error_of(await api.run("/assets/release", wrong_source))
+    assert await api.balance(asset, alice.fin_id) == {"current": 100, "available": 90, "held": 10}
+    assert await api.balance(asset, bob.fin_id) == {"current": 0, "available": 0, "held": 0}
+
+
+async def test_insufficient_balance_for_transfer_hold_and_redeem_changes_nothing(api: AdapterClient) -> None:
+    asset, alice, bob = await funded(api, 10)
+    before = await api.balance(asset, alice.fin_id)
+    assert error_of(await api.run("/assets/transfer", api.transfer_body(asset, alice, bob.fin_id, 11)))["code"] == 6001
+    hold = api.hold_body(asset, alice, bob.fin_id, 11, uuid.uuid4().hex)
+    assert error_of(await api.run("/assets/hold", hold))["code"] == 6001
+    n = nonce()
+    redeem = {
+        "nonce": n,
+        "source": api.account(alice.fin_id, asset),
+        "quantity": "11",
+        "settlementRef": "r",
+        "signature": alice.eip712(asset, 11, alice.fin_id, n),
+    }
+    assert error_of(await api.run("/assets/redeem", redeem))["code"] == 6001
+    assert await api.balance(asset, alice.fin_id) == before
+    assert await api.balance(asset, bob.fin_id) == {"current": 0, "available": 0, "held": 0}
+
+
+# -- signatures ----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("hash_func", ["keccak-256", "sha3-256", "blake2b"])
+async def test_hash_list_signatures_move_units(api: AdapterClient, hash_func: str) -> None:
+    asset, alice, bob = await funded(api)
+    body = api.transfer_body(asset, alice, bob.fin_id, 7)
+    body["signature"] = alice.hash_list(asset, 7, bob.fin_id, body["nonce"], hash_func)
+    receipt_of(await api.run("/assets/transfer", body))
+    assert (await api.balance(asset, bob.fin_id))["available"] == 7
+
+
+async def test_bad_missing_and_misbound_signatures_are_the_spec_signature_error(api: AdapterClient) -> None:
+    asset, alice, bob = await funded(api)
+    wrong_key = api.transfer_body(asset, alice, bob.fin_id, 5)
+    wrong_key["signature"] = bob.eip712(asset, 5, bob.fin_id, wrong_key["nonce"])
+    wrong_key_hash_list = api.transfer_body(asset, alice, bob.fin_id, 5, "hashList")
+    wrong_key_hash_list["signature"] = bob.hash_list(asset, 5, bob.fin_id, wrong_key_hash_list["nonce"])
+    missing = api.transfer_body(asset, alice, bob.fin_id, 5)
+    del missing["signature"]
+    other_quantity = api.transfer_body(asset, alice, bob.fin_id, 5)
+    other_quantity["signature"] = alice.eip712(asset, 50, bob.fin_id, other_quantity["nonce"])
+    tampered = api.transfer_body(asset, alice, bob.fin_id, 5)
+    tampered["signature"]["template"]["message"]["asset"]["amount"] = "6"
+    for body in (wrong_key, wrong_key_hash_list, missing, other_quantity, tampered):
+        assert error_of(await api.run("/assets/transfer", body))["code"] == 4
+    issue_by_other = {
+        "nonce": nonce(),
+        "destination": api.account(bob.fin_id, asset),
+        "quantity": "5",
+        "settlementRef": "s",
+        "signature": alice.eip712(asset, 5, bob.fin_id, nonce()),
+    }
+    assert error_of(await api.run("/assets/issue", issue_by_other))["code"] == 4
+    assert await api.balance(asset, alice.fin_id) == {"current": 100, "available": 100, "held": 0}
+    assert await api.balance(asset, bob.fin_id) == {"current": 0, "available": 0, "held": 0}
+
+
+async def test_a_signed_template_authorises_one_operation(api: AdapterClient) -> None:
+    asset, alice, bob = await funded(api)
+    body = api.transfer_body(asset, alice, bob.fin_id, 5)
+    receipt_of(await api.run("/assets/transfer", body))
+    assert error_of(await api.run("/assets/transfer", body))["code"] == 4  # the same signature, a new key
+    assert (await api.balance(asset, bob.fin_id))["available"] == 5
+
+
+# -- idempotency and asynchronous results ----------------------------------------------------------------------
+async def test_the_same_idempotency_key_returns_the_first_result_and_never_runs_twice(api: AdapterClient) -> None:
+    asset, alice, bob = await funded(api)
+    body = api.transfer_body(asset, alice, bob.fin_id, 10)
+    key = uuid.uuid4().hex
+    answers = await asyncio.gather(*(api.post("/assets/transfer", body, key) for _ in range(4)))
+    assert {status for status, _ in answers} == {200}
+    assert len({answer["cid"] for _, answer in answers}) == 1
+    first = await api.result(answers[0][1])
+    status, again = await api.post("/assets/transfer", body, key)
+    assert status == 200 and again == first
+    assert (await api.balance(asset, bob.fin_id))["available"] == 10
+    status, conflict = await api.post("/assets/transfer", {**body, "quantity": "11"}, key)
+    assert status == 409 and conflict["code"] == "FP3011"
+    status, missing = await api.post("/assets/transfer", body, key=None)
+    assert status == 400 and "Idempotency-Key" in missing["error"]
+
+
+async def test_operations_answer_with_a_cid_and_complete_by_polling(api: AdapterClient) -> None:
+    asset, alice, bob = await funded(api)
+    status, accepted = await api.post("/assets/transfer", api.transfer_body(asset, alice, bob.fin_id, 3))
+    assert status == 200 and accepted["isCompleted"] is False and accepted["cid"]
+    assert accepted["operationMetadata"]["operationResponseStrategy"]["type"] == "poll"
+    status, polled = await api.get(f"/operations/status/{accepted['cid']}?wait=30")
+    assert status == 200 and polled["type"] == "receipt"
+    assert receipt_of(polled["operation"])["quantity"] == "3"
+    status, missing = await api.get("/operations/status/no-such-cid")
+    assert status == 404 and missing["code"] == "FP4007"
+
+
+@pytest.mark.parametrize("backend", ["embedded", pytest.param("hardhat", marks=pytest.mark.hardhat)])
+async def test_results_are_sent_to_the_router_callback(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    received: dict[str, Any] = {}
+
+    async def callback(req: web.Request) -> web.Response:
+        received[req.match_info["cid"]] = await req.json()
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_post("/operations/callback/{cid}", callback)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    node = request.getfixturevalue("hardhat") if backend == "hardhat" else None
+    s = await asyncio.to_thread(start_adapter, tmp_path / "a", node, "--callback", f"http://127.0.0.1:{port}")
+    try:
+        async with aiohttp.ClientSession() as session:
+            api = AdapterClient(s.process.url, session, s.ledger_id)
+            asset, alice, bob = await funded(api)
+            status, accepted = await api.post("/assets/transfer", api.transfer_body(asset, alice, bob.fin_id, 4))
+            assert status == 200 and accepted["isCompleted"] is False
+            assert accepted["operationMetadata"]["operationResponseStrategy"]["type"] == "callback"
+            await wait_for(lambda: accepted["cid"] in received)
+            sent = received[accepted["cid"]]
+            assert sent["type"] == "receipt" and receipt_of(sent["operation"])["quantity"] == "4"
+            assert (await api.get(f"/operations/status/{accepted['cid']}"))[1] == sent
+    finally:
+        s.process.stop()
+        await runner.cleanup()
+
+
+# -- account mapping -----------------------------------------------------------------------------------------------
+async def test_mapping_api_validates_and_is_used_for_ledger_accounts(api: AdapterClient) -> None:
+    status, fields = await api.get("/mapping/fields")
+    assert status == 200 and [f["field"] for f in fields] == ["ledgerAccountId"]
+    alice = Investor.new()
+    derived = _checksummed(eth_address(alice.fin_id))
+    status, mapped = await api.post("/mapping/owners", {"finId": alice.fin_id, "accountMappings": {}}, key=None)
+    assert status == 400
+    body = {"finId": alice.fin_id, "accountMappings": {"ledgerAccountId": derived.lower()}}
+    status, mapped = await api.post("/mapping/owners", body, key=None)
+    assert status == 200, mapped
+    assert mapped["accountMappings"] == {"ledgerAccountId": derived} and mapped["status"] == "active"
+    assert mapped["credentialStatus"] == "existing"
+    for bad in (
+        {"finId": alice.fin_id, "accountMappings": {"ledgerAccountId": "0x1234"}},
+        {"finId": alice.fin_id, "accountMappings": {"ledgerAccountId": derived[:-1] + _flip(derived[-1])}},
+        {"finId": alice.fin_id, "accountMappings": {"custodyAccountId": derived}},
+        {"finId": "02" + "00" * 32, "accountMappings": {"ledgerAccountId": derived}},  # not on the curve
+        {"finId": "xyz", "accountMappings": {"ledgerAccountId": derived}},
+    ):
+        status, error = await api.post("/mapping/owners", bad, key=None)
+        assert status == 400 and error["error"], (bad, error)
+    status, listed = await api.get(f"/mapping/owners?finIds={alice.fin_id}")
+    assert status == 200 and listed == [
+        {"finId": alice.fin_id, "status": "active", "accountMappings": mapped["accountMappings"]}
+    ]
+
+    asset = await api.create_asset()
+    stranger = _checksummed("0x" + "12" * 20)
+    destination = {**api.account(alice.fin_id, asset), "ledgerAccount": {"type": "walletAccount", "address": stranger}}
+    n = nonce()
+    issue = {
+        "nonce": n,
+        "destination": destination,
+        "quantity": "5",
+        "settlementRef": "s",
+        "signature": alice.eip712(asset, 5, alice.fin_id, n),
+    }
+    assert error_of(await api.run("/assets/issue", issue))["code"] == 7010
+    issue["destination"] = {**destination, "ledgerAccount": {"type": "walletAccount", "address": derived}}
+    assert receipt_of(await api.run("/assets/issue", issue))["destination"] == issue["destination"]
+
+
+def _checksummed(address: str) -> str:
+    from web3 import Web3
+
+    return str(Web3.to_checksum_address(address))
+
+
+def _flip(char: str) -> str:
+    return char.lower() if char.isupper() else char.upper() if char.isalpha() else "0" if char != "0" else "1"
+
+
+# -- payments and execution plans ------------------------------------------------------------------------------------
+async def test_deposit_instruction_and_payouts(api: AdapterClient) -> None:
+    asset, alice, bob = await funded(api)
+    account = {"finId": bob.fin_id, "account": {"type": "finId", "finId": bob.fin_id}}
+    deposit = {"destination": account, "owner": account, "asset": {"type": "finp2p", "resourceId": asset}}
+    status, instruction = await api.post("/payments/depositInstruction", deposit)
+    assert status == 200 and instruction["isCompleted"] is True
+    assert instruction["response"]["account"] == account and bob.fin_id in instruction["response"]["description"]
+    status, custom = await api.post("/payments/depositInstruction", {**deposit, "asset": {"type": "custom"}})
+    assert status == 200 and custom["error"]["code"] == 7010
+
+    alice_account = {"finId": alice.fin_id, "account": {"type": "finId", "finId": alice.fin_id}}
+    payout_asset = {"id": asset, "ledgerIdentifier": api.asset(asset)["ledgerIdentifier"]}
+    n = nonce()
+    to_bob = {
+        "source": alice_account,
+        "destination": account,
+        "quantity": "15",
+        "asset": payout_asset,
+        "nonce": n,
+        "signature": alice.eip712(asset, 15, bob.fin_id, n),
+    }
+    assert receipt_of(await api.run("/payments/payout", to_bob))["operationType"] == "transfer"
+    n = nonce()
+    out = {**to_bob, "nonce": n, "quantity": "5", "signature": alice.eip712(asset, 5, alice.fin_id, n)}
+    del out["destination"]
+    assert receipt_of(await api.run("/payments/payout", out))["operationType"] == "redeem"
+    assert await api.balance(asset, alice.fin_id) == {"current": 80, "available": 80, "held": 0}
+    assert (await api.balance(asset, bob.fin_id))["available"] == 15
+
+
+async def test_execution_plans_are_approved_and_proposals_answered(api: AdapterClient) -> None:
+    plan = uuid.uuid4().hex
+    status, approved = await api.post("/plan/approve", {"executionPlan": {"id": plan}}, key=None)
+    assert status == 200 and approved["isCompleted"] and approved["approval"] == {"status": "approved"}
+    proposal = {"executionPlan": {"id": plan, "proposal": {"proposalType": "cancel"}}}
+    status, answer = await api.post("/plan/proposal", proposal, key=None)
+    assert status == 200 and answer["approval"]["status"] == "approved"
+    unknown = {"executionPlan": {"id": "never-seen", "proposal": {"proposalType": "reset", "proposedSequence": 2}}}
+    status, answer = await api.post("/plan/proposal", unknown, key=None)
+    assert status == 200 and answer["approval"]["status"] == "rejected"
+    assert answer["approval"]["failure"]["failureType"] == "validationFailure"
+    status, _ = await api.post("/plan/proposal/status", {"status": "approved", "request": proposal}, key=None)
+    assert status == 204
+
+
+# -- bad input -------------------------------------------------------------------------------------------------------
+async def test_bad_input_gets_a_clear_answer_and_the_server_keeps_serving(api: AdapterClient) -> None:
+    asset, alice, bob = await funded(api)
+    async with api.session.post(
+        api.url + "/assets/transfer", data=b"{not json", headers={"Idempotency-Key": "k1"}
+    ) as r:
+        assert r.status == 400 and "JSON" in (await r.json())["error"]
+    async with api.session.post(
+        api.url + "/assets/transfer", data=b"x" * (300 * 1024), headers={"Idempotency-Key": "k2"}
+    ) as r:
+        assert r.status == 413
+    body = api.transfer_body(asset, alice, bob.fin_id, 5)
+    status, error = await api.post("/assets/transfer", {**body, "quantity": "-5"})
+    assert status == 400 and "quantity" in error["error"]
+    status, error = await api.post("/assets/transfer", {k: v for k, v in body.items() if k != "source"})
+    assert status == 400 and "source" in error["error"]
+    fractional = api.transfer_body(asset, alice, bob.fin_id, 5)
+    fractional["quantity"] = "1.5"
+    assert error_of(await api.run("/assets/transfer", fractional))["code"] == 6012
+    elsewhere = api.transfer_body(asset, alice, bob.fin_id, 5)
+    elsewhere["source"]["asset"]["ledgerIdentifier"]["network"] = "eip155:1"
+    assert error_of(await api.run("/assets/transfer", elsewhere))["code"] == 7006
+    assert await api.get("/health") == (200, {"status": "ok"})
+
+
+# -- crash and restart -----------------------------------------------------------------------------------------------
+@pytest.mark.hardhat
+async def test_an_operation_acknowledged_before_a_crash_completes_once_after_restart(
+    hardhat: HardhatNode, tmp_path: Path
+) -> None:
+    import signal
+
+    s = await asyncio.to_thread(start_adapter, tmp_path / "a", hardhat)
+    try:
+        async with aiohttp.ClientSession() as session:
+            api = AdapterClient(s.process.url, session, s.ledger_id)
+            asset, alice, bob = await funded(api)
+            key = uuid.uuid4().hex
+            body = api.transfer_body(asset, alice, bob.fin_id, 9)
+            status, accepted = await api.post("/assets/transfer", body, key)
+            assert status == 200
+            s.process.stop(signal.SIGKILL)  # wherever it was: written down, maybe submitted, maybe confirmed
+            s.process.start()
+            api.url = s.process.url
+            done = await api.result(accepted)
+            assert receipt_of(done)["quantity"] == "9"
+            status, again = await api.post("/assets/transfer", body, key)
+            assert status == 200 and again == done
+            assert await api.balance(asset, bob.fin_id) == {"current": 9, "available": 9, "held": 0}
+            assert await api.balance(asset, alice.fin_id) == {"current": 91, "available": 91, "held": 0}
+    finally:
+        s.process.stop()
+
+
+# -- the document ----------------------------------------------------------------------------------------------------
+def test_the_adapter_matches_its_openapi_document_and_never_errs(served: Served) -> None:
+    """schemathesis drives every route of the served document: no server error; statuses, content types and
+    bodies as documented."""
+    run_schemathesis(f"{served.process.url}/openapi.json", served.process.url, max_examples=25)
