@@ -528,3 +528,30 @@ def test_the_adapter_matches_its_openapi_document_and_never_errs(served: Served)
     """schemathesis drives every route of the served document: no server error; statuses, content types and
     bodies as documented."""
     run_schemathesis(f"{served.process.url}/openapi.json", served.process.url, max_examples=25)
+
+
+# -- inside a node -----------------------------------------------------------------------------------------------------
+async def test_a_node_serves_the_adapter_from_its_config(tmp_path: Path) -> None:
+    from finp2p.identity.local import LocalIdentity
+    from finp2p.node import Node
+
+    node_key = LocalIdentity(tmp_path / "data").key(create=True)  # as `finp2p org init` makes it
+    save_profile(tmp_path / "embedded.toml", EMBEDDED_PROFILE)
+    (tmp_path / "node.toml").write_text(
+        '[node]\nname = "adapter-node"\ndata_dir = "data"\n\n[ledgers]\nprofiles = ["embedded.toml"]\n\n'
+        '[adapter]\nport = 0\nbase_path = "/adapter"\n'
+    )
+    node = Node.from_config(tmp_path / "node.toml")
+    await node.start()
+    try:
+        assert node.describe()["adapter"].endswith("/adapter")
+        async with aiohttp.ClientSession() as session:
+            api = AdapterClient(node.adapter.url, session, EMBEDDED_PROFILE.ledger_id)
+            assert await api.get("/health") == (200, {"status": "ok"})
+            asset = await api.create_asset()
+            alice = Investor.new()
+            issued = receipt_of(await api.issue(asset, alice, 3))
+            verify_signature(issued["proof"]["signature"], node_key.fin_id)  # signed with the node's own key
+            assert await api.balance(asset, alice.fin_id) == {"current": 3, "available": 3, "held": 0}
+    finally:
+        await node.stop()

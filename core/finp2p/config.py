@@ -114,6 +114,22 @@ class LedgersSection(_Section):
     )
 
 
+class AdapterSection(_Section):
+    port: int | None = Field(
+        None, ge=0, le=65535, description="Serve FinP2P's ledger-adapter API on this port; no port, no adapter."
+    )
+    host: str = Field("127.0.0.1", description="Where the ledger-adapter API listens.")
+    base_path: str = Field("/api", description="The path the ledger-adapter API is served under.")
+    ledger: str | None = Field(
+        None, description="The ledger id it serves (one of [ledgers] profiles); default: the first."
+    )
+    callback_url: str | None = Field(
+        None, description="The router's base URL: results are POSTed to <url>/operations/callback/<cid>."
+    )
+    sign_receipts: bool = Field(True, description="Receipts carry the node's EIP-712 signature proof (FinID key).")
+    token_file: Path | None = Field(None, description="A file holding a bearer token every request must carry.")
+
+
 CORE_SECTIONS: dict[str, type[BaseModel]] = {
     "node": NodeSection,
     "store": StoreSection,
@@ -126,6 +142,7 @@ CORE_SECTIONS: dict[str, type[BaseModel]] = {
     "advert": AdvertSection,
     "api": ApiSection,
     "ledgers": LedgersSection,
+    "adapter": AdapterSection,
 }
 
 
@@ -145,6 +162,7 @@ class Settings(BaseModel):
     advert: AdvertSection = AdvertSection()
     api: ApiSection = ApiSection()
     ledgers: LedgersSection = LedgersSection()
+    adapter: AdapterSection = AdapterSection()
     sections: dict[str, BaseModel] = Field(default_factory=dict)
     source: Path | None = None
 

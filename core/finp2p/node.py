@@ -40,6 +40,7 @@ class Node:
         self.assets: AssetService | None = None
         self.network: NetworkStack | None = None
         self.api: Any = None
+        self.adapter: Any = None
         self.started = False
 
     @classmethod
@@ -88,11 +89,42 @@ class Node:
                     self.api = Api(self.store, self.acl, self.network, self.assets)
                     await self.api.start(self.settings.api.host, self.settings.api.port)
                 write_run_file(self.run_file, self.describe())
+            if self.settings.adapter.port is not None:
+                await self._start_adapter()
             await self.emit("finp2p_node_started", node=self)
         except BaseException:
             await self._close()
             raise
         self.started = True
+
+    async def _start_adapter(self) -> None:
+        """The ledger-adapter API over one of the node's ledgers, in the node's store, signing with its key."""
+        from finp2p.adapter.server import AdapterServer
+        from finp2p.identity.keys import passphrase_from
+        from finp2p.identity.local import LocalIdentity
+
+        section = self.settings.adapter
+        if not self.ledgers:
+            raise FinP2PError(ErrorCode.CONFIG_VALUE, "[adapter] needs a ledger: name one in [ledgers] profiles")
+        ledger_id = section.ledger or next(iter(self.ledgers))
+        if ledger_id not in self.ledgers:
+            raise FinP2PError(
+                ErrorCode.CONFIG_VALUE,
+                f"[adapter] ledger {ledger_id!r} is not one of [ledgers] profiles ({', '.join(self.ledgers)})",
+            )
+        key = LocalIdentity(self.settings.data_dir, passphrase_from()).key() if section.sign_receipts else None
+        token = self.settings.path(section.token_file).read_text().strip() if section.token_file else None
+        assert self.store is not None and section.port is not None
+        self.adapter = AdapterServer(
+            self.ledgers[ledger_id],
+            self.store,
+            key=key,
+            callback_url=section.callback_url,
+            base_path=section.base_path,
+            token=token,
+        )
+        await self.adapter.start(section.host, section.port)
+        log.info("ledger-adapter API for %s at %s", ledger_id, self.adapter.url)
 
     async def stop(self) -> None:
         if not self.started:
@@ -113,9 +145,14 @@ class Node:
             out.update(address=self.network.address, org_id=ident.org_id, fin_id=ident.fin_id, role=ident.role)
         if self.api is not None:
             out["api"] = self.api.address
+        if self.adapter is not None:
+            out["adapter"] = self.adapter.url
         return out
 
     async def _close(self) -> None:
+        if self.adapter is not None:
+            await self.adapter.close()
+            self.adapter = None
         if self.assets is not None:
             await self.assets.close()
             self.assets = None
