@@ -122,11 +122,12 @@ class AdapterService:
         try:
             if operation == "deposit":
                 return await self._finish(row.cid, await self._deposit(row.cid, body))
+            prepared = None
             if operation in RECEIPT_OPERATIONS:
-                await self._prepared(operation, body, row.cid)  # answer a failed check now, not by polling
+                prepared = await self._prepared(operation, body, row.cid)  # a failed check is answered now
         except FinP2PError as exc:
             return await self._finish(row.cid, self._failed(row.cid, exc))
-        self._start(row.cid, resumed=False)
+        self._start(row.cid, resumed=False, prepared=prepared)
         return self._view(row)
 
     async def _claim(
@@ -165,15 +166,17 @@ class AdapterService:
                 await self._check_ledger_account(account["finId"], account["ledgerAccount"]["address"])
         return prepared
 
-    def _start(self, cid: str, *, resumed: bool) -> None:
+    def _start(self, cid: str, *, resumed: bool, prepared: Prepared | None = None) -> None:
         if cid in self._tasks:
             return
         self._done.setdefault(cid, asyncio.Event())
-        task = asyncio.create_task(self._drive(cid, resumed), name=f"adapter-{cid}")
+        task = asyncio.create_task(self._drive(cid, resumed, prepared), name=f"adapter-{cid}")
         self._tasks[cid] = task
         task.add_done_callback(lambda _t: self._tasks.pop(cid, None))
 
-    async def _drive(self, cid: str, resumed: bool) -> None:
+    async def _drive(self, cid: str, resumed: bool, prepared: Prepared | None) -> None:
+        """Run an accepted operation to its result. A new one arrives with its checked request; a resumed one is
+        read back and checked again."""
         row = await self.store.run(lambda s: s.get(AdapterOperationRow, cid))
         assert row is not None
         if row.state != "pending":
@@ -182,7 +185,7 @@ class AdapterService:
         delay = RETRY_FIRST_S
         for attempt in range(ATTEMPTS):
             try:
-                result = await self._run(row.operation, body, cid, resumed=resumed or attempt > 0)
+                result, tx = await self._run(row.operation, body, cid, prepared, resumed=resumed or attempt > 0)
             except FinP2PError as exc:
                 if exc.code not in TRANSIENT:
                     await self._finish(cid, self._failed(cid, exc))
@@ -194,17 +197,21 @@ class AdapterService:
             except Exception:  # never lose an operation to an unexpected error: it resumes on the next start
                 log.exception("adapter operation %s failed unexpectedly; it resumes on the next start", cid)
                 return
-            await self._finish(cid, result)
+            await self._finish(cid, result, tx)
             return
         log.error("adapter operation %s: the ledger stayed unreachable; it resumes on the next start", cid)
 
-    async def _run(self, operation: str, body: dict[str, Any], cid: str, *, resumed: bool) -> dict[str, Any]:
+    async def _run(
+        self, operation: str, body: dict[str, Any], cid: str, prepared: Prepared | None, *, resumed: bool
+    ) -> tuple[dict[str, Any], LedgerTransaction | None]:
         if operation == "createAsset":
-            return await self._create_asset(cid, body, resumed=resumed)
-        prepared = await self._prepared(operation, body, cid)
+            return await self._create_asset(cid, body, resumed=resumed), None
+        if prepared is None or resumed:
+            prepared = await self._prepared(operation, body, cid)
+        # The transaction id is written with the result: a crash before that finds the transaction again by its
+        # operation id (execute_once, resumed).
         tx = await execute_once(self.ledger, prepared.request, resumed=resumed)
-        await self.store.run(lambda s: _set(s, cid, operation_id=tx.operation_id, transaction_id=tx.transaction_id))
-        return self._completed(cid, self._receipt(tx, prepared))
+        return self._completed(cid, self._receipt(tx, prepared)), tx
 
     def _receipt(self, tx: LedgerTransaction, prepared: Prepared) -> dict[str, Any]:
         return translate.receipt_of(
@@ -274,10 +281,22 @@ class AdapterService:
     def _failed(self, cid: str, exc: FinP2PError) -> dict[str, Any]:
         return {"cid": cid, "isCompleted": True, "error": translate.error_info(exc)}
 
-    async def _finish(self, cid: str, result: dict[str, Any]) -> dict[str, Any]:
+    async def _finish(self, cid: str, result: dict[str, Any], tx: LedgerTransaction | None = None) -> dict[str, Any]:
         """Write the result (and, with a callback URL, that the router is owed it) before anyone is told."""
         callback = "pending" if self.callback_url else "none"
-        await self.store.run(lambda s: _set(s, cid, state="done", result=json.dumps(result), callback=callback))
+        operation_id, transaction_id = (tx.operation_id, tx.transaction_id) if tx else (None, None)
+        text = json.dumps(result)
+        await self.store.run(
+            lambda s: _set(
+                s,
+                cid,
+                state="done",
+                result=text,
+                callback=callback,
+                operation_id=operation_id,
+                transaction_id=transaction_id,
+            )
+        )
         self._done.pop(cid, asyncio.Event()).set()
         if self.callback_url:
             self._send_later(cid)

@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from finp2p.assets.operations import OperationRequest
-from finp2p.assets.receipts import DOMAIN, TYPES, Receipt, SignedReceipt
+from finp2p.assets.receipts import DOMAIN, TYPES, Receipt
 from finp2p.assets.templates import SIGNATURE_ERROR_CODE, check_covers, verify_signature
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import eip712
@@ -197,10 +197,12 @@ def receipt_of(
     if key is None:
         out["proof"] = {"type": "noProofPolicy"}
     else:
-        signed = SignedReceipt.sign(receipt, key)
         template = eip712.adapter_template(DOMAIN, "Receipt", TYPES, receipt.message())
+        signature = key.sign_digest(
+            bytes.fromhex(template["hash"])
+        ).hex()  # the template's hash is the receipt's digest
         out["proof"] = {
             "type": "signatureProofPolicy",
-            "signature": {"signature": signed.signature, "template": template, "hashFunc": "keccak-256"},
+            "signature": {"signature": signature, "template": template, "hashFunc": "keccak-256"},
         }
     return out

@@ -8,6 +8,7 @@ the tests. Types are given as ``{"Name": [("field", "type"), ...]}``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,7 +46,13 @@ def encode_type(primary: str, types: Types) -> str:
 
 
 def type_hash(primary: str, types: Types) -> bytes:
-    return keccak256(encode_type(primary, types).encode())
+    return _hash_of_type(encode_type(primary, types))
+
+
+@functools.lru_cache(maxsize=1024)
+def _hash_of_type(encoded: str) -> bytes:
+    # A handful of types are hashed again and again (every struct of every message): hash each encoding once.
+    return keccak256(encoded.encode())
 
 
 def _encode_value(kind: str, value: Any, types: Types) -> bytes:
@@ -83,6 +90,15 @@ def hash_struct(primary: str, types: Types, value: Mapping[str, Any]) -> bytes:
 
 
 def domain_separator(domain: Mapping[str, Any]) -> bytes:
+    try:
+        return _domain_separator(tuple(sorted(domain.items())))
+    except TypeError:  # a value that cannot be a cache key (a list): computed as it is
+        return hash_struct("EIP712Domain", {"EIP712Domain": domain_types(domain)}, domain)
+
+
+@functools.lru_cache(maxsize=256)
+def _domain_separator(items: tuple[tuple[str, Any], ...]) -> bytes:
+    domain = dict(items)
     return hash_struct("EIP712Domain", {"EIP712Domain": domain_types(domain)}, domain)
 
 

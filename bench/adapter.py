@@ -1,0 +1,161 @@
+"""Ledger-adapter benchmark: transfers through the HTTP adapter against the Ethereum plugin called directly, on one
+Hardhat node.
+
+    .venv/bin/python -m bench.adapter [--ops 200] [--in-flight 16]
+
+Starts a Hardhat node on a free loopback port and ``finp2p adapter serve`` on it (both stopped by their PIDs at the
+end); each path has its own contracts and operator on that node, so neither disturbs the other's nonces. Every
+transfer carries an investor's signature over a router-style EIP712 template, made before the clock starts, so
+both paths put the same work on the chain (the template's digest checked on-chain, once).
+
+- **plugin, called directly**: ``EthereumLedger.transfer`` in this process;
+- **adapter over HTTP**: ``POST /api/assets/transfer`` (Idempotency-Key, signature verified, operation written,
+  answered with its cid), then ``GET /api/operations/status/{cid}?wait=`` until the receipt, signed by the
+  organization's key, is there.
+
+Each at one transfer at a time and at ``--in-flight``. Aim: adapter rate / plugin rate >= 0.7 at the same
+concurrency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench.common import in_flight, print_table
+from devnet.hardhat import HardhatNode
+from finp2p.identity.keys import SigningKey, save_key
+from finp2p.ledger import OwnerConsent
+from finp2p.ledger_profiles import save_profile
+from finp2p_ethereum.chain import rpc_chain
+from finp2p_ethereum.deploy import deploy_contracts, profile_for
+from finp2p_ethereum.ledger import EthereumLedger
+from tests.support.adapter import AdapterClient, AdapterProcess, Investor, nonce
+from tests.support.ports import free_port
+
+
+async def direct(node: HardhatNode, ops: int, limit: int) -> tuple[float, list[float], float, list[float]]:
+    operator, alice, bob = SigningKey.generate(), Investor.new(), Investor.new()
+    chain = rpc_chain(node.url)
+    await chain.connect()
+    deployment = await deploy_contracts(chain, operator)
+    ledger = EthereumLedger(chain, operator, deployment, ledger_id=chain.ledger_id)
+    asset = f"bench:102:{uuid.uuid4()}"
+    await ledger.create_asset(asset, {})
+    await ledger.issue(asset, alice.fin_id, 3 * ops + 100, "issue")
+
+    def consents(n: int) -> list[OwnerConsent]:
+        out = []
+        for _ in range(n):
+            signed = alice.eip712(asset, 1, bob.fin_id, nonce())
+            template = signed["template"]
+            out.append(OwnerConsent("EIP712", alice.fin_id, signed["signature"], template, "keccak-256"))
+        return out
+
+    async def batch(n: int, at_once: int) -> tuple[float, list[float]]:
+        signed = consents(n)
+
+        async def one(i: int) -> float:
+            start = time.perf_counter()
+            await ledger.transfer(asset, alice.fin_id, bob.fin_id, 1, uuid.uuid4().hex, signed[i])
+            return time.perf_counter() - start
+
+        return await in_flight(one, n, at_once)
+
+    await batch(10, 1)  # warm connections and caches
+    one_rate, one_lat = await batch(ops, 1)
+    many_rate, many_lat = await batch(ops, limit)
+    assert (await ledger.balance(asset, bob.fin_id)).available == 2 * ops + 10
+    await ledger.close()
+    return one_rate, one_lat, many_rate, many_lat
+
+
+async def through_adapter(
+    url: str, ledger_id: str, ops: int, limit: int
+) -> tuple[float, list[float], float, list[float]]:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit * 2)) as session:
+        api = AdapterClient(url, session, ledger_id)
+        asset = await api.create_asset()
+        alice, bob = Investor.new(), Investor.new()
+        await api.issue(asset, alice, 3 * ops + 100)
+
+        async def batch(n: int, at_once: int) -> tuple[float, list[float]]:
+            bodies = [api.transfer_body(asset, alice, bob.fin_id, 1) for _ in range(n)]
+
+            async def one(i: int) -> float:
+                start = time.perf_counter()
+                done = await api.run("/assets/transfer", bodies[i])
+                assert "response" in done, done
+                return time.perf_counter() - start
+
+            return await in_flight(one, n, at_once)
+
+        await batch(10, 1)
+        one_rate, one_lat = await batch(ops, 1)
+        many_rate, many_lat = await batch(ops, limit)
+        assert (await api.balance(asset, bob.fin_id))["available"] == 2 * ops + 10
+        return one_rate, one_lat, many_rate, many_lat
+
+
+def start_adapter(node: HardhatNode, work: Path) -> tuple[AdapterProcess, str]:
+    org = SigningKey.generate()
+    save_key(work / "org.key", org)
+
+    async def deploy() -> Any:
+        chain = rpc_chain(node.url)
+        try:
+            await chain.connect()
+            return profile_for(chain, await deploy_contracts(chain, org))
+        finally:
+            await chain.close()
+
+    profile = asyncio.run(deploy())
+    save_profile(work / "hardhat.toml", profile)
+    args = ("--ledger", str(work / "hardhat.toml"), "--key", str(work / "org.key"))
+    return AdapterProcess(work / "adapter", *args).start(), profile.ledger_id
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ops", type=int, default=200, help="transfers per measurement (bounded: at most 5000)")
+    parser.add_argument("--in-flight", type=int, default=16, help="concurrent transfers in the second measurement")
+    args = parser.parse_args()
+    ops, limit = max(10, min(args.ops, 5000)), max(1, min(args.in_flight, 256))
+    work = Path(tempfile.mkdtemp(prefix="bench-adapter-"))
+    node = HardhatNode(work / "hardhat", free_port()).start()
+    adapter: AdapterProcess | None = None
+    try:
+        adapter, ledger_id = start_adapter(node, work)
+        plugin = asyncio.run(direct(node, ops, limit))
+        served = asyncio.run(through_adapter(adapter.url, ledger_id, ops, limit))
+    finally:
+        if adapter is not None:
+            adapter.stop()
+        node.stop()
+
+    def ms(values: list[float]) -> str:
+        return f"{statistics.median(values) * 1000:.1f}"
+
+    rows = []
+    for label, index in (("one at a time", 0), (f"{limit} in flight", 2)):
+        base_rate, base_lat = plugin[index], plugin[index + 1]
+        rate, lat = served[index], served[index + 1]
+        assert isinstance(base_rate, float) and isinstance(rate, float)
+        assert isinstance(base_lat, list) and isinstance(lat, list)
+        rows.append([f"plugin directly, {label}", f"{base_rate:,.0f}", ms(base_lat), "1.00 (baseline)"])
+        rows.append([f"adapter over HTTP, {label}", f"{rate:,.0f}", ms(lat), f"{rate / base_rate:.2f}"])
+    print_table(
+        f"Transfers on one Hardhat node ({ops} each)", ["path", "transfers/s", "p50 ms", "ratio to the plugin"], rows
+    )
+
+
+if __name__ == "__main__":
+    main()
