@@ -114,8 +114,10 @@ def finp2p_receipt_received(receipt: dict[str, Any], node: Node) -> Awaitable[No
 
 
 @hookspec
-def finp2p_operation_step(node: Node, operation: dict[str, Any], step: str) -> None:
-    """A primary node has finished one step of an asset operation (for metrics, audit trails and fault tests).
+def finp2p_operation_step(node: Node | None, operation: dict[str, Any], step: str) -> None:
+    """A primary node, or the ledger-adapter server (``node`` is then ``None`` and ``operation`` holds the adapter
+    operation's name, ``cid`` and ``via="adapter"``), has finished one step of an asset operation (for metrics,
+    audit trails and fault tests).
 
     ``step`` is ``received`` (the request arrived, nothing written yet), ``executing`` (checked and written down,
     about to reach the ledger), ``on-ledger`` (the ledger answered; not yet written) or ``done`` (the transaction

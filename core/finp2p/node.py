@@ -122,6 +122,7 @@ class Node:
             callback_url=section.callback_url,
             base_path=section.base_path,
             token=token,
+            plugins=self.plugins,
         )
         await self.adapter.start(section.host, section.port)
         log.info("ledger-adapter API for %s at %s", ledger_id, self.adapter.url)

@@ -85,9 +85,11 @@ class Investor:
 class AdapterProcess:
     """``finp2p adapter serve`` on a free port, stopped by its PID."""
 
-    def __init__(self, work: Path, *args: str) -> None:
+    def __init__(self, work: Path, *args: str, site: Path | None = None, env: dict[str, str] | None = None) -> None:
         self.work = work
         self.args = args
+        self.site = site
+        self.env = env or {}
         self.log = work / "adapter.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
@@ -112,7 +114,7 @@ class AdapterProcess:
                 ],
                 stdout=out,
                 stderr=log,
-                env=cli_env(None),
+                env={**cli_env(self.site), **self.env},
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -7,6 +7,7 @@ from finp2p.adapter.app import AdapterApp
 from finp2p.adapter.service import AdapterService
 from finp2p.identity.keys import SigningKey
 from finp2p.ledger import Ledger
+from finp2p.plugins import PluginManager
 from finp2p.store import Store
 
 
@@ -20,8 +21,9 @@ class AdapterServer:
         callback_url: str | None = None,
         base_path: str = "/api",
         token: str | None = None,
+        plugins: PluginManager | None = None,
     ) -> None:
-        self.service = AdapterService(ledger, store, key=key, callback_url=callback_url)
+        self.service = AdapterService(ledger, store, key=key, callback_url=callback_url, plugins=plugins)
         self.app = AdapterApp(self.service, base_path=base_path, token=token)
 
     @property

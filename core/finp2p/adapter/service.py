@@ -30,6 +30,7 @@ from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity.canonical import canonical
 from finp2p.identity.keys import SigningKey, check_fin_id
 from finp2p.ledger import Ledger, LedgerTransaction
+from finp2p.plugins import PluginManager
 from finp2p.store import Store
 from finp2p.store.models import AdapterOperationRow, AdapterOwnerRow, AdapterPlanRow
 
@@ -62,10 +63,12 @@ class AdapterService:
         *,
         key: SigningKey | None = None,
         callback_url: str | None = None,
+        plugins: PluginManager | None = None,
     ) -> None:
         self.ledger = ledger
         self.store = store
         self.key = key
+        self.plugins = plugins
         self.callback_url = callback_url.rstrip("/") if callback_url else None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._callbacks: set[asyncio.Task[None]] = set()
@@ -112,6 +115,7 @@ class AdapterService:
         """Accept an operation (``createAsset``, a receipt operation, ``deposit``): its operation object, completed
         or pending. The same key and body return the same operation; the same key with another body is FP3011."""
         digest = hashlib.sha256(canonical({"operation": operation, "body": body})).hexdigest()
+        self._step(operation, "", "received")
         row, new = await self._claim(operation, body, digest, idempotency_key)
         if not new:
             if row.request_hash != digest:
@@ -198,6 +202,7 @@ class AdapterService:
                 log.exception("adapter operation %s failed unexpectedly; it resumes on the next start", cid)
                 return
             await self._finish(cid, result, tx)
+            self._step(row.operation, cid, "done")
             return
         log.error("adapter operation %s: the ledger stayed unreachable; it resumes on the next start", cid)
 
@@ -208,9 +213,11 @@ class AdapterService:
             return await self._create_asset(cid, body, resumed=resumed), None
         if prepared is None or resumed:
             prepared = await self._prepared(operation, body, cid)
+        self._step(operation, cid, "executing")
         # The transaction id is written with the result: a crash before that finds the transaction again by its
         # operation id (execute_once, resumed).
         tx = await execute_once(self.ledger, prepared.request, resumed=resumed)
+        self._step(operation, cid, "on-ledger")
         return self._completed(cid, self._receipt(tx, prepared)), tx
 
     def _receipt(self, tx: LedgerTransaction, prepared: Prepared) -> dict[str, Any]:
@@ -274,6 +281,17 @@ class AdapterService:
                 ],
             },
         )
+
+    def _step(self, operation: str, cid: str, step: str) -> None:
+        """Tell the ``finp2p_operation_step`` hooks (metrics, audit trails, fault tests) where an operation is."""
+        if self.plugins is None:
+            return
+        try:
+            self.plugins.hook.finp2p_operation_step(
+                node=None, operation={"operation": operation, "cid": cid, "via": "adapter"}, step=step
+            )
+        except Exception:
+            log.exception("a finp2p_operation_step hook failed at %s", step)
 
     def _completed(self, cid: str, response: dict[str, Any]) -> dict[str, Any]:
         return {"cid": cid, "isCompleted": True, "response": response}

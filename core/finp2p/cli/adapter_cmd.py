@@ -89,8 +89,11 @@ def serve_cmd(
     async def serve() -> None:
         store = Store(store_url or f"sqlite:///{(data_dir / 'adapter.db').resolve()}")
         await asyncio.to_thread(store.migrate)
-        ledger = open_ledger(profile, ComponentContext(Settings(), data_dir, PluginManager(), store))
-        server = AdapterServer(ledger, store, key=key, callback_url=callback_url, base_path=base_path, token=token)
+        plugins = PluginManager()
+        ledger = open_ledger(profile, ComponentContext(Settings(), data_dir, plugins, store))
+        server = AdapterServer(
+            ledger, store, key=key, callback_url=callback_url, base_path=base_path, token=token, plugins=plugins
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
