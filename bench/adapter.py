@@ -26,7 +26,6 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
@@ -34,11 +33,10 @@ from bench.common import in_flight, print_table
 from devnet.hardhat import HardhatNode
 from finp2p.identity.keys import SigningKey, save_key
 from finp2p.ledger import OwnerConsent
-from finp2p.ledger_profiles import save_profile
 from finp2p_ethereum.chain import rpc_chain
-from finp2p_ethereum.deploy import deploy_contracts, profile_for
+from finp2p_ethereum.deploy import deploy_contracts
 from finp2p_ethereum.ledger import EthereumLedger
-from tests.support.adapter import AdapterClient, AdapterProcess, Investor, nonce
+from tests.support.adapter import AdapterClient, AdapterProcess, Investor, deploy_profile, nonce
 from tests.support.ports import free_port
 
 
@@ -108,17 +106,7 @@ async def through_adapter(
 def start_adapter(node: HardhatNode, work: Path) -> tuple[AdapterProcess, str]:
     org = SigningKey.generate()
     save_key(work / "org.key", org)
-
-    async def deploy() -> Any:
-        chain = rpc_chain(node.url)
-        try:
-            await chain.connect()
-            return profile_for(chain, await deploy_contracts(chain, org))
-        finally:
-            await chain.close()
-
-    profile = asyncio.run(deploy())
-    save_profile(work / "hardhat.toml", profile)
+    profile = deploy_profile(node.url, org, work / "hardhat.toml")
     args = ("--ledger", str(work / "hardhat.toml"), "--key", str(work / "org.key"))
     return AdapterProcess(work / "adapter", *args).start(), profile.ledger_id
 

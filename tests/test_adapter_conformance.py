@@ -19,7 +19,7 @@ from devnet.hardhat import HardhatNode
 from finp2p.assets.templates import verify_signature
 from finp2p.identity.keys import SigningKey, eth_address, save_key
 from finp2p.ledger_profiles import EMBEDDED_PROFILE, save_profile
-from tests.support.adapter import AdapterClient, AdapterProcess, Investor, nonce, wait_for
+from tests.support.adapter import AdapterClient, AdapterProcess, Investor, deploy_profile, nonce, wait_for
 
 SPEC_OPERATIONS = {
     "approveExecutionPlan",
@@ -57,27 +57,13 @@ class Served:
 
 def start_adapter(work: Path, hardhat: HardhatNode | None, *extra: str) -> Served:
     """A server with its own organization key; on Hardhat, on contracts freshly deployed by its own operator."""
-    from finp2p_ethereum.chain import rpc_chain
-    from finp2p_ethereum.deploy import deploy_contracts, profile_for
-
     work.mkdir(parents=True, exist_ok=True)
     org = SigningKey.generate()
     save_key(work / "org.key", org)
     args = ["--key", str(work / "org.key"), *extra]
     ledger_id = EMBEDDED_PROFILE.ledger_id
     if hardhat is not None:
-
-        async def deploy() -> Any:
-            chain = rpc_chain(hardhat.url)
-            try:
-                await chain.connect()
-                return profile_for(chain, await deploy_contracts(chain, org))
-            finally:
-                await chain.close()
-
-        profile = asyncio.run(deploy())
-        save_profile(work / "hardhat.toml", profile)
-        ledger_id = profile.ledger_id
+        ledger_id = deploy_profile(hardhat.url, org, work / "hardhat.toml").ledger_id
         args += ["--ledger", str(work / "hardhat.toml")]
     return Served(AdapterProcess(work, *args).start(), ledger_id, org, "hardhat" if hardhat else "embedded")
 

@@ -16,20 +16,10 @@ from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import eip712
 from finp2p.identity.canonical import keccak256
 from finp2p.identity.keys import SigningKey
+from tests.support.adapter import ROUTER_DOMAIN, ROUTER_TYPES
 
 # FinP2P-style typed data: a sale with nested FinId and Term structs.
-TYPES = {
-    "FinId": [("idkey", "string")],
-    "Term": [("assetId", "string"), ("assetType", "string"), ("amount", "string")],
-    "Selling": [
-        ("nonce", "string"),
-        ("buyer", "FinId"),
-        ("seller", "FinId"),
-        ("asset", "Term"),
-        ("settlement", "Term"),
-    ],
-}
-DOMAIN = {"name": "FinP2P", "version": "1", "chainId": 1, "verifyingContract": "0x" + "00" * 20}
+TYPES, DOMAIN = ROUTER_TYPES, ROUTER_DOMAIN
 
 
 def _message(seller: SigningKey, buyer: SigningKey) -> dict[str, Any]:

@@ -18,7 +18,10 @@ import aiohttp
 from finp2p.assets.templates import hash_list_template
 from finp2p.identity import eip712
 from finp2p.identity.keys import SigningKey
+from finp2p.ledger import LedgerProfile
+from finp2p.ledger_profiles import save_profile
 from tests.support.cli import FINP2P, cli_env
+from tests.support.nodes import stop_process
 
 #: A router's typed data, shaped like FinP2P's own (a nonce, the parties' FinIDs, the asset term): not this
 #: ledger's domain, so the adapter checks it and the contract takes its digest.
@@ -82,6 +85,25 @@ class Investor:
         return {"signature": signature, "template": template, "hashFunc": hash_func}
 
 
+def deploy_profile(rpc_url: str, operator: SigningKey, path: Path) -> LedgerProfile:
+    """Fresh FinP2P contracts on the chain at ``rpc_url``, operated by ``operator``; their profile written to
+    ``path`` (synchronous: for fixtures and benchmark set-up)."""
+    from finp2p_ethereum.chain import rpc_chain
+    from finp2p_ethereum.deploy import deploy_contracts, profile_for
+
+    async def deploy() -> LedgerProfile:
+        chain = rpc_chain(rpc_url)
+        try:
+            await chain.connect()
+            return profile_for(chain, await deploy_contracts(chain, operator))
+        finally:
+            await chain.close()
+
+    profile = asyncio.run(deploy())
+    save_profile(path, profile)
+    return profile
+
+
 class AdapterProcess:
     """``finp2p adapter serve`` on a free port, stopped by its PID."""
 
@@ -129,16 +151,7 @@ class AdapterProcess:
         raise TimeoutError(f"the adapter did not serve in {timeout} s:\n{self.log.read_text()}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, sig)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=timeout)
-        return self.proc.returncode
+        return stop_process(self.proc, sig, timeout)
 
 
 class AdapterClient:

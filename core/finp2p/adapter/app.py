@@ -80,12 +80,11 @@ class AdapterApp:
         return app
 
     async def start(self, host: str, port: int) -> str:
-        self._runner = web.AppRunner(self.application(), access_log=None)
+        self._runner = web.AppRunner(self.application(), access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        bound = site._server.sockets[0].getsockname()  # type: ignore[union-attr]
-        self.url = f"http://{host}:{bound[1]}{self.base}"
+        await web.TCPSite(self._runner, host, port).start()
+        bound = self._runner.addresses[0][1] if self._runner.addresses else port
+        self.url = f"http://{host}:{bound}{self.base}"
         return self.url
 
     async def close(self) -> None:

@@ -22,12 +22,7 @@ from finp2p.ledger import Ledger, LedgerTransaction, OperationType, OwnerConsent
 
 #: Operations answered with a receipt, and the ledger operation each runs.
 RECEIPT_OPERATIONS = {
-    "issue": OperationType.ISSUE,
-    "transfer": OperationType.TRANSFER,
-    "redeem": OperationType.REDEEM,
-    "hold": OperationType.HOLD,
-    "release": OperationType.RELEASE,
-    "rollback": OperationType.ROLLBACK,
+    **{kind.value: kind for kind in OperationType},  # the spec's routes are named as the ledger's operations
     "payout": OperationType.TRANSFER,  # or a redeem when the payout names no destination: see prepare()
 }
 #: Errors about the investor's signature: the spec's code 4.

@@ -21,8 +21,8 @@ from finp2p_ethereum.chain import Chain
 from finp2p_ethereum.consent import Operation, adapter_template, consent_digest
 from finp2p_ethereum.submit import DEFAULT_OPTIONS, SubmitOptions, Submitter
 
-#: Which operation each contract function and event is.
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+#: Which operation each contract function and event is.
 _FUNCTIONS = {
     "issue": OperationType.ISSUE,
     "transfer": OperationType.TRANSFER,
