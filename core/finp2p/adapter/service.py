@@ -29,7 +29,7 @@ from finp2p.assets.execution import execute_once
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity.canonical import canonical
 from finp2p.identity.keys import SigningKey, check_fin_id
-from finp2p.ledger import Ledger, LedgerTransaction
+from finp2p.ledger import Ledger, LedgerTransaction, OperationType
 from finp2p.plugins import PluginManager
 from finp2p.store import Store
 from finp2p.store.models import AdapterOperationRow, AdapterOwnerRow, AdapterPlanRow
@@ -370,8 +370,8 @@ class AdapterService:
     async def receipt(self, transaction_id: str) -> dict[str, Any] | None:
         """The receipt of a transaction, from the ledger's own record (``None``: the ledger does not know it)."""
         tx = await self.ledger.transaction(transaction_id)
-        if tx is None:
-            return None
+        if tx is None or str(tx.operation) not in {kind.value for kind in OperationType}:
+            return None  # unknown, or not an asset operation (a receipt registry's record has no receipt)
         rows = await self.store.run(
             lambda s: s.exec(
                 select(AdapterOperationRow).where(AdapterOperationRow.transaction_id == tx.transaction_id)
