@@ -20,6 +20,7 @@ import uuid
 from typing import Any
 
 import aiohttp
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -522,9 +523,7 @@ class AdapterService:
 
 
 def _set(s: Session, cid: str, **values: Any) -> None:
-    row = s.get(AdapterOperationRow, cid)
-    assert row is not None
-    for name, value in values.items():
-        setattr(row, name, value)
-    row.updated_ms = _now_ms()
-    s.add(row)
+    # One UPDATE, no read first: this write is on every operation's path.
+    s.execute(
+        sa.update(AdapterOperationRow).where(col(AdapterOperationRow.cid) == cid).values(**values, updated_ms=_now_ms())
+    )
