@@ -11,7 +11,7 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
-from finp2p.assets.templates import template_digest, verify_signature
+from finp2p.assets.templates import check_covers, template_digest, verify_signature
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import eip712
 from finp2p.identity.canonical import keccak256
@@ -102,3 +102,21 @@ def test_hash_list(hash_func: str, hasher: Any) -> None:
     with pytest.raises(FinP2PError) as exc:
         verify_signature({**signature, "hashFunc": "md5"}, key.fin_id)
     assert "unsupported hash function" in exc.value.detail
+
+
+def test_a_template_covers_an_operation_only_when_it_names_its_signer_asset_and_quantity() -> None:
+    from tests.support.adapter import Investor
+
+    alice, bob = Investor.new(), Investor.new()
+    asset = "bank-a:102:bond"
+    for signed in (alice.eip712(asset, 25, bob.fin_id, "n1"), alice.hash_list(asset, 25, bob.fin_id, "6e31")):
+        template = signed["template"]
+        check_covers(template, signer=alice.fin_id, asset_id=asset, quantity=25)
+        for wrong in (
+            {"signer": bob.fin_id.replace(bob.fin_id[-4:], "0000"), "asset_id": asset, "quantity": 25},
+            {"signer": alice.fin_id, "asset_id": "bank-a:102:other", "quantity": 25},
+            {"signer": alice.fin_id, "asset_id": asset, "quantity": 26},
+        ):
+            with pytest.raises(FinP2PError) as exc:
+                check_covers(template, **wrong)  # type: ignore[arg-type]
+            assert exc.value.code is ErrorCode.CONSENT_INVALID and "another operation" in exc.value.detail
