@@ -19,11 +19,12 @@ def test_the_demo_tells_its_whole_story(tmp_path: Path) -> None:
     r = run_cli("demo", "--json", "--keep", str(keep), timeout=300)
     assert r.returncode == 0, r.stderr + r.stdout
     result = json.loads(r.stdout)
-    assert result["ok"] and len(result["steps"]) == 15
+    assert result["ok"] and len(result["steps"]) == 16
     by_title = {step["step"]: step["result"] for step in result["steps"]}
     assert "4 of 4 checks hold" in by_title["an auditor verifies the receipt (genesis and ledger only, no node)"]
     assert "dave holds 250 by 2 answers" in by_title["broadcast to the ledger's nodes: dave's balance"]
-    assert "receipt is valid, consistent" in result["steps"][-1]["result"]
+    assert "receipt is valid, consistent" in result["steps"][-2]["result"]
+    assert "the buyer holds 40" in result["steps"][-1]["result"]
     assert sorted(result["processes"]) == ["bank-a", "bank-b", "bank-c", "gov-1"]
     for pid in result["processes"].values():
         with pytest.raises(ProcessLookupError):

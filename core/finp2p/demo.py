@@ -52,6 +52,8 @@ class Demo:
     #: A JSON-RPC chain to use instead of the embedded chain bank-a serves (a Hardhat node).
     chain_rpc: str | None = None
     ledger_id: str = LEDGER
+    #: bank-c's ledger-adapter API (its node serves one over its ledger).
+    adapter_url: str = ""
 
     def http(self, bank: str, method: str, path: str, body: Any = None, key: str | None = None) -> Any:
         """One call to a bank's REST API, as the bank's own application makes it."""
@@ -168,6 +170,11 @@ class Demo:
                     fh.write(f"\n[advert]\ncheck_s = 0.5\n\n[api]\nport = {api_port}\n")
                     fh.write('\n[ledgers]\nprofiles = ["chain.toml"]\n')
                 self.apis[bank] = (f"http://127.0.0.1:{api_port}", "")
+                if bank == "bank-c":  # bank-c also serves its ledger to FinP2P routers
+                    adapter_port = free_port()
+                    self.adapter_url = f"http://127.0.0.1:{adapter_port}/api"
+                    with configs[bank].open("a") as fh:
+                        fh.write(f"\n[adapter]\nport = {adapter_port}\n")
                 self.cli(
                     "org",
                     "register",
@@ -391,6 +398,76 @@ class Demo:
             return f"{len(out['answers'])} nodes with access to the ledger say the receipt is {valid}, {state}"
 
         self.step("broadcast the receipt's metadata for validation", validate)
+        self.step("a FinP2P router uses bank-c's ledger through the ledger-adapter API", self.adapter_story)
+
+    def adapter_call(self, method: str, path: str, body: Any = None) -> Any:
+        """One call to bank-c's ledger adapter, as a FinP2P router makes it (a fresh Idempotency-Key per POST)."""
+        import urllib.error
+        import urllib.request
+        import uuid
+
+        headers = {"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.adapter_url + path, data=data, headers=headers, method=method)  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - bank-c's loopback adapter
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise DemoError(
+                f"adapter {method} {path}: {exc.code} {exc.read().decode(errors='replace')[:300]}"
+            ) from None
+
+    def adapter_operation(self, path: str, body: Any) -> dict[str, Any]:
+        """POST an operation, then poll its cid until it completes; its response (a receipt, an asset)."""
+        operation = self.adapter_call("POST", path, body)
+        deadline = time.monotonic() + 60
+        while not operation["isCompleted"] and time.monotonic() < deadline:
+            operation = self.adapter_call("GET", f"/operations/status/{operation['cid']}?wait=5")["operation"]
+        if "response" not in operation:
+            raise DemoError(f"{path}: {operation.get('error') or 'no result in 60 s'}")
+        return dict(operation["response"])
+
+    def adapter_story(self) -> str:
+        import uuid
+
+        from finp2p.adapter.router import nonce, selling_signature
+        from finp2p.identity.keys import SigningKey
+
+        erin, frank = SigningKey.generate(), SigningKey.generate()
+        asset_id = f"bank-c:102:{uuid.uuid4()}"
+        created = self.adapter_operation("/assets/create", {"asset": {"resourceId": asset_id}})
+        asset = {"resourceId": asset_id, "ledgerIdentifier": created["ledgerAssetInfo"]["ledgerIdentifier"]}
+        n = nonce()
+        self.adapter_operation(
+            "/assets/issue",
+            {
+                "nonce": n,
+                "destination": {"finId": erin.fin_id, "asset": asset},
+                "quantity": "100",
+                "settlementRef": "demo-issue",
+                "signature": selling_signature(erin, asset_id, 100, erin.fin_id, n),
+            },
+        )
+        n = nonce()
+        receipt = self.adapter_operation(
+            "/assets/transfer",
+            {
+                "nonce": n,
+                "source": {"finId": erin.fin_id, "asset": asset},
+                "destination": {"finId": frank.fin_id, "asset": asset},
+                "quantity": "40",
+                "settlementRef": "demo-transfer",
+                "signature": selling_signature(erin, asset_id, 40, frank.fin_id, n),
+            },
+        )
+        balance = self.adapter_call(
+            "POST", "/asset/balance", {"account": {"type": "finId", "finId": frank.fin_id}, "asset": asset}
+        )
+        return (
+            f"asset created, 100 issued, 40 moved by the investor's EIP712 signature: receipt "
+            f"{receipt['id'][:14]}… ({receipt['proof']['type']}, bank-c's key); the buyer holds "
+            f"{balance['balanceInfo']['available']}"
+        )
 
 
 def _block(status: dict[str, Any]) -> str:

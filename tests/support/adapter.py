@@ -4,7 +4,6 @@ FinP2P-style templates (a router's EIP712 typed data, or hash groups) as a FinP2
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import time
@@ -15,32 +14,18 @@ from typing import Any
 
 import aiohttp
 
+from finp2p.adapter import router
 from finp2p.assets.templates import hash_list_template
-from finp2p.identity import eip712
 from finp2p.identity.keys import SigningKey
 from finp2p.ledger import LedgerProfile
 from finp2p.ledger_profiles import save_profile
 from tests.support.cli import FINP2P, cli_env
 from tests.support.nodes import stop_process
 
-#: A router's typed data, shaped like FinP2P's own (a nonce, the parties' FinIDs, the asset term): not this
-#: ledger's domain, so the adapter checks it and the contract takes its digest.
-ROUTER_DOMAIN = {"name": "FinP2P", "version": "1", "chainId": 1, "verifyingContract": "0x" + "00" * 20}
-ROUTER_TYPES: dict[str, list[tuple[str, str]]] = {
-    "FinId": [("idkey", "string")],
-    "Term": [("assetId", "string"), ("assetType", "string"), ("amount", "string")],
-    "Selling": [
-        ("nonce", "string"),
-        ("buyer", "FinId"),
-        ("seller", "FinId"),
-        ("asset", "Term"),
-        ("settlement", "Term"),
-    ],
-}
-
-
-def nonce() -> str:
-    return os.urandom(24).hex() + int(time.time()).to_bytes(8, "big").hex()
+#: A router's typed data, shaped like FinP2P's own: not this ledger's domain, so the adapter checks it and the
+#: contract takes its digest.
+ROUTER_DOMAIN, ROUTER_TYPES = router.DOMAIN, router.TYPES
+nonce = router.nonce
 
 
 @dataclass
@@ -56,15 +41,7 @@ class Investor:
         return cls(SigningKey.generate())
 
     def eip712(self, asset_id: str, quantity: int, counterparty: str, the_nonce: str) -> dict[str, Any]:
-        message = {
-            "nonce": the_nonce,
-            "buyer": {"idkey": counterparty},
-            "seller": {"idkey": self.fin_id},
-            "asset": {"assetId": asset_id, "assetType": "finp2p", "amount": str(quantity)},
-            "settlement": {"assetId": "USD", "assetType": "fiat", "amount": "100"},
-        }
-        template = eip712.adapter_template(ROUTER_DOMAIN, "Selling", ROUTER_TYPES, message)
-        return self._signed(template, "keccak-256")
+        return router.selling_signature(self.key, asset_id, quantity, counterparty, the_nonce)
 
     def hash_list(
         self, asset_id: str, quantity: int, counterparty: str, the_nonce: str, hash_func: str = "keccak-256"
