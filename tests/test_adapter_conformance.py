@@ -445,6 +445,8 @@ async def test_execution_plans_are_approved_and_proposals_answered(api: AdapterC
     plan = uuid.uuid4().hex
     status, approved = await api.post("/plan/approve", {"executionPlan": {"id": plan}}, key=None)
     assert status == 200 and approved["isCompleted"] and approved["approval"] == {"status": "approved"}
+    status, asked = await api.get(f"/operations/status/{approved['cid']}")
+    assert (status, asked) == (200, {"type": "approval", "operation": approved})
     proposal = {"executionPlan": {"id": plan, "proposal": {"proposalType": "cancel"}}}
     status, answer = await api.post("/plan/proposal", proposal, key=None)
     assert status == 200 and answer["approval"]["status"] == "approved"

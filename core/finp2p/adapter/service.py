@@ -53,7 +53,8 @@ def _now_ms() -> int:
 
 def kind_of(operation: str) -> str:
     """The ``operationStatus`` type of an operation's result."""
-    return {"createAsset": "createAsset", "deposit": "deposit"}.get(operation, "receipt")
+    kinds = {"createAsset": "createAsset", "deposit": "deposit", "approvePlan": "approval", "planProposal": "approval"}
+    return kinds.get(operation, "receipt")
 
 
 class AdapterService:
@@ -417,38 +418,30 @@ class AdapterService:
             failure = {"failureType": "validationFailure", **translate.error_info(exc)}
             approval = {"status": "rejected", "failure": failure}
 
+        result = {"cid": uuid.uuid4().hex, "isCompleted": True, "approval": approval}
+
         def write(s: Session) -> None:
             row = s.get(AdapterPlanRow, plan_id) or AdapterPlanRow(
                 plan_id=plan_id, status="", proposals="[]", updated_ms=0
             )
             row.status, row.updated_ms = approval["status"], _now_ms()
             s.add(row)
+            s.add(_answered("approvePlan", {"executionPlan": {"id": plan_id}}, result))
 
         await self.store.run(write)
-        return {"cid": f"plan:{plan_id}", "isCompleted": True, "approval": approval}
+        return result
 
     async def plan_proposal(self, plan_id: str, proposal: dict[str, Any]) -> dict[str, Any]:
         """Answer a proposal on a plan: approved for a plan this adapter approved, rejected for one it never saw."""
+        cid = uuid.uuid4().hex
 
         def answer(s: Session) -> dict[str, Any]:
-            row = s.get(AdapterPlanRow, plan_id)
-            if row is None or row.status != "approved":
-                return {
-                    "status": "rejected",
-                    "failure": {
-                        "failureType": "validationFailure",
-                        "code": int(ErrorCode.NOT_FOUND.code[2:]),
-                        "message": f"execution plan {plan_id!r} was not approved by this adapter",
-                    },
-                }
-            proposals = json.loads(row.proposals)
-            proposals.append({"proposal": proposal, "answer": "approved"})
-            row.proposals, row.updated_ms = json.dumps(proposals), _now_ms()
-            s.add(row)
-            return {"status": "approved"}
+            approval = _proposal_answer(s, plan_id, proposal)
+            result = {"cid": cid, "isCompleted": True, "approval": approval}
+            s.add(_answered("planProposal", {"executionPlan": {"id": plan_id, "proposal": proposal}}, result))
+            return result
 
-        approval = await self.store.run(answer)
-        return {"cid": f"plan:{plan_id}", "isCompleted": True, "approval": approval}
+        return await self.store.run(answer)
 
     async def plan_proposal_status(self, plan_id: str, proposal: dict[str, Any], status: str) -> None:
         def write(s: Session) -> None:
@@ -526,4 +519,40 @@ def _set(s: Session, cid: str, **values: Any) -> None:
     # One UPDATE, no read first: this write is on every operation's path.
     s.execute(
         sa.update(AdapterOperationRow).where(col(AdapterOperationRow.cid) == cid).values(**values, updated_ms=_now_ms())
+    )
+
+
+def _proposal_answer(s: Session, plan_id: str, proposal: dict[str, Any]) -> dict[str, Any]:
+    """Approved for a plan this adapter approved (and the proposal kept with it); rejected for any other."""
+    row = s.get(AdapterPlanRow, plan_id)
+    if row is None or row.status != "approved":
+        return {
+            "status": "rejected",
+            "failure": {
+                "failureType": "validationFailure",
+                "code": int(ErrorCode.NOT_FOUND.code[2:]),
+                "message": f"execution plan {plan_id!r} was not approved by this adapter",
+            },
+        }
+    proposals = json.loads(row.proposals)
+    proposals.append({"proposal": proposal, "answer": "approved"})
+    row.proposals, row.updated_ms = json.dumps(proposals), _now_ms()
+    s.add(row)
+    return {"status": "approved"}
+
+
+def _answered(operation: str, body: dict[str, Any], result: dict[str, Any]) -> AdapterOperationRow:
+    """An operation answered at once (an approval), kept so its cid can be asked about like any other."""
+    now = _now_ms()
+    return AdapterOperationRow(
+        cid=result["cid"],
+        idempotency_key=f"{operation}:{result['cid']}",
+        kind=kind_of(operation),
+        operation=operation,
+        request=json.dumps(body),
+        request_hash="",
+        state="done",
+        result=json.dumps(result),
+        created_ms=now,
+        updated_ms=now,
     )
