@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -40,7 +43,30 @@ from tests.support.adapter import AdapterClient, AdapterProcess, Investor, deplo
 from tests.support.ports import free_port
 
 
-async def direct(node: HardhatNode, ops: int, limit: int) -> tuple[float, list[float], float, list[float]]:
+@dataclass
+class Measure:
+    rate: float  # transfers per second
+    latencies: list[float]
+    cpu_ms: float  # CPU of this process (the caller) per transfer
+    server_cpu_ms: float = 0.0  # CPU of the adapter's process per transfer
+
+
+def process_cpu_s(pid: int) -> float:
+    """User and system CPU seconds a process has used (from /proc: no library needed)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measured(
+    fn: Callable[[int], Awaitable[float]], n: int, at_once: int, server_pid: int | None = None
+) -> Measure:
+    cpu, server = time.process_time(), process_cpu_s(server_pid) if server_pid else 0.0
+    rate, latencies = await in_flight(fn, n, at_once)
+    server_ms = (process_cpu_s(server_pid) - server) * 1000 / n if server_pid else 0.0
+    return Measure(rate, latencies, (time.process_time() - cpu) * 1000 / n, server_ms)
+
+
+async def direct(node: HardhatNode, ops: int, limit: int) -> list[Measure]:
     operator, alice, bob = SigningKey.generate(), Investor.new(), Investor.new()
     chain = rpc_chain(node.url)
     await chain.connect()
@@ -58,7 +84,7 @@ async def direct(node: HardhatNode, ops: int, limit: int) -> tuple[float, list[f
             out.append(OwnerConsent("EIP712", alice.fin_id, signed["signature"], template, "keccak-256"))
         return out
 
-    async def batch(n: int, at_once: int) -> tuple[float, list[float]]:
+    async def batch(n: int, at_once: int) -> Measure:
         signed = consents(n)
 
         async def one(i: int) -> float:
@@ -66,26 +92,24 @@ async def direct(node: HardhatNode, ops: int, limit: int) -> tuple[float, list[f
             await ledger.transfer(asset, alice.fin_id, bob.fin_id, 1, uuid.uuid4().hex, signed[i])
             return time.perf_counter() - start
 
-        return await in_flight(one, n, at_once)
+        return await measured(one, n, at_once)
 
     await batch(10, 1)  # warm connections and caches
-    one_rate, one_lat = await batch(ops, 1)
-    many_rate, many_lat = await batch(ops, limit)
+    out = [await batch(ops, 1), await batch(ops, limit)]
     assert (await ledger.balance(asset, bob.fin_id)).available == 2 * ops + 10
     await ledger.close()
-    return one_rate, one_lat, many_rate, many_lat
+    return out
 
 
-async def through_adapter(
-    url: str, ledger_id: str, ops: int, limit: int
-) -> tuple[float, list[float], float, list[float]]:
+async def through_adapter(adapter: AdapterProcess, ledger_id: str, ops: int, limit: int) -> list[Measure]:
+    assert adapter.proc is not None
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit * 2)) as session:
-        api = AdapterClient(url, session, ledger_id)
+        api = AdapterClient(adapter.url, session, ledger_id)
         asset = await api.create_asset()
         alice, bob = Investor.new(), Investor.new()
         await api.issue(asset, alice, 3 * ops + 100)
 
-        async def batch(n: int, at_once: int) -> tuple[float, list[float]]:
+        async def batch(n: int, at_once: int) -> Measure:
             bodies = [api.transfer_body(asset, alice, bob.fin_id, 1) for _ in range(n)]
 
             async def one(i: int) -> float:
@@ -94,13 +118,13 @@ async def through_adapter(
                 assert "response" in done, done
                 return time.perf_counter() - start
 
-            return await in_flight(one, n, at_once)
+            assert adapter.proc is not None
+            return await measured(one, n, at_once, adapter.proc.pid)
 
         await batch(10, 1)
-        one_rate, one_lat = await batch(ops, 1)
-        many_rate, many_lat = await batch(ops, limit)
+        out = [await batch(ops, 1), await batch(ops, limit)]
         assert (await api.balance(asset, bob.fin_id))["available"] == 2 * ops + 10
-        return one_rate, one_lat, many_rate, many_lat
+        return out
 
 
 def start_adapter(node: HardhatNode, work: Path) -> tuple[AdapterProcess, str]:
@@ -123,7 +147,7 @@ def main() -> None:
     try:
         adapter, ledger_id = start_adapter(node, work)
         plugin = asyncio.run(direct(node, ops, limit))
-        served = asyncio.run(through_adapter(adapter.url, ledger_id, ops, limit))
+        served = asyncio.run(through_adapter(adapter, ledger_id, ops, limit))
     finally:
         if adapter is not None:
             adapter.stop()
@@ -133,15 +157,23 @@ def main() -> None:
         return f"{statistics.median(values) * 1000:.1f}"
 
     rows = []
-    for label, index in (("one at a time", 0), (f"{limit} in flight", 2)):
-        base_rate, base_lat = plugin[index], plugin[index + 1]
-        rate, lat = served[index], served[index + 1]
-        assert isinstance(base_rate, float) and isinstance(rate, float)
-        assert isinstance(base_lat, list) and isinstance(lat, list)
-        rows.append([f"plugin directly, {label}", f"{base_rate:,.0f}", ms(base_lat), "1.00 (baseline)"])
-        rows.append([f"adapter over HTTP, {label}", f"{rate:,.0f}", ms(lat), f"{rate / base_rate:.2f}"])
+    for label, base, m in zip(("one at a time", f"{limit} in flight"), plugin, served, strict=True):
+        rows.append(
+            [f"plugin directly, {label}", f"{base.rate:,.0f}", ms(base.latencies), f"{base.cpu_ms:.1f}", "1.00"]
+        )
+        rows.append(
+            [
+                f"adapter over HTTP, {label}",
+                f"{m.rate:,.0f}",
+                ms(m.latencies),
+                f"{m.server_cpu_ms:.1f} + client {m.cpu_ms:.1f}",
+                f"{m.rate / base.rate:.2f}",
+            ]
+        )
     print_table(
-        f"Transfers on one Hardhat node ({ops} each)", ["path", "transfers/s", "p50 ms", "ratio to the plugin"], rows
+        f"Transfers on one Hardhat node ({ops} each)",
+        ["path", "transfers/s", "p50 ms", "CPU ms per transfer", "ratio to the plugin"],
+        rows,
     )
 
 

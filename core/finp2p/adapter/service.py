@@ -45,6 +45,8 @@ ATTEMPTS = 12
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 30.0
 CALLBACK_ATTEMPTS = 8
+#: Completed results kept in memory for the polls that wait on them.
+RECENT_RESULTS = 4096
 
 
 def _now_ms() -> int:
@@ -75,6 +77,7 @@ class AdapterService:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._callbacks: set[asyncio.Task[None]] = set()
         self._done: dict[str, asyncio.Event] = {}
+        self._recent: dict[str, dict[str, Any]] = {}  # the last results, by cid, as /operations/status says them
         self._http: aiohttp.ClientSession | None = None
 
     # -- life cycle ----------------------------------------------------------------------------------------------
@@ -127,12 +130,12 @@ class AdapterService:
             return self._view(row)
         try:
             if operation == "deposit":
-                return await self._finish(row.cid, await self._deposit(row.cid, body))
+                return await self._finish(row.cid, row.kind, await self._deposit(row.cid, body))
             prepared = None
             if operation in RECEIPT_OPERATIONS:
                 prepared = await self._prepared(operation, body, row.cid)  # a failed check is answered now
         except FinP2PError as exc:
-            return await self._finish(row.cid, self._failed(row.cid, exc))
+            return await self._finish(row.cid, row.kind, self._failed(row.cid, exc))
         self._start(row.cid, resumed=False, prepared=prepared)
         return self._view(row)
 
@@ -194,7 +197,7 @@ class AdapterService:
                 result, tx = await self._run(row.operation, body, cid, prepared, resumed=resumed or attempt > 0)
             except FinP2PError as exc:
                 if exc.code not in TRANSIENT:
-                    await self._finish(cid, self._failed(cid, exc))
+                    await self._finish(cid, row.kind, self._failed(cid, exc))
                     return
                 log.warning("adapter operation %s: %s; retrying in %.1f s", cid, exc, delay)
                 await asyncio.sleep(delay)
@@ -203,7 +206,7 @@ class AdapterService:
             except Exception:  # never lose an operation to an unexpected error: it resumes on the next start
                 log.exception("adapter operation %s failed unexpectedly; it resumes on the next start", cid)
                 return
-            await self._finish(cid, result, tx)
+            await self._finish(cid, row.kind, result, tx)
             self._step(row.operation, cid, "done")
             return
         log.error("adapter operation %s: the ledger stayed unreachable; it resumes on the next start", cid)
@@ -301,7 +304,9 @@ class AdapterService:
     def _failed(self, cid: str, exc: FinP2PError) -> dict[str, Any]:
         return {"cid": cid, "isCompleted": True, "error": translate.error_info(exc)}
 
-    async def _finish(self, cid: str, result: dict[str, Any], tx: LedgerTransaction | None = None) -> dict[str, Any]:
+    async def _finish(
+        self, cid: str, kind: str, result: dict[str, Any], tx: LedgerTransaction | None = None
+    ) -> dict[str, Any]:
         """Write the result (and, with a callback URL, that the router is owed it) before anyone is told."""
         callback = "pending" if self.callback_url else "none"
         operation_id, transaction_id = (tx.operation_id, tx.transaction_id) if tx else (None, None)
@@ -317,6 +322,9 @@ class AdapterService:
                 transaction_id=transaction_id,
             )
         )
+        self._recent[cid] = {"type": kind, "operation": result}  # a waiting poll is answered from here
+        while len(self._recent) > RECENT_RESULTS:
+            self._recent.pop(next(iter(self._recent)))
         self._done.pop(cid, asyncio.Event()).set()
         if self.callback_url:
             self._send_later(cid)
@@ -333,6 +341,8 @@ class AdapterService:
         if wait_s > 0 and event is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), wait_s)
+        if cid in self._recent:
+            return self._recent[cid]
         row = await self.store.run(lambda s: s.get(AdapterOperationRow, cid))
         if row is None:
             return None
