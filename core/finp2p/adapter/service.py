@@ -91,7 +91,7 @@ class AdapterService:
 
         pending, calls = await self.store.run(unfinished)
         for cid in pending:
-            self._start(cid, resumed=True)
+            self._start(cid, resumed=True)  # read back from the store by its driver
         for cid in calls:
             self._send_later(cid)
         return len(pending) + len(calls)
@@ -136,7 +136,7 @@ class AdapterService:
                 prepared = await self._prepared(operation, body, row.cid)  # a failed check is answered now
         except FinP2PError as exc:
             return await self._finish(row.cid, row.kind, self._failed(row.cid, exc))
-        self._start(row.cid, resumed=False, prepared=prepared)
+        self._start(row.cid, resumed=False, row=row, prepared=prepared)
         return self._view(row)
 
     async def _claim(
@@ -175,18 +175,26 @@ class AdapterService:
                 await self._check_ledger_account(account["finId"], account["ledgerAccount"]["address"])
         return prepared
 
-    def _start(self, cid: str, *, resumed: bool, prepared: Prepared | None = None) -> None:
+    def _start(
+        self,
+        cid: str,
+        *,
+        resumed: bool,
+        row: AdapterOperationRow | None = None,
+        prepared: Prepared | None = None,
+    ) -> None:
         if cid in self._tasks:
             return
         self._done.setdefault(cid, asyncio.Event())
-        task = asyncio.create_task(self._drive(cid, resumed, prepared), name=f"adapter-{cid}")
+        task = asyncio.create_task(self._drive(cid, resumed, row, prepared), name=f"adapter-{cid}")
         self._tasks[cid] = task
         task.add_done_callback(lambda _t: self._tasks.pop(cid, None))
 
-    async def _drive(self, cid: str, resumed: bool, prepared: Prepared | None) -> None:
-        """Run an accepted operation to its result. A new one arrives with its checked request; a resumed one is
-        read back and checked again."""
-        row = await self.store.run(lambda s: s.get(AdapterOperationRow, cid))
+    async def _drive(self, cid: str, resumed: bool, row: AdapterOperationRow | None, prepared: Prepared | None) -> None:
+        """Run an accepted operation to its result. A new one arrives with its row and its checked request; a
+        resumed one is read back and checked again."""
+        if row is None:
+            row = await self.store.run(lambda s: s.get(AdapterOperationRow, cid))
         assert row is not None
         if row.state != "pending":
             return
