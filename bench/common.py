@@ -31,7 +31,7 @@ def print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
         table.add_column(c, justify="right" if c != columns[0] else "left")
     for r in rows:
         table.add_row(*r)
-    Console().print(table)
+    Console(width=max(Console().width, 120)).print(table)  # a table of figures reads badly wrapped
 
 
 async def in_flight(fn: Callable[[int], Awaitable[float]], count: int, limit: int) -> tuple[float, list[float]]:
