@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -546,3 +547,48 @@ async def test_a_node_serves_the_adapter_from_its_config(tmp_path: Path) -> None
             assert await api.balance(asset, alice.fin_id) == {"current": 3, "available": 3, "held": 0}
     finally:
         await node.stop()
+
+
+async def test_an_operation_written_but_not_answered_is_finished_at_start(tmp_path: Path) -> None:
+    """A deposit instruction is answered at once; written but not answered when the server died, it is finished
+    when the service starts again (as every pending operation is)."""
+    from finp2p.adapter.service import AdapterService
+    from finp2p.components import ComponentContext
+    from finp2p.config import Settings
+    from finp2p.ledger import LedgerProfile
+    from finp2p.ledger_profiles import open_ledger
+    from finp2p.plugins import PluginManager
+    from finp2p.store import Store
+    from finp2p.store.models import AdapterOperationRow
+
+    store = Store(f"sqlite:///{tmp_path / 'adapter.db'}")
+    await asyncio.to_thread(store.migrate)
+    save_key(tmp_path / "operator.key", SigningKey.generate())
+    settings = {**EMBEDDED_PROFILE.settings, "operator_key": str(tmp_path / "operator.key"), "chain": "resume"}
+    profile = LedgerProfile(EMBEDDED_PROFILE.kind, EMBEDDED_PROFILE.ledger_id, settings)
+    ledger = open_ledger(profile, ComponentContext(Settings(), tmp_path, PluginManager(), store))
+    fin_id = Investor.new().fin_id
+    account = {"finId": fin_id, "account": {"type": "finId", "finId": fin_id}}
+    body = {"destination": account, "owner": account, "asset": {"type": "finp2p", "resourceId": "bank-x:102:a"}}
+    row = AdapterOperationRow(
+        cid="c1",
+        idempotency_key="deposit:k1",
+        kind="deposit",
+        operation="deposit",
+        request=json.dumps(body),
+        request_hash="-",
+        state="pending",
+        created_ms=0,
+        updated_ms=0,
+    )
+    await store.run(lambda s: s.add(row))
+    service = AdapterService(ledger, store)
+    try:
+        assert await service.start() == 1
+        status = await service.status("c1", wait_s=10)
+        assert status is not None and status["type"] == "deposit"
+        assert status["operation"]["isCompleted"] and status["operation"]["response"]["account"] == account
+    finally:
+        await service.close()
+        await ledger.close()
+        await asyncio.to_thread(store.close)

@@ -224,6 +224,8 @@ class AdapterService:
     ) -> tuple[dict[str, Any], LedgerTransaction | None]:
         if operation == "createAsset":
             return await self._create_asset(cid, body, resumed=resumed), None
+        if operation == "deposit":  # answered at once, unless a crash came between writing it and answering
+            return await self._deposit(cid, body), None
         if prepared is None or resumed:
             prepared = await self._prepared(operation, body, cid)
         self._step(operation, cid, "executing")
