@@ -528,10 +528,12 @@ async def test_a_node_serves_the_adapter_from_its_config(tmp_path: Path) -> None
     from finp2p.node import Node
 
     node_key = LocalIdentity(tmp_path / "data").key(create=True)  # as `finp2p org init` makes it
+    blocked = Investor.new()  # on the node's [compliance] blocked list
     save_profile(tmp_path / "embedded.toml", EMBEDDED_PROFILE)
     (tmp_path / "node.toml").write_text(
         '[node]\nname = "adapter-node"\ndata_dir = "data"\n\n[ledgers]\nprofiles = ["embedded.toml"]\n\n'
-        '[adapter]\nport = 0\nbase_path = "/adapter"\n'
+        '[adapter]\nport = 0\nbase_path = "/adapter"\n\n'
+        f'[compliance]\nblocked_fin_ids = ["{blocked.fin_id}"]\n'
     )
     node = Node.from_config(tmp_path / "node.toml")
     await node.start()
@@ -544,6 +546,10 @@ async def test_a_node_serves_the_adapter_from_its_config(tmp_path: Path) -> None
             alice = Investor.new()
             issued = receipt_of(await api.issue(asset, alice, 3))
             verify_signature(issued["proof"]["signature"], node_key.fin_id)  # signed with the node's own key
+            refused = error_of(await api.run("/assets/transfer", api.transfer_body(asset, alice, blocked.fin_id, 1)))
+            assert refused["code"] == 1  # the spec's regulation failure, with the rule's reason
+            assert refused["regulationErrorDetails"][0]["regulationType"] == "blocked-party"
+            assert blocked.fin_id in refused["regulationErrorDetails"][0]["details"]
             assert await api.balance(asset, alice.fin_id) == {"current": 3, "available": 3, "held": 0}
     finally:
         await node.stop()

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from finp2p.config import Settings
+    from finp2p.plugins import PluginManager
 
 
 @dataclass(frozen=True)
@@ -31,3 +37,28 @@ class Violation:
     rule: str
     reason: str
     plugin: str = ""
+
+
+async def check_transfer(
+    plugins: PluginManager, settings: Settings, check: TransferCheck, *, timeout: float = 30.0
+) -> list[Violation]:
+    """Ask every compliance hook about ``check``; any violation (or failure to answer) vetoes the transfer."""
+    violations: list[Violation] = []
+    for impl in plugins.hook.finp2p_check_transfer.get_hookimpls():  # registration order
+        name = plugins.plugin_name(impl.plugin)
+        try:
+            answer = impl.function(
+                **{k: v for k, v in {"check": check, "settings": settings}.items() if k in impl.argnames}
+            )
+            if inspect.isawaitable(answer):
+                answer = await asyncio.wait_for(answer, timeout)
+        except Exception as exc:
+            violations.append(Violation("check-failed", f"{type(exc).__name__}: {exc}", name))
+            continue
+        items = [answer] if isinstance(answer, Violation) else list(answer or [])
+        for item in items:
+            if isinstance(item, Violation):
+                violations.append(Violation(item.rule, item.reason, item.plugin or name))
+            else:
+                violations.append(Violation("bad-answer", f"returned {type(item).__name__}, not a Violation", name))
+    return violations

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from finp2p import compliance
 from finp2p.assets.service import AssetService
 from finp2p.compliance import TransferCheck, Violation
 from finp2p.components import ComponentContext
@@ -123,6 +124,7 @@ class Node:
             base_path=section.base_path,
             token=token,
             plugins=self.plugins,
+            settings=self.settings,
         )
         await self.adapter.start(section.host, section.port)
         log.info("ledger-adapter API for %s at %s", ledger_id, self.adapter.url)
@@ -205,23 +207,4 @@ class Node:
 
     async def check_transfer(self, check: TransferCheck, *, timeout: float = 30.0) -> list[Violation]:
         """Ask every compliance hook; any violation (or failure to answer) vetoes the transfer."""
-        hook = self.plugins.hook.finp2p_check_transfer
-        violations: list[Violation] = []
-        for impl in hook.get_hookimpls():  # registration order
-            name = self.plugins.plugin_name(impl.plugin)
-            try:
-                answer = impl.function(
-                    **{k: v for k, v in {"check": check, "settings": self.settings}.items() if k in impl.argnames}
-                )
-                if inspect.isawaitable(answer):
-                    answer = await asyncio.wait_for(answer, timeout)
-            except Exception as exc:
-                violations.append(Violation("check-failed", f"{type(exc).__name__}: {exc}", name))
-                continue
-            items = [answer] if isinstance(answer, Violation) else list(answer or [])
-            for item in items:
-                if isinstance(item, Violation):
-                    violations.append(Violation(item.rule, item.reason, item.plugin or name))
-                else:
-                    violations.append(Violation("bad-answer", f"returned {type(item).__name__}, not a Violation", name))
-        return violations
+        return await compliance.check_transfer(self.plugins, self.settings, check, timeout=timeout)

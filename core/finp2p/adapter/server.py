@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from finp2p.adapter.app import AdapterApp
 from finp2p.adapter.service import AdapterService
+from finp2p.config import Settings
 from finp2p.identity.keys import SigningKey
 from finp2p.ledger import Ledger
 from finp2p.plugins import PluginManager
@@ -22,8 +23,11 @@ class AdapterServer:
         base_path: str = "/api",
         token: str | None = None,
         plugins: PluginManager | None = None,
+        settings: Settings | None = None,
     ) -> None:
-        self.service = AdapterService(ledger, store, key=key, callback_url=callback_url, plugins=plugins)
+        self.service = AdapterService(
+            ledger, store, key=key, callback_url=callback_url, plugins=plugins, settings=settings
+        )
         self.app = AdapterApp(self.service, base_path=base_path, token=token)
 
     @property

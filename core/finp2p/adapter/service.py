@@ -24,9 +24,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from finp2p import compliance
 from finp2p.adapter import translate
 from finp2p.adapter.translate import RECEIPT_OPERATIONS, Prepared
 from finp2p.assets.execution import execute_once
+from finp2p.compliance import TransferCheck
+from finp2p.config import Settings
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity.canonical import canonical
 from finp2p.identity.keys import SigningKey, check_fin_id
@@ -37,6 +40,8 @@ from finp2p.store.models import AdapterOperationRow, AdapterOwnerRow, AdapterPla
 
 log = logging.getLogger(__name__)
 
+#: Operations the compliance hooks are asked about (as on the primary node).
+COMPLIANCE_CHECKED = frozenset({OperationType.ISSUE, OperationType.TRANSFER, OperationType.HOLD, OperationType.RELEASE})
 #: Ledger troubles worth another attempt: the operation may not have reached the ledger, or its outcome is unknown.
 TRANSIENT = frozenset({ErrorCode.LEDGER_UNREACHABLE, ErrorCode.LEDGER_TIMEOUT})
 #: Attempts at an operation whose ledger is unreachable before it waits for the next start; the wait doubles from
@@ -68,11 +73,13 @@ class AdapterService:
         key: SigningKey | None = None,
         callback_url: str | None = None,
         plugins: PluginManager | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.ledger = ledger
         self.store = store
         self.key = key
         self.plugins = plugins
+        self.settings = settings or Settings()
         self.callback_url = callback_url.rstrip("/") if callback_url else None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._callbacks: set[asyncio.Task[None]] = set()
@@ -173,7 +180,25 @@ class AdapterService:
         for account in (prepared.source, prepared.destination):
             if account is not None and account.get("ledgerAccount"):
                 await self._check_ledger_account(account["finId"], account["ledgerAccount"]["address"])
+        await self._check_compliance(prepared)
         return prepared
+
+    async def _check_compliance(self, prepared: Prepared) -> None:
+        """The node's compliance hooks, as the primary node asks them (the parties are FinIDs here: the adapter
+        holds no user records); a veto is the spec's regulation failure, code 1, with each rule's reason."""
+        r = prepared.request
+        if self.plugins is None or r.operation not in COMPLIANCE_CHECKED:
+            return
+        check = TransferCheck(
+            r.asset_id, str(r.operation), r.quantity, r.source, r.destination, metadata={"via": "adapter"}
+        )
+        violations = await compliance.check_transfer(self.plugins, self.settings, check)
+        if violations:
+            raise FinP2PError(
+                ErrorCode.COMPLIANCE_REFUSED,
+                "; ".join(f"{v.rule}: {v.reason}" for v in violations),
+                regulation=[{"regulationType": v.rule, "details": v.reason} for v in violations],
+            )
 
     def _start(
         self,

@@ -56,7 +56,10 @@ def error_info(exc: FinP2PError) -> dict[str, Any]:
         code = 1
     else:
         code = int(exc.code.code[2:])
-    return {"code": code, "message": f"{exc.code.code} {exc.code.title}: {exc.detail}. {exc.code.hint}"}
+    info: dict[str, Any] = {"code": code, "message": f"{exc.code.code} {exc.code.title}: {exc.detail}. {exc.code.hint}"}
+    if exc.context.get("regulation"):
+        info["regulationErrorDetails"] = exc.context["regulation"]
+    return info
 
 
 def quantity_of(text: str) -> int:

@@ -67,14 +67,19 @@ def serve_cmd(
     """Serve the ledger-adapter API (assets, escrow, receipts, operation status, balances, payments, execution
     plans, health, and the account-mapping API) until interrupted. Prints the base URL when it serves."""
     from finp2p.adapter.server import AdapterServer
+    from finp2p.cli.main import config_path
     from finp2p.components import ComponentContext
-    from finp2p.config import Settings
+    from finp2p.config import Settings, open_config
     from finp2p.identity.keys import SigningKey, load_key, passphrase_from, save_key
     from finp2p.ledger import LedgerProfile
     from finp2p.ledger_profiles import EMBEDDED_PROFILE, load_profile, open_ledger
     from finp2p.plugins import PluginManager
     from finp2p.store import Store
 
+    # A node's config (`finp2p -c node.toml adapter serve`) brings its plugins and their sections: the compliance
+    # rules of [compliance] are asked about every issue, transfer, hold and release.
+    config = config_path(click.get_current_context())
+    settings, plugins = open_config(config) if config else (Settings(), PluginManager())
     profile = load_profile(profile_file) if profile_file else EMBEDDED_PROFILE
     key = load_key(key_file, passphrase_from()) if key_file else None
     token = token_file.read_text().strip() if token_file else None
@@ -89,10 +94,16 @@ def serve_cmd(
     async def serve() -> None:
         store = Store(store_url or f"sqlite:///{(data_dir / 'adapter.db').resolve()}")
         await asyncio.to_thread(store.migrate)
-        plugins = PluginManager()
-        ledger = open_ledger(profile, ComponentContext(Settings(), data_dir, plugins, store))
+        ledger = open_ledger(profile, ComponentContext(settings, data_dir, plugins, store))
         server = AdapterServer(
-            ledger, store, key=key, callback_url=callback_url, base_path=base_path, token=token, plugins=plugins
+            ledger,
+            store,
+            key=key,
+            callback_url=callback_url,
+            base_path=base_path,
+            token=token,
+            plugins=plugins,
+            settings=settings,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
