@@ -522,6 +522,43 @@ async def test_a_transfer_interrupted_at_any_step_completes_once_after_restart(
         s.process.stop()
 
 
+@pytest.mark.hardhat
+async def test_a_transfer_on_the_ledger_before_a_crash_is_its_answer_whatever_the_rules_say_now(
+    hardhat: HardhatNode, good_plugin_site: Path, tmp_path: Path
+) -> None:
+    """Killed after the ledger executed a transfer, the server restarts under a compliance rule that now blocks the
+    destination: the transfer happened, so its receipt is the answer (the rule stops new operations only)."""
+    s = await asyncio.to_thread(start_adapter, tmp_path / "a", hardhat)
+    try:
+        async with aiohttp.ClientSession() as session:
+            api = AdapterClient(s.process.url, session, s.ledger_id)
+            asset, alice, bob = await funded(api)
+            s.process.stop()
+            crashing = AdapterProcess(s.process.work, *s.process.args, site=good_plugin_site)
+            crashing.env = {"FINP2P_TEST_CRASH_AT": "on-ledger"}
+            crashing.start()
+            api.url = crashing.url
+            key = uuid.uuid4().hex
+            body = api.transfer_body(asset, alice, bob.fin_id, 9)
+            with contextlib.suppress(aiohttp.ClientError):
+                await api.post("/assets/transfer", body, key)
+            assert crashing.proc is not None
+            await asyncio.to_thread(crashing.proc.wait, 30)
+            config = tmp_path / "rules.toml"
+            config.write_text(f'[compliance]\nblocked_fin_ids = ["{bob.fin_id}"]\n')
+            ruled = AdapterProcess(s.process.work, *s.process.args, env={"FINP2P_CONFIG": str(config)})
+            s.process = ruled.start()
+            api.url = ruled.url
+            status, accepted = await api.post("/assets/transfer", body, key)
+            assert status == 200, accepted
+            assert receipt_of(await api.result(accepted))["quantity"] == "9"
+            assert await api.balance(asset, bob.fin_id) == {"current": 9, "available": 9, "held": 0}
+            again = api.transfer_body(asset, alice, bob.fin_id, 1)  # a new one is refused by the rule
+            assert error_of(await api.run("/assets/transfer", again))["code"] == 1
+    finally:
+        s.process.stop()
+
+
 # -- inside a node -----------------------------------------------------------------------------------------------------
 async def test_a_node_serves_the_adapter_from_its_config(tmp_path: Path) -> None:
     from finp2p.identity.local import LocalIdentity

@@ -177,11 +177,15 @@ class AdapterService:
 
     async def _prepared(self, operation: str, body: dict[str, Any], cid: str) -> Prepared:
         prepared = translate.prepare(self.ledger, operation, body, cid, time.time())
+        await self._check_standing(prepared)
+        return prepared
+
+    async def _check_standing(self, prepared: Prepared) -> None:
+        """The checks whose answer can change over time (mappings, compliance rules), unlike the request's own."""
         for account in (prepared.source, prepared.destination):
             if account is not None and account.get("ledgerAccount"):
                 await self._check_ledger_account(account["finId"], account["ledgerAccount"]["address"])
         await self._check_compliance(prepared)
-        return prepared
 
     async def _check_compliance(self, prepared: Prepared) -> None:
         """The node's compliance hooks, as the primary node asks them (the parties are FinIDs here: the adapter
@@ -252,11 +256,19 @@ class AdapterService:
         if operation == "deposit":  # answered at once, unless a crash came between writing it and answering
             return await self._deposit(cid, body), None
         if prepared is None or resumed:
-            prepared = await self._prepared(operation, body, cid)
+            # Read back after a crash: it may have reached the ledger, and what happened there is the answer,
+            # whatever a mapping or a compliance rule says now; only an operation that never happened is checked
+            # again before it is submitted.
+            prepared = translate.prepare(self.ledger, operation, body, cid, time.time())
+            request = prepared.request
+            found = await self.ledger.find_operation(request.operation_id, request.operation) if resumed else None
+            if found is not None:
+                return self._completed(cid, self._receipt(found, prepared)), found
+            await self._check_standing(prepared)
         self._step(operation, cid, "executing")
         # The transaction id is written with the result: a crash before that finds the transaction again by its
-        # operation id (execute_once, resumed).
-        tx = await execute_once(self.ledger, prepared.request, resumed=resumed)
+        # operation id (above, or in execute_once when the ledger says the id is spent).
+        tx = await execute_once(self.ledger, prepared.request, resumed=False)
         self._step(operation, cid, "on-ledger")
         return self._completed(cid, self._receipt(tx, prepared)), tx
 
