@@ -230,6 +230,17 @@ async def test_unknown_hold_and_wrong_source_are_refused(api: AdapterClient) -> 
     assert await api.balance(asset, bob.fin_id) == {"current": 0, "available": 0, "held": 0}
 
 
+async def test_a_hold_id_spent_on_another_hold_is_refused_not_answered_with_its_receipt(api: AdapterClient) -> None:
+    asset, alice, bob = await funded(api)
+    hold_id = uuid.uuid4().hex
+    first = receipt_of(await api.run("/assets/hold", api.hold_body(asset, alice, bob.fin_id, 10, hold_id)))
+    again = receipt_of(await api.run("/assets/hold", api.hold_body(asset, alice, bob.fin_id, 10, hold_id)))
+    assert again["id"] == first["id"]  # the same hold asked again (a new key, a new signature): its receipt
+    other = error_of(await api.run("/assets/hold", api.hold_body(asset, alice, bob.fin_id, 20, hold_id)))
+    assert other["code"] == 7005 and first["id"] in other["message"]
+    assert await api.balance(asset, alice.fin_id) == {"current": 100, "available": 90, "held": 10}
+
+
 async def test_insufficient_balance_for_transfer_hold_and_redeem_changes_nothing(api: AdapterClient) -> None:
     asset, alice, bob = await funded(api, 10)
     before = await api.balance(asset, alice.fin_id)

@@ -20,7 +20,7 @@ async def execute_once(ledger: Ledger, request: OperationRequest, *, resumed: bo
     if resumed:
         found = await ledger.find_operation(op_id, op)
         if found is not None:
-            return found
+            return _same(found, request)
     try:
         return await run_on(ledger, request)
     except FinP2PError as exc:
@@ -29,7 +29,19 @@ async def execute_once(ledger: Ledger, request: OperationRequest, *, resumed: bo
         found = await ledger.find_operation(op_id, op)  # it reached the ledger before it could be written down
         if found is None:
             raise
-        return found
+        return _same(found, request)
+
+
+def _same(found: LedgerTransaction, request: OperationRequest) -> LedgerTransaction:
+    """``found`` when it is this request's operation; FP7005 when the operation id was spent on another one (the
+    same id asked again for another asset or quantity must not be answered with someone else's receipt)."""
+    if (found.asset_id, found.quantity) != (request.asset_id, request.quantity):
+        raise FinP2PError(
+            ErrorCode.OPERATION_ID_CONFLICT,
+            f"operation id {request.operation_id!r} was spent on {found.quantity} of {found.asset_id} "
+            f"(transaction {found.transaction_id})",
+        )
+    return found
 
 
 async def run_on(ledger: Ledger, r: OperationRequest) -> LedgerTransaction:
