@@ -496,6 +496,22 @@ async def test_bad_input_gets_a_clear_answer_and_the_server_keeps_serving(api: A
 
 
 # -- crash and restart -----------------------------------------------------------------------------------------------
+async def crash_during(
+    s: Served, api: AdapterClient, site: Path, step: str, path: str, body: dict[str, Any], key: str
+) -> None:
+    """Restart ``s`` with the test plugin's fault at ``step``, send the operation, and see the server die of it
+    (SIGKILL: no clean-up). ``s`` is left stopped, its data as the crash left it."""
+    s.process.stop()
+    crashing = AdapterProcess(s.process.work, *s.process.args, site=site, env={"FINP2P_TEST_CRASH_AT": step})
+    crashing.start()
+    api.url = crashing.url
+    with contextlib.suppress(aiohttp.ClientError):  # the answer may die with the server
+        await api.post(path, body, key)
+    assert crashing.proc is not None
+    await asyncio.to_thread(crashing.proc.wait, 30)
+    assert crashing.proc.returncode == -signal.SIGKILL
+
+
 @pytest.mark.hardhat
 @pytest.mark.parametrize("step", ["received", "executing", "on-ledger", "done"])
 async def test_a_transfer_interrupted_at_any_step_completes_once_after_restart(
@@ -509,18 +525,9 @@ async def test_a_transfer_interrupted_at_any_step_completes_once_after_restart(
         async with aiohttp.ClientSession() as session:
             api = AdapterClient(s.process.url, session, s.ledger_id)
             asset, alice, bob = await funded(api)
-            s.process.stop()
-            crashing = AdapterProcess(s.process.work, *s.process.args, site=good_plugin_site)
-            crashing.env = {"FINP2P_TEST_CRASH_AT": step}
-            crashing.start()
-            api.url = crashing.url
             key = uuid.uuid4().hex
             body = api.transfer_body(asset, alice, bob.fin_id, 9)
-            with contextlib.suppress(aiohttp.ClientError):  # the answer may die with the server
-                await api.post("/assets/transfer", body, key)
-            assert crashing.proc is not None
-            await asyncio.to_thread(crashing.proc.wait, 30)
-            assert crashing.proc.returncode == -signal.SIGKILL
+            await crash_during(s, api, good_plugin_site, step, "/assets/transfer", body, key)
             s.process.start()  # again, without the fault
             api.url = s.process.url
             status, accepted = await api.post("/assets/transfer", body, key)  # the router's retry
@@ -544,17 +551,9 @@ async def test_a_transfer_on_the_ledger_before_a_crash_is_its_answer_whatever_th
         async with aiohttp.ClientSession() as session:
             api = AdapterClient(s.process.url, session, s.ledger_id)
             asset, alice, bob = await funded(api)
-            s.process.stop()
-            crashing = AdapterProcess(s.process.work, *s.process.args, site=good_plugin_site)
-            crashing.env = {"FINP2P_TEST_CRASH_AT": "on-ledger"}
-            crashing.start()
-            api.url = crashing.url
             key = uuid.uuid4().hex
             body = api.transfer_body(asset, alice, bob.fin_id, 9)
-            with contextlib.suppress(aiohttp.ClientError):
-                await api.post("/assets/transfer", body, key)
-            assert crashing.proc is not None
-            await asyncio.to_thread(crashing.proc.wait, 30)
+            await crash_during(s, api, good_plugin_site, "on-ledger", "/assets/transfer", body, key)
             config = tmp_path / "rules.toml"
             config.write_text(f'[compliance]\nblocked_fin_ids = ["{bob.fin_id}"]\n')
             ruled = AdapterProcess(s.process.work, *s.process.args, env={"FINP2P_CONFIG": str(config)})

@@ -101,6 +101,7 @@ class Node:
     async def _start_adapter(self) -> None:
         """The ledger-adapter API over one of the node's ledgers, in the node's store, signing with its key."""
         from finp2p.adapter.server import AdapterServer
+        from finp2p.adapter.service import AdapterService
         from finp2p.identity.keys import passphrase_from
         from finp2p.identity.local import LocalIdentity
 
@@ -116,16 +117,15 @@ class Node:
         key = LocalIdentity(self.settings.data_dir, passphrase_from()).key() if section.sign_receipts else None
         token = self.settings.path(section.token_file).read_text().strip() if section.token_file else None
         assert self.store is not None and section.port is not None
-        self.adapter = AdapterServer(
+        service = AdapterService(
             self.ledgers[ledger_id],
             self.store,
             key=key,
             callback_url=section.callback_url,
-            base_path=section.base_path,
-            token=token,
             plugins=self.plugins,
             settings=self.settings,
         )
+        self.adapter = AdapterServer(service, base_path=section.base_path, token=token)
         await self.adapter.start(section.host, section.port)
         log.info("ledger-adapter API for %s at %s", ledger_id, self.adapter.url)
 

@@ -5,30 +5,14 @@ from __future__ import annotations
 
 from finp2p.adapter.app import AdapterApp
 from finp2p.adapter.service import AdapterService
-from finp2p.config import Settings
-from finp2p.identity.keys import SigningKey
-from finp2p.ledger import Ledger
-from finp2p.plugins import PluginManager
-from finp2p.store import Store
 
 
 class AdapterServer:
-    def __init__(
-        self,
-        ledger: Ledger,
-        store: Store,
-        *,
-        key: SigningKey | None = None,
-        callback_url: str | None = None,
-        base_path: str = "/api",
-        token: str | None = None,
-        plugins: PluginManager | None = None,
-        settings: Settings | None = None,
-    ) -> None:
-        self.service = AdapterService(
-            ledger, store, key=key, callback_url=callback_url, plugins=plugins, settings=settings
-        )
-        self.app = AdapterApp(self.service, base_path=base_path, token=token)
+    """``service`` behind its routes, under ``base_path`` (and a bearer ``token`` when given)."""
+
+    def __init__(self, service: AdapterService, *, base_path: str = "/api", token: str | None = None) -> None:
+        self.service = service
+        self.app = AdapterApp(service, base_path=base_path, token=token)
 
     @property
     def url(self) -> str:

@@ -67,6 +67,7 @@ def serve_cmd(
     """Serve the ledger-adapter API (assets, escrow, receipts, operation status, balances, payments, execution
     plans, health, and the account-mapping API) until interrupted. Prints the base URL when it serves."""
     from finp2p.adapter.server import AdapterServer
+    from finp2p.adapter.service import AdapterService
     from finp2p.cli.main import config_path
     from finp2p.components import ComponentContext
     from finp2p.config import Settings, open_config
@@ -95,16 +96,8 @@ def serve_cmd(
         store = Store(store_url or f"sqlite:///{(data_dir / 'adapter.db').resolve()}")
         await asyncio.to_thread(store.migrate)
         ledger = open_ledger(profile, ComponentContext(settings, data_dir, plugins, store))
-        server = AdapterServer(
-            ledger,
-            store,
-            key=key,
-            callback_url=callback_url,
-            base_path=base_path,
-            token=token,
-            plugins=plugins,
-            settings=settings,
-        )
+        service = AdapterService(ledger, store, key=key, callback_url=callback_url, plugins=plugins, settings=settings)
+        server = AdapterServer(service, base_path=base_path, token=token)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
