@@ -55,7 +55,10 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
+# Compiled once here: the tests start hundreds of finp2p processes, and where PYTHONDONTWRITEBYTECODE is set each
+# would compile the project from source again.
 unit: venv system-deps contracts-deps
+	$(BIN)/python -m compileall -q -j 0 core plugins/ethereum/src devnet tests bench
 	$(BIN)/pytest
 
 test: lint typecheck contracts unit

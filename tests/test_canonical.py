@@ -18,7 +18,7 @@ from finp2p.network.envelope import Envelope, seal
 KEY = SigningKey.generate()
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**80), max_value=2**80) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers(min_value=-(2**63), max_value=2**64 - 1) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=20,
 )
@@ -31,12 +31,14 @@ def test_canonical_round_trips(value: Any) -> None:
     assert canonical(json.loads(encoded)) == encoded
 
 
-@given(st.dictionaries(st.text(max_size=8), st.integers(), max_size=6))
+@given(st.dictionaries(st.text(max_size=8), st.integers(min_value=-(2**63), max_value=2**64 - 1), max_size=6))
 def test_key_order_does_not_matter(d: dict[str, int]) -> None:
     assert canonical(d) == canonical(dict(reversed(list(d.items()))))
 
 
-@pytest.mark.parametrize("bad", [1.5, {"a": float("nan")}, {1: "int key"}, b"bytes", {"s": {1, 2}}])
+@pytest.mark.parametrize(
+    "bad", [1.5, {"a": float("nan")}, {1: "int key"}, b"bytes", {"s": {1, 2}}, 2**64, {"n": -(2**63) - 1}]
+)
 def test_values_without_a_canonical_form_are_refused(bad: Any) -> None:
     with pytest.raises(FinP2PError) as info:
         canonical(bad)

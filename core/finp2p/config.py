@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from finp2p.edge.http import ServerLimits
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.store.engine import normalise_url
 
@@ -114,6 +115,31 @@ class LedgersSection(_Section):
     )
 
 
+class LimitsSection(_Section):
+    """What every server of the node allows one client (see :mod:`finp2p.edge.http`); the defaults suit a real
+    deployment."""
+
+    header_timeout_s: float = Field(10.0, gt=0, le=600, description="A request's headers must arrive within this.")
+    body_timeout_s: float = Field(30.0, gt=0, le=3600, description="A request's body must arrive within this.")
+    idle_timeout_s: float = Field(60.0, gt=0, le=3600, description="An idle connection is closed after this.")
+    connections_per_client: int = Field(256, ge=1, le=100_000, description="Open connections per client address.")
+    registrations_per_address: int = Field(
+        20, ge=1, le=100_000, description="Registration requests a governance node takes from one address per window."
+    )
+    registrations_per_org: int = Field(
+        5, ge=1, le=100_000, description="Registration requests a governance node takes for one org id per window."
+    )
+    registration_window_s: float = Field(60.0, gt=0, le=86_400, description="The window of the two limits above.")
+
+    def server(self) -> ServerLimits:
+        return ServerLimits(
+            header_timeout_s=self.header_timeout_s,
+            body_timeout_s=self.body_timeout_s,
+            idle_timeout_s=self.idle_timeout_s,
+            max_connections_per_client=self.connections_per_client,
+        )
+
+
 class AdapterSection(_Section):
     port: int | None = Field(
         None, ge=0, le=65535, description="Serve FinP2P's ledger-adapter API on this port; no port, no adapter."
@@ -127,7 +153,12 @@ class AdapterSection(_Section):
         None, description="The router's base URL: results are POSTed to <url>/operations/callback/<cid>."
     )
     sign_receipts: bool = Field(True, description="Receipts carry the node's EIP-712 signature proof (FinID key).")
-    token_file: Path | None = Field(None, description="A file holding a bearer token every request must carry.")
+    token_file: Path | None = Field(
+        None, description="A file (mode 0600) holding the bearer token every request must carry: required."
+    )
+    insecure_no_auth: bool = Field(
+        False, description="Serve without a token: anyone who reaches the port moves units. Loopback hosts only."
+    )
 
 
 CORE_SECTIONS: dict[str, type[BaseModel]] = {
@@ -143,6 +174,7 @@ CORE_SECTIONS: dict[str, type[BaseModel]] = {
     "api": ApiSection,
     "ledgers": LedgersSection,
     "adapter": AdapterSection,
+    "limits": LimitsSection,
 }
 
 
@@ -163,6 +195,7 @@ class Settings(BaseModel):
     api: ApiSection = ApiSection()
     ledgers: LedgersSection = LedgersSection()
     adapter: AdapterSection = AdapterSection()
+    limits: LimitsSection = LimitsSection()
     sections: dict[str, BaseModel] = Field(default_factory=dict)
     source: Path | None = None
 

@@ -213,6 +213,11 @@ class ErrorCode(enum.Enum):
         "this node is not a member yet",
         "Register it first with `finp2p org register`.",
     )
+    TOO_MANY_REGISTRATIONS = (
+        "FP2107",
+        "too many registration requests",
+        "Wait the number of seconds given, then register once; a pending registration needs no new request.",
+    )
     # -- messaging and transports ----------------------------------------------------------------------------
     PEER_UNREACHABLE = (
         "FP3001",
@@ -491,12 +496,23 @@ class ErrorCode(enum.Enum):
         "the primary node's receipt does not match the request",
         "Do not rely on this operation; report the receipt (kept with the operation) to the asset's manager.",
     )
+    TEMPLATE_UNSUPPORTED = (
+        "FP7012",
+        "signature template of a kind this node cannot read",
+        "Have the investor sign one of FinP2P's templates (PrimarySale, Buying, Selling, Redemption, Transfer, "
+        "PrivateOffer, Loan, or their hashList form); `finp2p errors` lists what each authorises.",
+    )
 
     # -- REST and adapter APIs -------------------------------------------------------------------------------------
     API_UNAUTHORIZED = (
         "FP8001",
         "the API token is missing or unknown",
         "Send `Authorization: Bearer <token>` with a token made by `finp2p api token NAME`.",
+    )
+    REQUEST_TIMEOUT = (
+        "FP8002",
+        "the request did not arrive in time",
+        "Send the whole request at once: a body must arrive within [limits] body_timeout_s of its headers.",
     )
 
     # -- privacy -------------------------------------------------------------------------------------------------

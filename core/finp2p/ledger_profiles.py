@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from finp2p.components import ComponentContext
+from finp2p.edge import recursion
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.ledger import Ledger, LedgerProfile
 
@@ -81,4 +82,5 @@ def open_ledger(profile: LedgerProfile, context: ComponentContext) -> Ledger:
     """Build the ledger of ``profile`` with the plugin that provides its kind (FP1106 when none does)."""
     kind = context.plugins.kind("ledger", profile.kind)
     ledger: Ledger = kind.factory({**profile.settings, "ledger_id": profile.ledger_id}, context)
+    recursion.restore()  # building it may have imported a library that raises it (py-evm for an embedded chain)
     return ledger

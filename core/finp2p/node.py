@@ -14,6 +14,8 @@ from finp2p.assets.service import AssetService
 from finp2p.compliance import TransferCheck, Violation
 from finp2p.components import ComponentContext
 from finp2p.config import Settings, open_config
+from finp2p.edge import recursion
+from finp2p.edge.files import private_dir
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.ledger import Ledger, LedgerProfile
 from finp2p.ledger_profiles import load_profile, open_ledger
@@ -54,7 +56,7 @@ class Node:
         return ComponentContext(self.settings, self.settings.data_dir, self.plugins, self.store)
 
     async def start(self) -> None:
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.settings.data_dir)
         self.store = Store(
             self.settings.store_url,
             sqlite_synchronous=self.settings.store.sqlite_synchronous,
@@ -88,11 +90,12 @@ class Node:
 
                     assert self.acl is not None
                     self.api = Api(self.store, self.acl, self.network, self.assets)
-                    await self.api.start(self.settings.api.host, self.settings.api.port)
+                    await self.api.start(self.settings.api.host, self.settings.api.port, self.settings.limits.server())
                 write_run_file(self.run_file, self.describe())
             if self.settings.adapter.port is not None:
                 await self._start_adapter()
             await self.emit("finp2p_node_started", node=self)
+            recursion.restore()  # the ledger plugins are loaded and their chains open: no library raises it now
         except BaseException:
             await self._close()
             raise
@@ -100,8 +103,10 @@ class Node:
 
     async def _start_adapter(self) -> None:
         """The ledger-adapter API over one of the node's ledgers, in the node's store, signing with its key."""
+        from finp2p.adapter.auth import require_token
         from finp2p.adapter.server import AdapterServer
         from finp2p.adapter.service import AdapterService
+        from finp2p.edge.bearer import token_from_file
         from finp2p.identity.keys import passphrase_from
         from finp2p.identity.local import LocalIdentity
 
@@ -115,7 +120,8 @@ class Node:
                 f"[adapter] ledger {ledger_id!r} is not one of [ledgers] profiles ({', '.join(self.ledgers)})",
             )
         key = LocalIdentity(self.settings.data_dir, passphrase_from()).key() if section.sign_receipts else None
-        token = self.settings.path(section.token_file).read_text().strip() if section.token_file else None
+        token = token_from_file(self.settings.path(section.token_file), "adapter token") if section.token_file else None
+        require_token(token, section.insecure_no_auth, section.host)
         assert self.store is not None and section.port is not None
         service = AdapterService(
             self.ledgers[ledger_id],
@@ -125,7 +131,13 @@ class Node:
             plugins=self.plugins,
             settings=self.settings,
         )
-        self.adapter = AdapterServer(service, base_path=section.base_path, token=token)
+        self.adapter = AdapterServer(
+            service,
+            token=token,
+            base_path=section.base_path,
+            insecure_no_auth=section.insecure_no_auth,
+            limits=self.settings.limits.server(),
+        )
         await self.adapter.start(section.host, section.port)
         log.info("ledger-adapter API for %s at %s", ledger_id, self.adapter.url)
 

@@ -15,6 +15,7 @@ import pluggy
 
 from finp2p import __version__, hookspecs
 from finp2p.components import ComponentKind
+from finp2p.edge import recursion
 from finp2p.errors import ErrorCode, FinP2PError
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class PluginManager:
             self._register(importlib.import_module(module_name), _builtin_name(module_name), "finp2p", __version__)
         if load_entry_points:
             self._load_entry_points()
+            recursion.restore()  # a plugin's libraries may have raised it at import (see finp2p.edge.recursion)
         if self.strict:
             self.raise_if_problems()
 

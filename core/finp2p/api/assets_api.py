@@ -8,7 +8,6 @@ organization's ledger) or ``failed`` (with the error); ``?wait=S`` answers as so
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +15,9 @@ from aiohttp import web
 from finp2p.assets.operations import OperationRequest
 from finp2p.assets.resource_id import ResourceId
 from finp2p.assets.service import AssetService
+from finp2p.edge import http
+from finp2p.edge.identifiers import TOKEN
+from finp2p.edge.numbers import parse_count, parse_seconds
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.privacy import sharing
 from finp2p.privacy.acl import AclBackend
@@ -35,17 +37,18 @@ STATUS = {
     ErrorCode.CONSENT_INVALID: 400,
     ErrorCode.LEDGER_UNREACHABLE: 503,
     ErrorCode.RECEIPT_INVALID: 400,
+    ErrorCode.LEDGER_INVALID_QUANTITY: 400,
+    ErrorCode.REQUEST_TIMEOUT: 408,
+    ErrorCode.BODY_TOO_LARGE: 413,
 }
 
 
+#: The largest body the REST API reads.
+MAX_BODY = 256 * 1024
+
+
 async def _json(request: web.Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.read())
-    except ValueError as exc:
-        raise FinP2PError(ErrorCode.MALFORMED, f"the body is not JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise FinP2PError(ErrorCode.MALFORMED, "the body must be a JSON object")
-    return body
+    return await http.json_body(request, max_bytes=MAX_BODY)
 
 
 def _text(body: dict[str, Any], name: str) -> str:
@@ -111,20 +114,17 @@ class AssetRoutes:
         return web.json_response(await self.assets.consent_template(parsed, str(kind)))
 
     async def submit(self, request: web.Request) -> web.Response:
-        key = request.headers.get("Idempotency-Key", "")
-        if not 0 < len(key) <= 200:
-            raise FinP2PError(ErrorCode.OPERATION_INVALID, "send an Idempotency-Key header (1 to 200 characters)")
+        key = TOKEN.check(
+            request.headers.get("Idempotency-Key"),
+            "the Idempotency-Key header (1-200 printable characters, one per operation)",
+            ErrorCode.OPERATION_INVALID,
+        )
         parsed = OperationRequest.from_body(await _json(request))
         return web.json_response(await self.assets.submit(parsed, key), status=202)
 
     async def status(self, request: web.Request) -> web.Response:
         op_id = request.match_info["id"]
-        try:
-            wait = float(request.query.get("wait", "0"))
-        except ValueError:
-            wait = -1.0
-        if not 0 <= wait <= 60:
-            raise FinP2PError(ErrorCode.OPERATION_INVALID, "wait is how many seconds to wait for the end: 0 to 60")
+        wait = parse_seconds(request.query.get("wait", "0"), "wait (seconds to wait for the end, 0 to 60)", maximum=60)
         if wait > 0:
             return web.json_response(await self.assets.wait(op_id, wait))
         return web.json_response(await self.assets.status(op_id))
@@ -169,13 +169,7 @@ class AssetRoutes:
 
 
 def _quorum(value: Any) -> int:
-    try:
-        quorum = int(value)
-    except (TypeError, ValueError):
-        quorum = 0
-    if not 1 <= quorum <= 1000:
-        raise FinP2PError(ErrorCode.OPERATION_INVALID, "quorum must be a whole number from 1 to 1000")
-    return quorum
+    return parse_count(value, "quorum", low=1, high=1000)
 
 
 # -- OpenAPI -------------------------------------------------------------------------------------------------------

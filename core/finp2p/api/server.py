@@ -11,8 +11,10 @@ from aiohttp import web
 
 from finp2p import __version__
 from finp2p.api import assets_api, tokens
-from finp2p.api.assets_api import AssetRoutes
+from finp2p.api.assets_api import MAX_BODY, AssetRoutes
 from finp2p.assets.service import AssetService
+from finp2p.edge import http
+from finp2p.edge.identifiers import TOKEN
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.network.idempotency import IdempotencyStore
 from finp2p.network.stack import NetworkStack
@@ -30,7 +32,6 @@ STATUS = {
     ErrorCode.NO_REGISTRAR: 502,
     ErrorCode.CREDENTIAL_REVOKED: 403,
 }
-MAX_BODY = 256 * 1024
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -152,9 +153,10 @@ def openapi() -> dict[str, Any]:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def error_response(err: FinP2PError, status: int | None = None) -> web.Response:
+def error_response(err: FinP2PError, status: int | None = None) -> web.StreamResponse:
     status = status or STATUS.get(err.code) or assets_api.STATUS.get(err.code) or _default_status(err.code)
-    return web.json_response({"error": err.to_dict()}, status=status)
+    response = web.json_response({"error": err.to_dict()}, status=status)
+    return http.closing(response) if http.closes_connection(err) else response
 
 
 def _default_status(code: ErrorCode) -> int:
@@ -185,7 +187,8 @@ class Api:
             owner = await self.store.run(lambda s: tokens.owner_of(s, token)) if token else None
             if owner is None:
                 err = FinP2PError(ErrorCode.API_UNAUTHORIZED, "missing or unknown bearer token")
-                return error_response(err, 401)
+                response = error_response(err, 401)
+                return http.closing(response) if request.can_read_body else response
         try:
             key = request.headers.get("Idempotency-Key")
             # Operations keep their own idempotency (a retry sees the operation as it is now, receipt included).
@@ -194,14 +197,11 @@ class Api:
             return await handler(request)
         except FinP2PError as err:
             return error_response(err)
-        except web.HTTPRequestEntityTooLarge:
-            return error_response(FinP2PError(ErrorCode.BODY_TOO_LARGE, f"the body is over {MAX_BODY} bytes"), 413)
 
     async def _once(self, request: web.Request, handler: Handler, sender: str, key: str) -> web.StreamResponse:
         """Run a mutating call once per Idempotency-Key: a retry gets the first answer, status and body."""
-        if len(key) > 200:
-            raise FinP2PError(ErrorCode.MALFORMED, "an Idempotency-Key is at most 200 characters")
-        body = await request.read()
+        TOKEN.check(key, "the Idempotency-Key")
+        body = await http.read_body(request, max_bytes=MAX_BODY)
         what = {"method": request.method, "path": request.path_qs, "body": body.decode("utf-8", "replace")}
         claim = await self.idempotency.claim(sender, key, "rest", what)
         if claim.reply is not None:
@@ -230,14 +230,11 @@ class Api:
 
     async def _put_data(self, request: web.Request) -> web.Response:
         resource_id = request.match_info["resource_id"]
-        try:
-            body = json.loads(await request.read())
-        except ValueError as exc:
-            raise FinP2PError(ErrorCode.MALFORMED, f"the body is not JSON: {exc}") from None
+        body = await http.json_body(request, max_bytes=MAX_BODY)
         version = await sharing.update(self.store, self.acl, str(self.stack.identity.org_id), resource_id, body)
         return web.json_response({"resource_id": resource_id, "version": version})
 
-    async def start(self, host: str, port: int) -> str:
+    async def start(self, host: str, port: int, limits: http.ServerLimits = http.DEFAULT_LIMITS) -> str:
         app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY)
         app.router.add_get("/openapi.json", self._openapi)
         app.router.add_get("/v1/health", self._health)
@@ -245,11 +242,9 @@ class Api:
         app.router.add_put("/v1/data/{resource_id}", self._put_data)
         if self.assets is not None:
             AssetRoutes(self.assets, self.store, self.acl, str(self.stack.identity.org_id)).add_to(app)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = http.runner(app, limits)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        bound = self._runner.addresses[0][1] if self._runner.addresses else port
+        bound = await http.serve(self._runner, host, port, limits=limits)
         self.address = f"http://{host}:{bound}"
         return self.address
 

@@ -2,7 +2,8 @@
 
 One endpoint, ``POST /finp2p/v1/envelope``. The server reads the peer's certificate from the TLS session and asks
 the messaging layer to admit the peer before it reads the body; bodies over ``max_body_bytes`` are refused with
-413 unread. Clients pool connections (keep-alive) per peer.
+413 unread, and the server's timeouts and connections per client are those of :mod:`finp2p.edge.http`. Clients
+pool connections (keep-alive) per peer and read at most ``max_reply_bytes`` of an answer.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import aiohttp
 from aiohttp import web
 
 from finp2p.components import ComponentContext, ComponentKind
+from finp2p.edge import http
+from finp2p.edge.json_input import read_json
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.hookspecs import hookimpl
 from finp2p.identity import tls
@@ -37,8 +40,10 @@ class HttpsSettings:
     public_url: str | None = None
     open_to_newcomers: bool = False
     max_body_bytes: int = 1 << 20
+    max_reply_bytes: int = 16 << 20
     connect_timeout: float = 5.0
     pool_size: int = 100
+    limits: http.ServerLimits = http.DEFAULT_LIMITS
 
 
 def error_body(err: FinP2PError) -> bytes:
@@ -48,11 +53,11 @@ def error_body(err: FinP2PError) -> bytes:
 def error_from_body(raw: bytes) -> FinP2PError | None:
     """The FinP2PError an error answer carries, if it is one."""
     try:
-        data = json.loads(raw)
+        data = read_json(raw, what="the answer", max_bytes=64 * 1024)
         err = data["error"]
         code = next(c for c in ErrorCode if c.code == err["code"])
-        return FinP2PError(code, str(err.get("detail", "")))
-    except (ValueError, KeyError, TypeError, StopIteration):
+        return FinP2PError(code, str(err.get("detail", ""))[:1000])
+    except (FinP2PError, KeyError, TypeError, StopIteration):
         return None
 
 
@@ -84,29 +89,20 @@ class HttpsTransport(Transport):
             try:
                 await inbound.admit(peer)
             except FinP2PError as err:  # a revoked or expired peer: answer once, then close the connection
-                return _closing(web.Response(status=403, body=error_body(err), content_type="application/json"))
-            if request.content_length is not None and request.content_length > s.max_body_bytes:
-                too_big = FinP2PError(
-                    ErrorCode.BODY_TOO_LARGE, f"{request.content_length} bytes over the limit of {s.max_body_bytes}"
-                )
-                return _closing(web.Response(status=413, body=error_body(too_big), content_type="application/json"))
+                return http.closing(web.Response(status=403, body=error_body(err), content_type="application/json"))
             try:
-                payload = await request.read()
-            except web.HTTPRequestEntityTooLarge:
-                too_big = FinP2PError(
-                    ErrorCode.BODY_TOO_LARGE, f"the body is over the limit of {s.max_body_bytes} bytes"
-                )
-                return _closing(web.Response(status=413, body=error_body(too_big), content_type="application/json"))
+                payload = await http.read_body(request, max_bytes=s.max_body_bytes)
+            except FinP2PError as err:  # too large, or too slow: answered unread, and the connection closed
+                status = 413 if err.code is ErrorCode.BODY_TOO_LARGE else 408
+                return http.closing(web.Response(status=status, body=error_body(err), content_type="application/json"))
             answer = await inbound.handle(peer, payload)
             return web.Response(body=answer, content_type=CONTENT_TYPE)
 
         app = web.Application(client_max_size=s.max_body_bytes)
         app.router.add_post(PATH, receive)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = http.runner(app, s.limits)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, s.host, s.port, ssl_context=server_ctx, backlog=512)
-        await site.start()
-        port = _bound_port(self._runner)
+        port = await http.serve(self._runner, s.host, s.port, limits=s.limits, ssl_context=server_ctx)
         self.address = s.public_url or f"https://{s.host}:{port}"
         return self.address
 
@@ -136,7 +132,7 @@ class HttpsTransport(Transport):
             async with self._client().post(
                 url, data=payload, headers={"Content-Type": CONTENT_TYPE}, timeout=t
             ) as resp:
-                body = await resp.read()
+                body = await _read_limited(resp, self.settings.max_reply_bytes, address)
                 if resp.status == 200:
                     return body
                 err = error_from_body(body)
@@ -166,10 +162,17 @@ class HttpsTransport(Transport):
         await asyncio.sleep(0)
 
 
-def _closing(response: web.Response) -> web.Response:
-    """An answer after which the server closes the connection: the rest of an oversized body is never read."""
-    response.force_close()
-    return response
+async def _read_limited(resp: aiohttp.ClientResponse, max_bytes: int, address: str) -> bytes:
+    """An answer's body, read no further than ``max_bytes`` (a peer's answer is as hostile as its requests)."""
+    if resp.content_length is not None and resp.content_length > max_bytes:
+        raise FinP2PError(ErrorCode.BODY_TOO_LARGE, f"{address} answered {resp.content_length} bytes")
+    chunks, size = [], 0
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > max_bytes:
+            raise FinP2PError(ErrorCode.BODY_TOO_LARGE, f"{address} answered more than {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _peer_of(request: web.Request) -> Peer:
@@ -180,14 +183,6 @@ def _peer_of(request: web.Request) -> Peer:
         return Peer(None, None, None, address)
     ident = tls.identity_of_der(der)
     return Peer(ident.org_id, ident.fin_id, ident.spki_sha256, address)
-
-
-def _bound_port(runner: web.AppRunner) -> int:
-    for site in runner.sites:
-        server = getattr(site, "_server", None)
-        for sock in getattr(server, "sockets", None) or []:
-            return int(sock.getsockname()[1])
-    raise RuntimeError("the transport is not listening")
 
 
 def _factory(settings: dict[str, Any], context: ComponentContext) -> Transport:

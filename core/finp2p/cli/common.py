@@ -6,6 +6,7 @@ import click
 
 from finp2p.components import ComponentContext
 from finp2p.config import Settings, open_config
+from finp2p.edge.files import private_dir
 from finp2p.privacy.acl import AclBackend
 from finp2p.store import Store
 
@@ -29,7 +30,7 @@ def acl_backend(ctx: click.Context, store: Store) -> AclBackend:
 
 def open_store(settings: Settings, *, pool_size: int = 2, migrate: bool = True) -> Store:
     """The node's store (its data directory created 0700 if new), migrated unless ``migrate`` is false."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(settings.data_dir)
     store = Store(settings.store_url, sqlite_synchronous=settings.store.sqlite_synchronous, pool_size=pool_size)
     if migrate:
         store.migrate()

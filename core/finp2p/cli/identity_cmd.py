@@ -15,6 +15,7 @@ from rich.table import Table
 from finp2p.cli.common import open_store, settings_of
 from finp2p.cli.output import emit, err, genesis_option, json_option, out, reports_errors, revocations_option
 from finp2p.config import Settings
+from finp2p.edge.json_input import read_json_file
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.governance import authority as auth
 from finp2p.governance.founding import (
@@ -229,7 +230,7 @@ def certify_governance_cmd(
     """As a founding node, certify the governance node that wrote REQUEST_FILE."""
     genesis = Genesis.load(genesis_file)
     founding = FoundingMaterial.load(founding_dir, passphrase_from(passphrase_file))
-    request = json.loads(request_file.read_text())
+    request = read_json_file(request_file)
     certified = certify_governance(founding, genesis, request, days)
     out_file.write_text(json.dumps(certified, indent=2) + "\n")
     out.print(f"certified {request['name']}: wrote {out_file} (install it with `finp2p governance install`)")
@@ -242,7 +243,7 @@ def certify_governance_cmd(
 def governance_install_cmd(ctx: click.Context, certified_file: Path) -> None:
     """Install a founding node's certification on this governance node (--config)."""
     settings = settings_of(ctx)
-    cred = install_governance(_identity(settings), _genesis(settings), json.loads(certified_file.read_text()))
+    cred = install_governance(_identity(settings), _genesis(settings), read_json_file(certified_file))
     out.print(f"governance node {cred.name} certified until {_iso(cred.expires_ms)}")
 
 
@@ -416,10 +417,7 @@ def credential_group() -> None:
 
 
 def _load_chain(file: Path) -> list[Any]:
-    try:
-        return chain_from(json.loads(file.read_text()))
-    except ValueError as exc:
-        raise FinP2PError(ErrorCode.MALFORMED, f"{file} is not JSON: {exc}") from None
+    return chain_from(read_json_file(file))
 
 
 @credential_group.command("show")
@@ -452,7 +450,7 @@ def credential_verify_cmd(file: Path, genesis_file: Path, revocation_files: tupl
     Exit status 0 when it holds, 1 with the FP20xx reason when it does not."""
     trust = Trust(Genesis.load(genesis_file))
     for rf in revocation_files:
-        trust.accept_revocations(RevocationList.from_dict(json.loads(rf.read_text())))
+        trust.accept_revocations(RevocationList.from_dict(read_json_file(rf)))
     chain = _load_chain(file)
     ident = trust.verify_chain(chain)
     links = [

@@ -23,6 +23,7 @@ from finp2p.cli.node_cmd import node_group, store_group
 from finp2p.cli.output import err, fail
 from finp2p.cli.privacy_cmd import data_group
 from finp2p.cli.receipt_cmd import receipt_group
+from finp2p.edge.files import restrict_process
 from finp2p.errors import FinP2PError
 from finp2p.plugins import PluginManager
 
@@ -123,6 +124,7 @@ def cli(config: str | None, strict: bool, log_level: str) -> None:
     A node joins a permissioned network of financial institutions, proves its identity, finds the other
     members, shares private data under ACLs, and routes asset transactions to the asset's primary node.
     """
+    restrict_process()  # keys, stores, tokens: whatever a command creates is its user's alone, from the start
     logging.basicConfig(
         level=log_level.upper(),
         format="%(message)s",

@@ -12,7 +12,6 @@ from rich.table import Table
 from finp2p.cli.common import acl_backend, open_store, settings_of
 from finp2p.cli.node_cmd import as_node
 from finp2p.cli.output import emit, json_option, out, reports_errors
-from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.network import pubsub as ps
 from finp2p.network.broadcast import Broadcaster
 from finp2p.network.directory import Directory, Scope
@@ -23,13 +22,9 @@ from finp2p.store import Store
 
 
 def _json_object(text: str, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise FinP2PError(ErrorCode.MALFORMED, f"{what} is not JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise FinP2PError(ErrorCode.MALFORMED, f"{what} must be a JSON object")
-    return value
+    from finp2p.edge.json_input import read_json_object
+
+    return read_json_object(text, what=what, max_bytes=1 << 20)
 
 
 # -- pubsub ------------------------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import click
@@ -36,10 +35,9 @@ def _discovery(ctx: click.Context, stack: NetworkStack, store: Store) -> Discove
 @reports_errors
 def put_cmd(ctx: click.Context, resource_id: str, body: str, as_json: bool) -> None:
     """Write a new version of RESOURCE_ID's information; push readers get it, pull readers are told."""
-    try:
-        data = json.loads(body)
-    except ValueError as exc:
-        raise FinP2PError(ErrorCode.MALFORMED, f"--body is not JSON: {exc}") from None
+    from finp2p.edge.json_input import read_json_object
+
+    data = read_json_object(body, what="--body", max_bytes=256 * 1024)
 
     async def work(stack: NetworkStack, store: Store) -> int:
         return await sharing.update(store, acl_backend(ctx, store), str(stack.messenger.org_id), resource_id, data)

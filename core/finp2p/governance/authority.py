@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlmodel import Session, col, select
 
-from finp2p.assets import resource_id
+from finp2p.edge.identifiers import DISPLAY_NAME, ORG_ID
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import credentials, tls
 from finp2p.identity.credentials import Credential, chain_document
@@ -32,7 +32,6 @@ from finp2p.network.addresses import check_host
 from finp2p.store import Store
 from finp2p.store.models import RegistrationRow, RevocationListRow
 
-ORG_ID = resource_id.ORG_ID
 MAX_HOSTS = 16
 
 
@@ -68,10 +67,9 @@ def check_request(
     unless the network is a devnet (FP4003).
     """
     org_id, name, hosts, public_url = body.get("org_id"), body.get("name"), body.get("hosts"), body.get("public_url")
-    if not isinstance(org_id, str) or not ORG_ID.match(org_id):
+    if not isinstance(org_id, str) or not ORG_ID.matches(org_id):
         raise FinP2PError(ErrorCode.MALFORMED, "org_id must be 2-63 lowercase letters, digits, '.', '_' or '-'")
-    if not isinstance(name, str) or not 0 < len(name) <= 200:
-        raise FinP2PError(ErrorCode.MALFORMED, "name must be 1 to 200 characters")
+    name = DISPLAY_NAME.check(name, "name")
     if not isinstance(hosts, list) or not 0 < len(hosts) <= MAX_HOSTS or not all(isinstance(h, str) for h in hosts):
         raise FinP2PError(ErrorCode.MALFORMED, f"hosts must list 1 to {MAX_HOSTS} host names or IP addresses")
     parts = urlsplit(public_url) if isinstance(public_url, str) else None

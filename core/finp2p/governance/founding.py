@@ -12,11 +12,12 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from finp2p.edge.files import write_private
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import credentials, tls
 from finp2p.identity.credentials import Credential, chain_document
 from finp2p.identity.genesis import FoundingNode, Genesis
-from finp2p.identity.keys import SigningKey, load_key, save_key, verify, write_private_file
+from finp2p.identity.keys import SigningKey, load_key, save_key, verify
 from finp2p.identity.local import LocalIdentity
 
 
@@ -46,7 +47,7 @@ def create_founding(directory: Path, name: str, network_id: str, days: int, pass
     ca_cert = tls.make_root_ca(ca_key, network_id, name, key.fin_id, days)
     directory.mkdir(parents=True, exist_ok=True)
     save_key(directory / "finid.key", key, passphrase)
-    write_private_file(directory / "tls-ca.key", tls.key_pem(ca_key))
+    write_private(directory / "tls-ca.key", tls.key_pem(ca_key))
     (directory / "tls-ca.pem").write_text(tls.cert_pem(ca_cert))
     (directory / "founding.json").write_text(json.dumps({"name": name, "fin_id": key.fin_id}) + "\n")
     return FoundingNode(name, key.fin_id, tls.cert_pem(ca_cert))

@@ -16,11 +16,15 @@ from typing import Any
 
 from sqlmodel import Session
 
+from finp2p.config import LimitsSection
+from finp2p.edge.ratelimit import SlidingWindow
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.governance import authority as auth
 from finp2p.identity.revocation import RevocationList
 from finp2p.identity.trust import Trust
-from finp2p.network.messaging import Incoming, Messenger
+from finp2p.network.envelope import Envelope
+from finp2p.network.messaging import Incoming, Messenger, Precheck
+from finp2p.network.transport import Peer
 from finp2p.store import Store
 from finp2p.store.models import RegistrationRow
 
@@ -89,16 +93,49 @@ class GovernanceService:
         messenger: Messenger,
         sync: RevocationSync,
         auto_approve: list[str],
+        limits: LimitsSection | None = None,
     ) -> None:
         self.store = store
         self.authority = authority
         self.messenger = messenger
         self.sync = sync
         self.auto_approve = auto_approve
+        limits = limits or LimitsSection()
+        window = limits.registration_window_s
+        # Registration is open to strangers: each address and each org id gets a few requests per window (status
+        # polls, cheap, ten times as many), counted before any signature is checked.
+        self._submits = (
+            SlidingWindow(limits.registrations_per_address, window),
+            SlidingWindow(limits.registrations_per_org, window),
+        )
+        self._polls = (
+            SlidingWindow(10 * limits.registrations_per_address, window),
+            SlidingWindow(10 * limits.registrations_per_org, window),
+        )
         sync.on_applied = self._forward_to_members
-        messenger.register("registration.submit", self._submit, open_to_newcomers=True)
-        messenger.register("registration.status", self._status, open_to_newcomers=True)
+        messenger.register(
+            "registration.submit", self._submit, open_to_newcomers=True, precheck=self._limited(self._submits)
+        )
+        messenger.register(
+            "registration.status", self._status, open_to_newcomers=True, precheck=self._limited(self._polls)
+        )
         messenger.register("revocations.get", self._revocations)
+
+    @staticmethod
+    def _limited(windows: tuple[SlidingWindow, SlidingWindow]) -> Precheck:
+        by_address, by_org = windows
+
+        def check(peer: Peer, env: Envelope) -> None:
+            org = env.body.get("org_id") if env.type == "registration.submit" else env.sender
+            for window, key, what in ((by_address, peer.address, "this address"), (by_org, str(org)[:66], "org id")):
+                if not window.allow(key):
+                    raise FinP2PError(
+                        ErrorCode.TOO_MANY_REGISTRATIONS,
+                        f"{what} sent {window.limit} requests in {window.window_s:g} s; retry in "
+                        f"{window.retry_after(key):.0f} s",
+                    )
+
+        return check
 
     async def _submit(self, msg: Incoming) -> dict[str, Any]:
         row = await asyncio.to_thread(

@@ -1,7 +1,8 @@
 """The one encoding every signature in FinP2P covers, and the domain-separated digest that is signed.
 
 Canonical encoding: JSON with keys sorted, no insignificant white space, UTF-8, and only these values: objects with
-string keys, arrays, strings, integers, booleans and null. Floats are refused (their text form is not unique);
+string keys, arrays, strings, integers of at most 64 bits, booleans and null. Floats are refused (their text form is
+not unique), and so are larger integers (not every JSON reader keeps them exact: amounts travel as decimal strings);
 binary values travel as lowercase hex strings.
 
 Digest: ``keccak256(0x19 || "FinP2P:" || domain || 0x0a || canonical bytes)``. The 0x19 prefix keeps a signed
@@ -32,6 +33,8 @@ def _check(value: Any, where: str) -> None:
     if value is None or isinstance(value, (bool, str)):
         return
     if isinstance(value, int):
+        if not -(2**63) <= value < 2**64:
+            raise FinP2PError(ErrorCode.MALFORMED, f"{where}: an integer beyond 64 bits; send it as a decimal string")
         return
     if isinstance(value, float):
         raise FinP2PError(ErrorCode.MALFORMED, f"{where}: floats have no canonical form; send an integer or a string")
@@ -57,18 +60,3 @@ def digest(domain: str, value: Any) -> bytes:
     if domain not in DOMAINS:
         raise ValueError(f"unknown signing domain {domain!r}")
     return keccak256(b"\x19FinP2P:" + domain.encode() + b"\n" + canonical(value))
-
-
-def parse_json_object(data: bytes | str, what: str) -> dict[str, Any]:
-    """Parse untrusted JSON into an object, refusing anything else with FP2001."""
-    try:
-        value = json.loads(data, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError) as exc:
-        raise FinP2PError(ErrorCode.MALFORMED, f"{what} is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise FinP2PError(ErrorCode.MALFORMED, f"{what} must be a JSON object, got {type(value).__name__}")
-    return value
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed")

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from finp2p.edge.identifiers import DISPLAY_NAME, NETWORK_ID, ORG_ID, TOKEN
+from finp2p.edge.numbers import check_unix_ms
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity.keys import SigningKey, check_fin_id, decode_hex
 
@@ -70,22 +72,22 @@ class Credential:
             if role not in ROLES or role == "founding":
                 raise ValueError(f"role must be one of governance, organization, user, asset; got {role!r}")
             org_id = data["org_id"]
-            if org_id is not None and (not isinstance(org_id, str) or not org_id):
-                raise ValueError("org_id must be a non-empty string or null")
+            if org_id is not None:
+                ORG_ID.check(org_id, "the credential's org_id")
             attributes = data["attributes"]
             if not isinstance(attributes, dict):
                 raise ValueError("attributes must be an object")
             decode_hex(data["signature"], "credential signature", 64)
             cred = cls(
-                id=_text(data["id"], "id"),
-                network_id=_text(data["network_id"], "network_id"),
+                id=TOKEN.check(data["id"], "the credential's id"),
+                network_id=NETWORK_ID.check(data["network_id"], "the credential's network_id"),
                 role=role,
                 subject=check_fin_id(data["subject"], "credential subject"),
-                name=_text(data["name"], "name"),
+                name=DISPLAY_NAME.check(data["name"], "the credential's name"),
                 org_id=org_id,
                 issuer=check_fin_id(data["issuer"], "credential issuer"),
-                issued_ms=_int(data["issued_ms"], "issued_ms"),
-                expires_ms=_int(data["expires_ms"], "expires_ms"),
+                issued_ms=check_unix_ms(data["issued_ms"], "issued_ms"),
+                expires_ms=check_unix_ms(data["expires_ms"], "expires_ms"),
                 attributes=attributes,
                 signature=data["signature"],
             )
@@ -94,18 +96,6 @@ class Credential:
         except (TypeError, ValueError) as exc:
             raise FinP2PError(ErrorCode.MALFORMED, f"credential: {exc}") from None
         return cred
-
-
-def _text(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not value or len(value) > 200:
-        raise ValueError(f"{what} must be a non-empty string of at most 200 characters")
-    return value
-
-
-def _int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{what} must be a non-negative integer (milliseconds since the epoch)")
-    return value
 
 
 def issue(
@@ -124,11 +114,11 @@ def issue(
     now = now_ms if now_ms is not None else int(time.time() * 1000)
     cred = Credential(
         id=os.urandom(16).hex(),
-        network_id=network_id,
+        network_id=NETWORK_ID.check(network_id, "network_id"),
         role=role,
         subject=check_fin_id(subject, "subject"),
-        name=name,
-        org_id=org_id,
+        name=DISPLAY_NAME.check(name, "name"),
+        org_id=None if org_id is None else ORG_ID.check(org_id, "org_id"),
         issuer=issuer.fin_id,
         issued_ms=now,
         expires_ms=now + int(valid_days * DAY_MS),

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from finp2p.edge.identifiers import NETWORK_ID
+from finp2p.edge.json_input import read_json_file
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import canonical as canon
 from finp2p.identity.keys import check_fin_id
-
-_NETWORK_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ class Genesis:
             if data.get("version") != 1:
                 raise ValueError("version must be 1")
             network_id = data["network_id"]
-            if not isinstance(network_id, str) or not _NETWORK_ID.match(network_id):
+            if not isinstance(network_id, str) or not NETWORK_ID.matches(network_id):
                 raise ValueError("network_id must be 2-63 lowercase letters, digits or '-'")
             founding = tuple(
                 FoundingNode(str(f["name"]), check_fin_id(f["fin_id"], "founding fin_id"), str(f["tls_ca_pem"]))
@@ -83,11 +82,9 @@ class Genesis:
     @classmethod
     def load(cls, path: Path) -> Genesis:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise FinP2PError(ErrorCode.GENESIS, f"cannot read {path}: {exc.strerror}") from None
-        except ValueError as exc:
-            raise FinP2PError(ErrorCode.GENESIS, f"{path} is not JSON: {exc}") from None
+            data = read_json_file(path)
+        except FinP2PError as exc:
+            raise FinP2PError(ErrorCode.GENESIS, exc.detail) from None
         return cls.from_dict(data, str(path))
 
     def save(self, path: Path) -> None:

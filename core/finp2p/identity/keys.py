@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -17,18 +16,20 @@ from typing import Any
 import coincurve
 from coincurve.ecdsa import cdata_to_der, deserialize_compact
 
+from finp2p.edge.files import write_private
+from finp2p.edge.identifiers import FIN_ID
+from finp2p.edge.json_input import read_json_object
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import canonical as canon
 
-_FIN_ID = re.compile(r"^0[23][0-9a-f]{64}$")
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 def check_fin_id(fin_id: Any, what: str = "FinID") -> str:
     """Return ``fin_id`` if it is a well-formed FinID, else raise FP2001."""
-    if not isinstance(fin_id, str) or not _FIN_ID.match(fin_id):
+    if not FIN_ID.matches(fin_id):
         raise FinP2PError(ErrorCode.MALFORMED, f"{what} must be 66 lowercase hex digits of a compressed key")
-    return fin_id
+    return str(fin_id)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -175,19 +176,7 @@ def save_key(path: Path, key: SigningKey, passphrase: bytes | None = None) -> No
         body["encrypted"] = seal_secret(key.secret_bytes(), passphrase)
     else:
         body["secret"] = key.secret_bytes().hex()
-    write_private_file(path, canon.canonical(body) + b"\n")
-
-
-def write_private_file(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    write_private(path, canon.canonical(body) + b"\n")
 
 
 def load_key(path: Path, passphrase: bytes | None = None) -> SigningKey:
@@ -200,7 +189,7 @@ def load_key(path: Path, passphrase: bytes | None = None) -> SigningKey:
         raise FinP2PError(ErrorCode.KEY_FILE, f"cannot read {path}: {exc.strerror}") from None
     if mode & 0o077:
         raise FinP2PError(ErrorCode.KEY_FILE, f"{path} may be read by others (mode {mode & 0o777:o}); chmod 600 it")
-    body = canon.parse_json_object(raw, f"key file {path}")
+    body = read_json_object(raw, what=f"key file {path}", max_bytes=64 * 1024)
     if "encrypted" in body:
         if not passphrase:
             raise FinP2PError(ErrorCode.KEY_FILE, f"{path} is encrypted and no passphrase was given")

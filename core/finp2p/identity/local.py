@@ -14,16 +14,18 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from finp2p.edge.files import private_dir, write_private
+from finp2p.edge.json_input import read_json_file
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import tls
 from finp2p.identity.credentials import Credential, chain_document, chain_from
-from finp2p.identity.keys import SigningKey, load_key, save_key, write_private_file
+from finp2p.identity.keys import SigningKey, load_key, save_key
 
 
 class LocalIdentity:
     def __init__(self, data_dir: Path, passphrase: bytes | None = None) -> None:
         self.dir = data_dir / "identity"
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dir(self.dir)
         self.passphrase = passphrase
         self.key_path = self.dir / "finid.key"
         self.tls_key_path = self.dir / "tls.key"
@@ -51,12 +53,11 @@ class LocalIdentity:
     def chain(self) -> tuple[Credential, ...] | None:
         if not self.credentials_path.exists():
             return None
-        return tuple(chain_from(json.loads(self.credentials_path.read_text())))
+        return tuple(chain_from(read_json_file(self.credentials_path)))
 
     def save_membership(self, chain: list[Credential], cert_chain_pem: str) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.tls_chain_path.write_text(cert_chain_pem)
-        self.credentials_path.write_text(json.dumps(chain_document(chain), indent=2) + "\n")
+        write_private(self.tls_chain_path, cert_chain_pem)
+        write_private(self.credentials_path, json.dumps(chain_document(chain), indent=2) + "\n")
 
     def is_member(self) -> bool:
         return self.credentials_path.exists() and self.tls_chain_path.exists() and self.tls_key_path.exists()
@@ -64,12 +65,11 @@ class LocalIdentity:
     def registration(self) -> dict[str, Any] | None:
         if not self.registration_path.exists():
             return None
-        data: dict[str, Any] = json.loads(self.registration_path.read_text())
+        data: dict[str, Any] = read_json_file(self.registration_path)
         return data
 
     def save_registration(self, data: dict[str, Any]) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.registration_path.write_text(json.dumps(data, indent=2) + "\n")
+        write_private(self.registration_path, json.dumps(data, indent=2) + "\n")
 
 
 def _p256(path: Path, create: bool) -> ec.EllipticCurvePrivateKey:
@@ -77,7 +77,7 @@ def _p256(path: Path, create: bool) -> ec.EllipticCurvePrivateKey:
         if not create:
             raise FinP2PError(ErrorCode.KEY_FILE, f"{path} does not exist")
         key = tls.new_key()
-        write_private_file(path, tls.key_pem(key))
+        write_private(path, tls.key_pem(key))
         return key
     if path.stat().st_mode & 0o077:
         raise FinP2PError(ErrorCode.KEY_FILE, f"{path} may be read by others; chmod 600 it")

@@ -15,12 +15,15 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from finp2p.edge.identifiers import MESSAGE_TYPE, NETWORK_ID, ORG_ID, TOKEN
+from finp2p.edge.json_input import read_json_object
+from finp2p.edge.numbers import check_unix_ms
 from finp2p.errors import ErrorCode, FinP2PError
-from finp2p.identity import canonical as canon
 from finp2p.identity import keys
 from finp2p.identity.credentials import Credential
 
-MAX_TYPE_LEN = 64
+#: The largest envelope a node reads (the transport's own limit, ``[peer] max_body_bytes``, is usually lower).
+MAX_ENVELOPE_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -66,17 +69,17 @@ class Envelope:
         return json.dumps(self.to_dict(), separators=(",", ":")).encode()
 
     @classmethod
-    def decode(cls, raw: bytes) -> Envelope:
-        data = canon.parse_json_object(raw, "the envelope")
+    def decode(cls, raw: bytes, max_bytes: int = MAX_ENVELOPE_BYTES) -> Envelope:
+        data = read_json_object(raw, what="the envelope", max_bytes=max_bytes)
         try:
             if data.get("version") != 1:
                 raise ValueError("version must be 1")
-            type_ = data["type"]
-            if not isinstance(type_, str) or not 0 < len(type_) <= MAX_TYPE_LEN:
-                raise ValueError(f"type must be a string of 1 to {MAX_TYPE_LEN} characters")
+            type_ = MESSAGE_TYPE.check(data["type"], "type")
             recipients = data["recipients"]
-            if not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
-                raise ValueError("recipients must be a list of organization ids")
+            if not isinstance(recipients, list) or len(recipients) > 1000:
+                raise ValueError("recipients must be a list of at most 1,000 organization ids")
+            for r in recipients:
+                ORG_ID.check(r, "a recipient")
             body = data["body"]
             if not isinstance(body, dict):
                 raise ValueError("body must be an object")
@@ -84,19 +87,22 @@ class Envelope:
             keys.decode_hex(nonce, "nonce", 16)
             keys.decode_hex(data["signature"], "signature", 64)
             sender_org, reply_to, idem = data["sender_org"], data["in_reply_to"], data.get("idempotency_key")
-            if idem is not None and (not isinstance(idem, str) or not 0 < len(idem) <= 128):
-                raise ValueError("idempotency_key must be a string of 1 to 128 characters")
-            for name, value in (("sender_org", sender_org), ("in_reply_to", reply_to)):
-                if value is not None and not isinstance(value, str):
-                    raise ValueError(f"{name} must be a string or null")
-            ts = data["timestamp_ms"]
-            if isinstance(ts, bool) or not isinstance(ts, int):
-                raise ValueError("timestamp_ms must be an integer")
-            chain = tuple(Credential.from_dict(c) for c in data.get("chain") or [])
+            if idem is not None:
+                TOKEN.check(idem, "idempotency_key")
+            if sender_org is not None:
+                ORG_ID.check(sender_org, "sender_org")
+            if reply_to is not None:
+                TOKEN.check(reply_to, "in_reply_to")
+            ts = check_unix_ms(data["timestamp_ms"], "timestamp_ms")
+            envelope_id = TOKEN.check(data["id"], "id")
+            chain_data = data.get("chain") or []
+            if not isinstance(chain_data, list) or len(chain_data) > 8:
+                raise ValueError("chain must be a list of at most 8 credentials")
+            chain = tuple(Credential.from_dict(c) for c in chain_data)
             return cls(
-                network_id=str(data["network_id"]),
+                network_id=NETWORK_ID.check(data["network_id"], "network_id"),
                 type=type_,
-                id=str(data["id"])[:64],
+                id=envelope_id,
                 sender=keys.check_fin_id(data["sender"], "sender"),
                 sender_org=sender_org,
                 recipients=tuple(recipients),

@@ -7,7 +7,6 @@ content key with the broadcast id as associated data (so a sealed payload cannot
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -17,6 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from finp2p.edge.json_input import read_json
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity.canonical import canonical
 from finp2p.identity.keys import SigningKey, check_fin_id
@@ -55,7 +55,7 @@ def open_sealed(sealed: Any, key: SigningKey, context: str) -> dict[str, Any]:
         plain = AESGCM(content_key).decrypt(
             bytes.fromhex(sealed["nonce"]), bytes.fromhex(sealed["ciphertext"]), context.encode()
         )
-        value = json.loads(plain)
+        value = read_json(plain, what="the sealed payload", max_bytes=len(plain))
     except (InvalidTag, KeyError, TypeError, ValueError) as exc:
         raise FinP2PError(ErrorCode.NOT_FOR_US, f"the sealed payload does not open: {type(exc).__name__}") from None
     if not isinstance(value, dict):

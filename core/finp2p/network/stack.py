@@ -10,15 +10,16 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from finp2p.components import ComponentContext
 from finp2p.config import Settings
+from finp2p.edge.files import write_private
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.governance.authority import Authority
 from finp2p.governance.registrar import Registrar
@@ -106,7 +107,9 @@ class NetworkStack:
             if settings.governance.auto_approve and not stack.genesis.devnet:
                 raise FinP2PError(ErrorCode.CONFIG_VALUE, "governance.auto_approve is for devnets only; clear it")
             authority = Authority.load(_local_identity(settings), stack.genesis, settings.governance.credential_days)
-            service = GovernanceService(store, authority, messenger, sync, settings.governance.auto_approve)
+            service = GovernanceService(
+                store, authority, messenger, sync, settings.governance.auto_approve, settings.limits
+            )
             stack.tasks.append(asyncio.create_task(service.publish_forever(), name="revocation-publish"))
             registrar = Registrar(
                 store,
@@ -174,6 +177,7 @@ class NetworkStack:
             "public_url": url if port else None,
             "open_to_newcomers": settings.governance.enabled,
             "max_body_bytes": settings.peer.max_body_bytes,
+            "limits": settings.limits.server(),
         }
         transport: Transport = plugins.kind("transport", settings.peer.transport).factory(transport_settings, context)
         replay = ReplayGuard(store, int(settings.peer.clock_window_s * 1000))
@@ -218,8 +222,5 @@ def topic_policy(acl: AclBackend | None) -> Callable[[str, str], Awaitable[bool]
     return may
 
 
-def write_run_file(path: os.PathLike[str], data: dict[str, Any]) -> None:
-    tmp = f"{os.fspath(path)}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh)
-    os.replace(tmp, path)
+def write_run_file(path: Path, data: dict[str, Any]) -> None:
+    write_private(path, json.dumps(data))

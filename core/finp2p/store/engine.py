@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session
 
+from finp2p.edge.files import private_file
 from finp2p.errors import ErrorCode, FinP2PError
 
 T = TypeVar("T")
@@ -67,8 +68,8 @@ class Store:
         parsed = make_url(self.url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite:
-            db_path = Path(parsed.database or "")
-            db_path.parent.mkdir(parents=True, exist_ok=True)
+            # Created 0600 in a 0700 directory before SQLite opens it (its WAL files take the file's mode).
+            private_file(Path(parsed.database or ""))
             # Pooled connections: opening one (and setting its pragmas) costs milliseconds, a transaction far less.
             self.engine: Engine = sa.create_engine(
                 self.url, connect_args={"check_same_thread": False}, pool_size=4, max_overflow=4
