@@ -104,7 +104,7 @@ async def direct(node: HardhatNode, ops: int, limit: int) -> list[Measure]:
 async def through_adapter(adapter: AdapterProcess, ledger_id: str, ops: int, limit: int) -> list[Measure]:
     assert adapter.proc is not None
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit * 2)) as session:
-        api = AdapterClient(adapter.url, session, ledger_id)
+        api = AdapterClient(adapter.url, session, ledger_id, adapter.token)
         asset = await api.create_asset()
         alice, bob = Investor.new(), Investor.new()
         await api.issue(asset, alice, 3 * ops + 100)

@@ -18,9 +18,18 @@ from aiohttp import web
 
 from devnet.hardhat import HardhatNode
 from finp2p.assets.templates import verify_signature
+from finp2p.edge.files import write_private
 from finp2p.identity.keys import SigningKey, eth_address, save_key
 from finp2p.ledger_profiles import EMBEDDED_PROFILE, save_profile
-from tests.support.adapter import AdapterClient, AdapterProcess, Investor, deploy_profile, nonce, wait_for
+from tests.support.adapter import (
+    ISSUER,
+    AdapterClient,
+    AdapterProcess,
+    Investor,
+    deploy_profile,
+    nonce,
+    wait_for,
+)
 
 SPEC_OPERATIONS = {
     "approveExecutionPlan",
@@ -82,7 +91,7 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 @pytest.fixture
 async def api(served: Served) -> AsyncIterator[AdapterClient]:
     async with aiohttp.ClientSession() as session:
-        yield AdapterClient(served.process.url, session, served.ledger_id)
+        yield AdapterClient(served.process.url, session, served.ledger_id, served.process.token)
 
 
 def receipt_of(result: dict[str, Any]) -> dict[str, Any]:
@@ -197,16 +206,11 @@ async def test_rollback_returns_held_units_and_redeem_takes_them_from_a_hold(api
     assert back["source"]["finId"] == back["destination"]["finId"] == alice.fin_id
     assert await api.balance(asset, alice.fin_id) == {"current": 100, "available": 100, "held": 0}
 
-    receipt_of(await api.run("/assets/hold", api.hold_body(asset, alice, bob.fin_id, 25, second)))
-    n = nonce()
-    redeem = {
-        "nonce": n,
-        "operationId": second,
-        "source": api.account(alice.fin_id, asset),
-        "quantity": "25",
-        "settlementRef": "redeem-1",
-        "signature": alice.eip712(asset, 25, alice.fin_id, n),
-    }
+    # A hold for a redemption (units back to their issuer), then the redeem that destroys them.
+    hold = api.redemption_body(asset, alice, 25, operationId=second, expiry=0)
+    receipt_of(await api.run("/assets/hold", hold))
+    redeem = {**hold, "settlementRef": "redeem-1"}
+    del redeem["expiry"]
     redeemed = receipt_of(await api.run("/assets/redeem", redeem))
     assert redeemed["operationType"] == "redeem" and "destination" not in redeemed
     assert await api.balance(asset, alice.fin_id) == {"current": 75, "available": 75, "held": 0}
@@ -247,14 +251,7 @@ async def test_insufficient_balance_for_transfer_hold_and_redeem_changes_nothing
     assert error_of(await api.run("/assets/transfer", api.transfer_body(asset, alice, bob.fin_id, 11)))["code"] == 6001
     hold = api.hold_body(asset, alice, bob.fin_id, 11, uuid.uuid4().hex)
     assert error_of(await api.run("/assets/hold", hold))["code"] == 6001
-    n = nonce()
-    redeem = {
-        "nonce": n,
-        "source": api.account(alice.fin_id, asset),
-        "quantity": "11",
-        "settlementRef": "r",
-        "signature": alice.eip712(asset, 11, alice.fin_id, n),
-    }
+    redeem = api.redemption_body(asset, alice, 11, settlementRef="r")
     assert error_of(await api.run("/assets/redeem", redeem))["code"] == 6001
     assert await api.balance(asset, alice.fin_id) == before
     assert await api.balance(asset, bob.fin_id) == {"current": 0, "available": 0, "held": 0}
@@ -355,7 +352,7 @@ async def test_results_are_sent_to_the_router_callback(
     s = await asyncio.to_thread(start_adapter, tmp_path / "a", node, "--callback", f"http://127.0.0.1:{port}")
     try:
         async with aiohttp.ClientSession() as session:
-            api = AdapterClient(s.process.url, session, s.ledger_id)
+            api = AdapterClient(s.process.url, session, s.ledger_id, s.process.token)
             asset, alice, bob = await funded(api)
             status, accepted = await api.post("/assets/transfer", api.transfer_body(asset, alice, bob.fin_id, 4))
             assert status == 200 and accepted["isCompleted"] is False
@@ -405,7 +402,7 @@ async def test_mapping_api_validates_and_is_used_for_ledger_accounts(api: Adapte
         "destination": destination,
         "quantity": "5",
         "settlementRef": "s",
-        "signature": alice.eip712(asset, 5, alice.fin_id, n),
+        "signature": alice.buys(ISSUER, asset, 5, n),
     }
     assert error_of(await api.run("/assets/issue", issue))["code"] == 7010
     issue["destination"] = {**destination, "ledgerAccount": {"type": "walletAccount", "address": derived}}
@@ -446,7 +443,8 @@ async def test_deposit_instruction_and_payouts(api: AdapterClient) -> None:
     }
     assert receipt_of(await api.run("/payments/payout", to_bob))["operationType"] == "transfer"
     n = nonce()
-    out = {**to_bob, "nonce": n, "quantity": "5", "signature": alice.eip712(asset, 5, alice.fin_id, n)}
+    redemption = alice.eip712(asset, 5, ISSUER, n, kind="Redemption")
+    out = {**to_bob, "nonce": n, "quantity": "5", "signature": redemption}
     del out["destination"]
     assert receipt_of(await api.run("/payments/payout", out))["operationType"] == "redeem"
     assert await api.balance(asset, alice.fin_id) == {"current": 80, "available": 80, "held": 0}
@@ -474,11 +472,11 @@ async def test_execution_plans_are_approved_and_proposals_answered(api: AdapterC
 async def test_bad_input_gets_a_clear_answer_and_the_server_keeps_serving(api: AdapterClient) -> None:
     asset, alice, bob = await funded(api)
     async with api.session.post(
-        api.url + "/assets/transfer", data=b"{not json", headers={"Idempotency-Key": "k1"}
+        api.url + "/assets/transfer", data=b"{not json", headers={**api.auth, "Idempotency-Key": "k1"}
     ) as r:
         assert r.status == 400 and "JSON" in (await r.json())["error"]
     async with api.session.post(
-        api.url + "/assets/transfer", data=b"x" * (300 * 1024), headers={"Idempotency-Key": "k2"}
+        api.url + "/assets/transfer", data=b"x" * (300 * 1024), headers={**api.auth, "Idempotency-Key": "k2"}
     ) as r:
         assert r.status == 413
     body = api.transfer_body(asset, alice, bob.fin_id, 5)
@@ -523,7 +521,7 @@ async def test_a_transfer_interrupted_at_any_step_completes_once_after_restart(
     s = await asyncio.to_thread(start_adapter, tmp_path / "a", hardhat)
     try:
         async with aiohttp.ClientSession() as session:
-            api = AdapterClient(s.process.url, session, s.ledger_id)
+            api = AdapterClient(s.process.url, session, s.ledger_id, s.process.token)
             asset, alice, bob = await funded(api)
             key = uuid.uuid4().hex
             body = api.transfer_body(asset, alice, bob.fin_id, 9)
@@ -549,7 +547,7 @@ async def test_a_transfer_on_the_ledger_before_a_crash_is_its_answer_whatever_th
     s = await asyncio.to_thread(start_adapter, tmp_path / "a", hardhat)
     try:
         async with aiohttp.ClientSession() as session:
-            api = AdapterClient(s.process.url, session, s.ledger_id)
+            api = AdapterClient(s.process.url, session, s.ledger_id, s.process.token)
             asset, alice, bob = await funded(api)
             key = uuid.uuid4().hex
             body = api.transfer_body(asset, alice, bob.fin_id, 9)
@@ -579,15 +577,16 @@ async def test_a_node_serves_the_adapter_from_its_config(tmp_path: Path) -> None
     save_profile(tmp_path / "embedded.toml", EMBEDDED_PROFILE)
     (tmp_path / "node.toml").write_text(
         '[node]\nname = "adapter-node"\ndata_dir = "data"\n\n[ledgers]\nprofiles = ["embedded.toml"]\n\n'
-        '[adapter]\nport = 0\nbase_path = "/adapter"\n\n'
+        '[adapter]\nport = 0\nbase_path = "/adapter"\ntoken_file = "adapter.token"\n\n'
         f'[compliance]\nblocked_fin_ids = ["{blocked.fin_id}"]\n'
     )
+    write_private(tmp_path / "adapter.token", "node-adapter-token\n")
     node = Node.from_config(tmp_path / "node.toml")
     await node.start()
     try:
         assert node.describe()["adapter"].endswith("/adapter")
         async with aiohttp.ClientSession() as session:
-            api = AdapterClient(node.adapter.url, session, EMBEDDED_PROFILE.ledger_id)
+            api = AdapterClient(node.adapter.url, session, EMBEDDED_PROFILE.ledger_id, "node-adapter-token")
             assert await api.get("/health") == (200, {"status": "ok"})
             asset = await api.create_asset()
             alice = Investor.new()

@@ -11,15 +11,18 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
-from finp2p.assets.templates import check_covers, template_digest, verify_signature
+from finp2p.adapter import router
+from finp2p.assets import router_templates
+from finp2p.assets.router_templates import PUBLISHED_TYPES, authorising_leg, issue_leg
+from finp2p.assets.templates import template_digest, verify_signature
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import eip712
 from finp2p.identity.canonical import keccak256
 from finp2p.identity.keys import SigningKey
-from tests.support.adapter import ROUTER_DOMAIN, ROUTER_TYPES
+from tests.support.adapter import ROUTER_DOMAIN
 
-# FinP2P-style typed data: a sale with nested FinId and Term structs.
-TYPES, DOMAIN = ROUTER_TYPES, ROUTER_DOMAIN
+# FinP2P's own typed data: a sale with nested FinId and Term structs.
+TYPES, DOMAIN = PUBLISHED_TYPES["Selling"], ROUTER_DOMAIN
 
 
 def _message(seller: SigningKey, buyer: SigningKey) -> dict[str, Any]:
@@ -79,11 +82,16 @@ def test_eip712_cheats_are_refused() -> None:
 )
 def test_hash_list(hash_func: str, hasher: Any) -> None:
     key = SigningKey.generate()
+    # A string field's bytes are its UTF-8, a bytes field's the hex it holds (as FinP2P's routers write them).
     groups = [
-        [("scheme", "string", b"finp2p".hex()), ("operation", "string", b"transfer".hex())],
-        [("asset", "string", b"bank-a:102:bond".hex()), ("amount", "int", (25).to_bytes(8, "big").hex())],
+        [("nonce", "bytes", "a1b2c3"), ("operation", "string", "transfer")],
+        [("asset", "string", "bank-a:102:bond"), ("amount", "string", "25")],
     ]
-    group_hashes = [hasher(b"".join(bytes.fromhex(v) for _, _, v in g)) for g in groups]
+
+    def raw(kind: str, value: str) -> bytes:
+        return bytes.fromhex(value) if kind == "bytes" else value.encode()
+
+    group_hashes = [hasher(b"".join(raw(t, v) for _, t, v in g)) for g in groups]
     template = {
         "type": "hashList",
         "hashGroups": [
@@ -95,7 +103,7 @@ def test_hash_list(hash_func: str, hasher: Any) -> None:
     signature = _signed(key, template, hash_func)
     assert verify_signature(signature, key.fin_id) == hasher(b"".join(group_hashes))
     cheat = copy.deepcopy(signature)
-    cheat["template"]["hashGroups"][1]["fields"][1]["value"] = (2500).to_bytes(8, "big").hex()
+    cheat["template"]["hashGroups"][1]["fields"][1]["value"] = "2500"
     with pytest.raises(FinP2PError) as exc:
         verify_signature(cheat, key.fin_id)
     assert "hash group 1" in exc.value.detail
@@ -104,19 +112,126 @@ def test_hash_list(hash_func: str, hasher: Any) -> None:
     assert "unsupported hash function" in exc.value.detail
 
 
-def test_a_template_covers_an_operation_only_when_it_names_its_signer_asset_and_quantity() -> None:
-    from tests.support.adapter import Investor
+def _terms(signature: dict[str, Any]) -> router_templates.Terms:
+    return router_templates.read(signature["template"])
 
-    alice, bob = Investor.new(), Investor.new()
+
+def test_a_template_authorises_only_the_movement_it_names_each_party_in_its_role() -> None:
+    seller, buyer, mallory = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
     asset = "bank-a:102:bond"
-    for signed in (alice.eip712(asset, 25, bob.fin_id, "n1"), alice.hash_list(asset, 25, bob.fin_id, "6e31")):
-        template = signed["template"]
-        check_covers(template, signer=alice.fin_id, asset_id=asset, quantity=25)
-        for wrong in (
-            {"signer": bob.fin_id.replace(bob.fin_id[-4:], "0000"), "asset_id": asset, "quantity": 25},
-            {"signer": alice.fin_id, "asset_id": "bank-a:102:other", "quantity": 25},
-            {"signer": alice.fin_id, "asset_id": asset, "quantity": 26},
+    for signed in (
+        router.selling_signature(seller, asset, 40, buyer.fin_id, router.nonce()),
+        router.hash_list_signature(seller, "transfer", asset, 40, buyer.fin_id, router.nonce()),
+    ):
+        terms = _terms(signed)
+        leg = authorising_leg(
+            terms, signer=seller.fin_id, source=seller.fin_id, destination=buyer.fin_id, asset_id=asset, quantity=40
+        )
+        assert (leg.giver, leg.receiver, int(leg.amount)) == (seller.fin_id, buyer.fin_id, 40)
+        for wrong, names in (
+            ({"destination": mallory.fin_id}, "the party who receives"),  # signed "40 to the buyer", sent elsewhere
+            ({"asset_id": "bank-a:102:other"}, "the asset"),
+            ({"quantity": 41}, "the quantity"),
+            ({"source": buyer.fin_id, "signer": buyer.fin_id}, "the party who gives"),
         ):
+            args = {"signer": seller.fin_id, "source": seller.fin_id, "destination": buyer.fin_id, "asset_id": asset}
             with pytest.raises(FinP2PError) as exc:
-                check_covers(template, **wrong)  # type: ignore[arg-type]
-            assert exc.value.code is ErrorCode.CONSENT_INVALID and "another operation" in exc.value.detail
+                authorising_leg(terms, **{**args, "quantity": 40, **wrong})  # type: ignore[arg-type]
+            assert exc.value.code is ErrorCode.CONSENT_INVALID and names in exc.value.detail, (wrong, exc.value)
+        with pytest.raises(FinP2PError) as exc:  # signed by the seller, presented as the buyer's consent
+            authorising_leg(
+                terms, signer=buyer.fin_id, source=seller.fin_id, destination=buyer.fin_id, asset_id=asset, quantity=40
+            )
+        assert exc.value.code is ErrorCode.CONSENT_INVALID
+
+
+def test_each_published_template_names_its_parties_in_their_roles() -> None:
+    giver, receiver = SigningKey.generate(), SigningKey.generate()
+    asset = "bank-a:102:bond"
+    for kind in PUBLISHED_TYPES:
+        signed = giver_signed = router.sign(
+            giver,
+            kind,
+            router.message(
+                kind, router.nonce(), giver=giver.fin_id, receiver=receiver.fin_id, asset_id=asset, quantity=5
+            ),
+        )
+        terms = _terms(giver_signed)
+        asset_leg = terms.legs[0]
+        assert (asset_leg.giver, asset_leg.receiver) == (giver.fin_id, receiver.fin_id), kind
+        assert terms.redemption == (kind == "Redemption")
+        if kind != "Transfer":  # the settlement goes the other way, paid by the receiver of the asset
+            settlement = terms.legs[1]
+            assert (settlement.giver, settlement.receiver, settlement.asset_id) == (
+                receiver.fin_id,
+                giver.fin_id,
+                "USD",
+            )
+        assert verify_signature(signed, giver.fin_id)
+    sale = router.primary_sale_signature(receiver, giver.fin_id, asset, 5, router.nonce())
+    leg = issue_leg(_terms(sale), signer=receiver.fin_id, destination=receiver.fin_id, asset_id=asset, quantity=5)
+    assert leg.giver == giver.fin_id  # the issuer sells, the buyer receives
+
+
+def test_templates_of_unknown_types_or_with_other_definitions_are_refused_as_such() -> None:
+    key, other = SigningKey.generate(), SigningKey.generate()
+    body = router.message("Selling", "n", giver=key.fin_id, receiver=other.fin_id, asset_id="a:102:b", quantity=1)
+    unknown = eip712.adapter_template(DOMAIN, "Gift", {"Gift": [("to", "string")]}, {"to": other.fin_id})
+    swapped_types = {
+        **TYPES,
+        "Selling": [TYPES["Selling"][0], TYPES["Selling"][2], TYPES["Selling"][1], *TYPES["Selling"][3:]],
+    }
+    swapped = eip712.adapter_template(DOMAIN, "Selling", swapped_types, body)
+    for template, what in ((unknown, "Gift"), (swapped, "differ"), ({"type": "JWT"}, "JWT")):
+        with pytest.raises(FinP2PError) as exc:
+            router_templates.read(template)
+        assert exc.value.code is ErrorCode.TEMPLATE_UNSUPPORTED and what in exc.value.detail
+    foreign = eip712.adapter_template({**DOMAIN, "name": "Other"}, "Selling", TYPES, body)
+    with pytest.raises(FinP2PError) as exc:
+        router_templates.read(foreign)
+    assert exc.value.code is ErrorCode.CONSENT_INVALID
+
+
+def test_published_template_digests_match_ownera_platform_vectors_and_eth_account() -> None:
+    """Digests captured from FinP2P's platform (kept in Ownera's finp2p-contracts tests): a Transfer signed by its
+    seller, and a Loan in another domain; eth-account agrees on every published type."""
+    seller = "0376339d3cd3c44d704d27cfba39e13234732f47f2d10927c4f3a7b5032daa3649"
+    buyer = "0341bf2178bc4e047f5782f3a25ed4ffd742edf4604ba22ae2f771036d3e4a6710"
+    asset = {"assetId": "org-a:102:bb4dfc13-fa75-4387-82eb-2efaeabad499", "assetType": "finp2p", "amount": "1"}
+    transfer = {"nonce": "866c6baf0e2a1856bc25ba00436de5e0", "buyer": {"idkey": buyer}, "seller": {"idkey": seller}}
+    transfer["asset"] = asset
+    template = eip712.adapter_template(DOMAIN, "Transfer", PUBLISHED_TYPES["Transfer"], transfer)
+    assert template["hash"] == "f86f07b52453bb32d98f8aa392bde5deb71c8e60176454883bc2c8a80cd59a49"
+    signature = {
+        "signature": "2add321a53b6bdb70c337040bf065f3dd0b549239afe7f33fcf955bca07d0efd"
+        "2c6e254ff6936db1113075ea64993e6374d32c98959194e2305a591eeb6af32d1c",
+        "template": template,
+        "hashFunc": "keccak_256",
+    }
+    verify_signature(signature, seller)  # a wallet's 65-byte signature, by the party who gives
+    leg = authorising_leg(
+        _terms(signature), signer=seller, source=seller, destination=buyer, asset_id=asset["assetId"], quantity=1
+    )
+    assert (leg.giver, leg.receiver) == (seller, buyer)
+    loan = {
+        "nonce": "e78c3a7f564c19667a7d90285e7fe443eca8403d45a2eea80000000067d1907d",
+        "borrower": {"idkey": "03da4a23d6385d7f591350f55d98176902580b8ed0412fe54de28a59d5fd5d1af7"},
+        "lender": {"idkey": "02d34fde92bcd3baef081118e1e5fe9154ff47176a4118cc27b10f5347a56bec23"},
+        "asset": {"assetId": "bank-us:102:66fe5a05-ffc6-4754-8d46-68e8abd0e083", "assetType": "finp2p", "amount": "1"},
+        "settlement": {"assetId": "USD", "assetType": "fiat", "amount": "900"},
+        "loanTerms": {
+            "openTime": "1741787256",
+            "closeTime": "1741787271",
+            "borrowedMoneyAmount": "900",
+            "returnedMoneyAmount": "900.25",
+        },
+    }
+    loan_domain = {**DOMAIN, "chainId": 1337, "verifyingContract": "0x5FbDB2315678afecb367f032d93F642f64180aa3"}
+    digest = eip712.digest(loan_domain, "Loan", PUBLISHED_TYPES["Loan"], loan)
+    assert digest.hex() == "28fc646eb6470c62252c9d4c2092bf34d86e590983429580b04578a8ff37e171"
+    for kind, types in PUBLISHED_TYPES.items():
+        key = SigningKey.generate()
+        body = router.message(kind, "n", giver=key.fin_id, receiver=buyer, asset_id="a:102:b", quantity=3)
+        typed = eip712.wallet_json(DOMAIN, kind, types, body)
+        signed = Account.from_key(key.secret_bytes()).sign_message(encode_typed_data(full_message=typed))
+        assert eip712.digest(DOMAIN, kind, types, body) == bytes(signed.message_hash), kind

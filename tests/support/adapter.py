@@ -15,16 +15,16 @@ from typing import Any
 import aiohttp
 
 from finp2p.adapter import router
-from finp2p.assets.templates import hash_list_template
+from finp2p.edge.files import write_private
 from finp2p.identity.keys import SigningKey
 from finp2p.ledger import LedgerProfile
 from finp2p.ledger_profiles import save_profile
 from tests.support.cli import FINP2P, cli_env
 from tests.support.nodes import stop_process
 
-#: A router's typed data, shaped like FinP2P's own: not this ledger's domain, so the adapter checks it and the
-#: contract takes its digest.
-ROUTER_DOMAIN, ROUTER_TYPES = router.DOMAIN, router.TYPES
+#: A router's typed data: FinP2P's own templates in the router's domain (not this ledger's), so the adapter reads
+#: their terms and the contract takes their digest.
+ROUTER_DOMAIN = router.DOMAIN
 nonce = router.nonce
 
 
@@ -40,26 +40,29 @@ class Investor:
     def new(cls) -> Investor:
         return cls(SigningKey.generate())
 
-    def eip712(self, asset_id: str, quantity: int, counterparty: str, the_nonce: str) -> dict[str, Any]:
-        return router.selling_signature(self.key, asset_id, quantity, counterparty, the_nonce)
+    def eip712(
+        self, asset_id: str, quantity: int, counterparty: str, the_nonce: str, kind: str = "Selling"
+    ) -> dict[str, Any]:
+        """This investor gives ``quantity`` of ``asset_id`` to ``counterparty``, in a ``kind`` template."""
+        body = router.message(
+            kind, the_nonce, giver=self.fin_id, receiver=counterparty, asset_id=asset_id, quantity=quantity
+        )
+        return router.sign(self.key, kind, body)
+
+    def buys(self, issuer: str, asset_id: str, quantity: int, the_nonce: str) -> dict[str, Any]:
+        """This investor buys new units from ``issuer``: a PrimarySale it signs."""
+        return router.primary_sale_signature(self.key, issuer, asset_id, quantity, the_nonce)
 
     def hash_list(
-        self, asset_id: str, quantity: int, counterparty: str, the_nonce: str, hash_func: str = "keccak-256"
+        self,
+        asset_id: str,
+        quantity: int,
+        counterparty: str | None,
+        the_nonce: str,
+        hash_func: str = "keccak-256",
+        operation: str = "transfer",
     ) -> dict[str, Any]:
-        fields = [
-            ("nonce", the_nonce),
-            ("operation", "transfer"),
-            ("assetType", "finp2p"),
-            ("assetId", asset_id),
-            ("srcAccount", self.fin_id),
-            ("dstAccount", counterparty),
-            ("amount", str(quantity)),
-        ]
-        return self._signed(hash_list_template([fields], hash_func), hash_func)
-
-    def _signed(self, template: dict[str, Any], hash_func: str) -> dict[str, Any]:
-        signature = self.key.sign_digest(bytes.fromhex(template["hash"])).hex()
-        return {"signature": signature, "template": template, "hashFunc": hash_func}
+        return router.hash_list_signature(self.key, operation, asset_id, quantity, counterparty, the_nonce, hash_func)
 
 
 def deploy_profile(rpc_url: str, operator: SigningKey, path: Path) -> LedgerProfile:
@@ -82,9 +85,17 @@ def deploy_profile(rpc_url: str, operator: SigningKey, path: Path) -> LedgerProf
 
 
 class AdapterProcess:
-    """``finp2p adapter serve`` on a free port, stopped by its PID."""
+    """``finp2p adapter serve`` on a free port, with a bearer token (``token``, in ``<work>/adapter.token``),
+    stopped by its PID."""
 
-    def __init__(self, work: Path, *args: str, site: Path | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        work: Path,
+        *args: str,
+        site: Path | None = None,
+        env: dict[str, str] | None = None,
+        with_token: bool = True,
+    ) -> None:
         self.work = work
         self.args = args
         self.site = site
@@ -92,9 +103,18 @@ class AdapterProcess:
         self.log = work / "adapter.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
+        self.token_file = work / "adapter.token"
+        self.with_token = with_token
+        self.token = ""
 
     def start(self, timeout: float = 60) -> AdapterProcess:
         self.work.mkdir(parents=True, exist_ok=True)
+        token_args: list[str] = []
+        if self.with_token:
+            if not self.token_file.exists():
+                write_private(self.token_file, uuid.uuid4().hex + "\n")
+            self.token = self.token_file.read_text().strip()
+            token_args = ["--token-file", str(self.token_file)]
         out_file = self.work / "adapter.out"
         out_file.write_bytes(b"")
         with out_file.open("ab") as out, self.log.open("ab") as log:
@@ -109,6 +129,7 @@ class AdapterProcess:
                     "0",
                     "--data",
                     str(self.work),
+                    *token_args,
                     *list(self.args),
                 ],
                 stdout=out,
@@ -134,10 +155,11 @@ class AdapterProcess:
 class AdapterClient:
     """The router's side: the adapter's routes over HTTP, a fresh Idempotency-Key per call unless one is given."""
 
-    def __init__(self, url: str, session: aiohttp.ClientSession, ledger_id: str) -> None:
+    def __init__(self, url: str, session: aiohttp.ClientSession, ledger_id: str, token: str) -> None:
         self.url = url
         self.session = session
         self.ledger_id = ledger_id
+        self.auth = {"Authorization": f"Bearer {token}"}
 
     def asset(self, asset_id: str) -> dict[str, Any]:
         identifier = {"assetIdentifierType": "CAIP-19", "network": self.ledger_id, "tokenId": asset_id}
@@ -147,14 +169,14 @@ class AdapterClient:
         return {"finId": fin_id, "asset": self.asset(asset_id)}
 
     async def post(self, path: str, body: Any, key: str | None = "new") -> tuple[int, Any]:
-        headers = {}
+        headers = dict(self.auth)
         if key is not None:
             headers["Idempotency-Key"] = uuid.uuid4().hex if key == "new" else key
         async with self.session.post(self.url + path, json=body, headers=headers) as r:
             return r.status, (await r.json() if r.content_type == "application/json" else await r.text())
 
     async def get(self, path: str) -> tuple[int, Any]:
-        async with self.session.get(self.url + path) as r:
+        async with self.session.get(self.url + path, headers=self.auth) as r:
             return r.status, (await r.json() if r.content_type == "application/json" else await r.text())
 
     async def result(self, operation: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
@@ -187,7 +209,7 @@ class AdapterClient:
             "destination": self.account(investor.fin_id, asset_id),
             "quantity": str(quantity),
             "settlementRef": uuid.uuid4().hex,
-            "signature": investor.eip712(asset_id, quantity, investor.fin_id, n),
+            "signature": investor.buys(ISSUER, asset_id, quantity, n),
             **extra,
         }
         return await self.run("/assets/issue", body)
@@ -220,12 +242,28 @@ class AdapterClient:
             "signature": source.eip712(asset_id, quantity, destination, n),
         }
 
+    def redemption_body(self, asset_id: str, source: Investor, quantity: int, **fields: Any) -> dict[str, Any]:
+        """A redeem (or, with ``operationId`` and ``expiry``, the hold before one) of ``source``'s units, signed as a
+        Redemption to the asset's issuer."""
+        n = nonce()
+        return {
+            "nonce": n,
+            "source": self.account(source.fin_id, asset_id),
+            "quantity": str(quantity),
+            "signature": source.eip712(asset_id, quantity, ISSUER, n, kind="Redemption"),
+            **fields,
+        }
+
     async def balance(self, asset_id: str, fin_id: str) -> dict[str, int]:
         body = {"account": {"type": "finId", "finId": fin_id}, "asset": self.asset(asset_id)}
         status, answer = await self.post("/asset/balance", body, key=None)
         assert status == 200, answer
         info = answer["balanceInfo"]
         return {k: int(info[k]) for k in ("current", "available", "held")}
+
+
+#: The issuer FinP2P templates name in the tests (the organization that sells and takes back units).
+ISSUER = SigningKey.generate().fin_id
 
 
 async def wait_for(predicate: Any, timeout: float = 30) -> None:

@@ -9,17 +9,21 @@ refusal) are operation results with ``isCompleted`` and an ``error``, as the spe
 
 from __future__ import annotations
 
-import hmac
-import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from finp2p.adapter import openapi, schemas
+from finp2p.adapter import auth, openapi, schemas
 from finp2p.adapter.service import AdapterService
 from finp2p.adapter.translate import RECEIPT_OPERATIONS
+from finp2p.edge import http
+from finp2p.edge.bearer import BearerCheck
+from finp2p.edge.numbers import parse_seconds
 from finp2p.errors import ErrorCode, FinP2PError
+
+log = logging.getLogger(__name__)
 
 MAX_BODY = 256 * 1024
 #: How long ``GET /operations/status/{cid}?wait=S`` may hold a request (an extension: the spec polls).
@@ -32,6 +36,7 @@ _STATUS = {
     ErrorCode.LEDGER_TIMEOUT: 503,
     ErrorCode.API_UNAUTHORIZED: 401,
     ErrorCode.BODY_TOO_LARGE: 413,
+    ErrorCode.REQUEST_TIMEOUT: 408,
 }
 #: Route (after the base path) -> the operation it submits, for the routes that take an Idempotency-Key.
 OPERATION_ROUTES = {
@@ -43,20 +48,33 @@ OPERATION_ROUTES = {
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def error_response(exc: FinP2PError) -> web.Response:
+def error_response(exc: FinP2PError) -> web.StreamResponse:
     status = _STATUS.get(exc.code, 400)
     body = {"error": f"{exc.code.title}: {exc.detail}. {exc.code.hint}", "code": exc.code.code}
-    return web.json_response(body, status=status)
+    response = web.json_response(body, status=status)
+    return http.closing(response) if http.closes_connection(exc) else response
 
 
 class AdapterApp:
-    """The routes over one :class:`AdapterService`. ``token``: when set, every route but health and the OpenAPI
-    document needs ``Authorization: Bearer <token>``."""
+    """The routes over one :class:`AdapterService`. Every route but health and the OpenAPI document needs
+    ``Authorization: Bearer <token>``; without a token it serves only when ``insecure_no_auth`` says so, and only
+    on a loopback address (:mod:`finp2p.adapter.auth`)."""
 
-    def __init__(self, service: AdapterService, *, base_path: str = "/api", token: str | None = None) -> None:
+    def __init__(
+        self,
+        service: AdapterService,
+        *,
+        token: str | None,
+        base_path: str = "/api",
+        insecure_no_auth: bool = False,
+        limits: http.ServerLimits = http.DEFAULT_LIMITS,
+    ) -> None:
+        if token is None and not insecure_no_auth:
+            raise FinP2PError(ErrorCode.CONFIG_VALUE, "the ledger-adapter API needs a bearer token")
         self.service = service
         self.base = "/" + base_path.strip("/") if base_path.strip("/") else ""
-        self.token = token
+        self._bearer = BearerCheck(token) if token is not None else None
+        self.limits = limits
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -80,11 +98,14 @@ class AdapterApp:
         return app
 
     async def start(self, host: str, port: int) -> str:
-        self._runner = web.AppRunner(self.application(), access_log=None, handle_signals=False)
+        if self._bearer is None:
+            auth.require_token(None, insecure_no_auth=True, host=host)  # loopback only
+        self._runner = http.runner(self.application(), self.limits)
         await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
-        bound = self._runner.addresses[0][1] if self._runner.addresses else port
+        bound = await http.serve(self._runner, host, port, limits=self.limits)
         self.url = f"http://{host}:{bound}{self.base}"
+        if self._bearer is None:
+            log.warning(auth.INSECURE_WARNING, self.url)
         return self.url
 
     async def close(self) -> None:
@@ -96,22 +117,22 @@ class AdapterApp:
     @web.middleware
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         open_routes = (self.base + "/health", self.base + "/openapi.json")
-        if self.token and request.path not in open_routes:
-            given = request.headers.get("Authorization", "").removeprefix("Bearer ")
-            if not hmac.compare_digest(given.encode(), self.token.encode()):
-                return error_response(FinP2PError(ErrorCode.API_UNAUTHORIZED, "missing or wrong bearer token"))
+        guarded = self._bearer is not None and request.path not in open_routes
+        if guarded and not self._bearer.allows(request.headers.get("Authorization")):  # type: ignore[union-attr]
+            err = FinP2PError(ErrorCode.API_UNAUTHORIZED, "missing or wrong bearer token")
+            return http.closing(error_response(err)) if request.can_read_body else error_response(err)
         try:
             return await handler(request)
         except FinP2PError as exc:
             return error_response(exc)
-        except web.HTTPRequestEntityTooLarge:
-            return error_response(FinP2PError(ErrorCode.BODY_TOO_LARGE, f"the body is over {MAX_BODY} bytes"))
 
     async def _body(self, request: web.Request, schema: str) -> dict[str, Any]:
         try:
-            body = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
-            raise FinP2PError(ErrorCode.OPERATION_INVALID, "the body is not JSON") from None
+            body = await http.json_body(request, max_bytes=MAX_BODY)
+        except FinP2PError as exc:
+            if exc.code is not ErrorCode.MALFORMED:
+                raise
+            raise FinP2PError(ErrorCode.OPERATION_INVALID, exc.detail) from None
         return schemas.check(schema, body)
 
     # -- operations ----------------------------------------------------------------------------------------------
@@ -130,10 +151,7 @@ class AdapterApp:
         return handle
 
     async def get_status(self, request: web.Request) -> web.StreamResponse:
-        try:
-            wait = min(max(float(request.query.get("wait", "0")), 0.0), MAX_WAIT_S)
-        except ValueError:
-            raise FinP2PError(ErrorCode.OPERATION_INVALID, "wait must be a number of seconds") from None
+        wait = parse_seconds(request.query.get("wait", "0"), "wait", maximum=MAX_WAIT_S)
         status = await self.service.status(request.match_info["cid"], wait)
         if status is None:
             raise FinP2PError(ErrorCode.NOT_FOUND, f"no operation has cid {request.match_info['cid']!r}")

@@ -5,14 +5,26 @@ from __future__ import annotations
 
 from finp2p.adapter.app import AdapterApp
 from finp2p.adapter.service import AdapterService
+from finp2p.edge.http import DEFAULT_LIMITS, ServerLimits
 
 
 class AdapterServer:
-    """``service`` behind its routes, under ``base_path`` (and a bearer ``token`` when given)."""
+    """``service`` behind its routes, under ``base_path``, for holders of the bearer ``token`` (``None`` only with
+    ``insecure_no_auth``, on loopback)."""
 
-    def __init__(self, service: AdapterService, *, base_path: str = "/api", token: str | None = None) -> None:
+    def __init__(
+        self,
+        service: AdapterService,
+        *,
+        token: str | None,
+        base_path: str = "/api",
+        insecure_no_auth: bool = False,
+        limits: ServerLimits = DEFAULT_LIMITS,
+    ) -> None:
         self.service = service
-        self.app = AdapterApp(service, base_path=base_path, token=token)
+        self.app = AdapterApp(
+            service, token=token, base_path=base_path, insecure_no_auth=insecure_no_auth, limits=limits
+        )
 
     @property
     def url(self) -> str:

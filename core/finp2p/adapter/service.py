@@ -181,11 +181,33 @@ class AdapterService:
         return prepared
 
     async def _check_standing(self, prepared: Prepared) -> None:
-        """The checks whose answer can change over time (mappings, compliance rules), unlike the request's own."""
+        """The checks whose answer can change over time (mappings, compliance rules, holds), unlike the request's
+        own."""
         for account in (prepared.source, prepared.destination):
             if account is not None and account.get("ledgerAccount"):
                 await self._check_ledger_account(account["finId"], account["ledgerAccount"]["address"])
+        await self._check_hold(prepared)
         await self._check_compliance(prepared)
+
+    async def _check_hold(self, prepared: Prepared) -> None:
+        """A release, or a redeem from a hold, settles the hold as its template said (:func:`translate.
+        check_settles_hold`): the hold's request is read back and its terms read again."""
+        r = prepared.request
+        settling = r.operation is OperationType.RELEASE or (r.operation is OperationType.REDEEM and r.consent is None)
+        if not settling:
+            return
+
+        def hold_row(s: Session) -> AdapterOperationRow | None:
+            query = select(AdapterOperationRow).where(
+                col(AdapterOperationRow.operation) == "hold", col(AdapterOperationRow.operation_id) == r.operation_id
+            )
+            return s.exec(query).first()
+
+        row = await self.store.run(hold_row)
+        if row is None:
+            raise FinP2PError(ErrorCode.LEDGER_UNKNOWN_HOLD, f"no hold {r.operation_id!r} was made by this adapter")
+        hold = translate.prepare(self.ledger, "hold", json.loads(row.request), row.cid, row.created_ms / 1000)
+        translate.check_settles_hold(str(r.operation), prepared, hold)
 
     async def _check_compliance(self, prepared: Prepared) -> None:
         """The node's compliance hooks, as the primary node asks them (the parties are FinIDs here: the adapter

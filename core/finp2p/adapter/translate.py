@@ -1,20 +1,24 @@
 """From the ledger-adapter API's requests to the ledger's operations, and back to its operation results.
 
 Everything here is checked before a ledger sees the operation: the asset is on this adapter's ledger, the quantity
-is a whole number, and the investor's signature (EIP712 or hashList template) is the right FinID's over a template
-that names this asset, this quantity and that FinID. A failure is a :class:`FinP2PError`, which the service turns
-into the operation's result (``error`` with a code and a message), never an HTTP error.
+is a whole number, and the investor's signature (EIP712 or hashList template) is the source's, over a FinP2P
+template whose terms (:mod:`finp2p.assets.router_templates`) authorise exactly this operation: the signer gives,
+the destination receives, this asset, this quantity, under the request's nonce. A failure is a
+:class:`FinP2PError`, which the service turns into the operation's result (``error`` with a code and a message),
+never an HTTP error.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from finp2p.assets import router_templates
 from finp2p.assets.operations import OperationRequest
 from finp2p.assets.receipts import DOMAIN, TYPES, Receipt
-from finp2p.assets.templates import SIGNATURE_ERROR_CODE, check_covers, verify_signature
+from finp2p.assets.router_templates import Leg, Terms
+from finp2p.assets.templates import SIGNATURE_ERROR_CODE, verify_signature
+from finp2p.edge.numbers import MAX_UNIX_S, parse_quantity
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import eip712
 from finp2p.identity.keys import SigningKey
@@ -32,6 +36,7 @@ SIGNATURE_ERRORS = frozenset(
         ErrorCode.LEDGER_BAD_SIGNATURE,
         ErrorCode.LEDGER_CONSENT_USED,
         ErrorCode.LEDGER_UNSUPPORTED_CONSENT,
+        ErrorCode.TEMPLATE_UNSUPPORTED,
     }
 )
 #: Expiries below this are a time to live in seconds; above it, unix seconds.
@@ -46,6 +51,9 @@ class Prepared:
     source: dict[str, Any] | None  # the account as given (``finId``, ``asset``, ``ledgerAccount``)
     destination: dict[str, Any] | None
     execution_context: dict[str, Any] | None
+    #: The template's leg that authorises the operation (transfer, hold, redeem, payout), and its terms.
+    leg: Leg | None = None
+    terms: Terms | None = None
 
 
 def error_info(exc: FinP2PError) -> dict[str, Any]:
@@ -63,13 +71,7 @@ def error_info(exc: FinP2PError) -> dict[str, Any]:
 
 
 def quantity_of(text: str) -> int:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        value = Decimal(-1)
-    if value <= 0 or value != value.to_integral_value():
-        raise FinP2PError(ErrorCode.LEDGER_INVALID_QUANTITY, f"quantity {text!r} is not a positive whole number")
-    return int(value)
+    return parse_quantity(text)
 
 
 def check_asset(ledger: Ledger, asset: dict[str, Any]) -> str:
@@ -83,25 +85,46 @@ def check_asset(ledger: Ledger, asset: dict[str, Any]) -> str:
 
 
 def expiry_of(value: int, now: float) -> int:
-    """Unix seconds: 0 (no expiry) and absolute times as they are, a time to live added to now."""
-    return value if value == 0 or value >= _TTL_LIMIT else int(now) + value
+    """Unix seconds: 0 (no expiry) and absolute times as they are, a time to live added to now; FP7010 beyond the
+    year 9999 (the schema bounds the value, this bounds the sum)."""
+    expiry = value if value == 0 or value >= _TTL_LIMIT else int(now) + value
+    if not 0 <= expiry <= MAX_UNIX_S:
+        raise FinP2PError(ErrorCode.OPERATION_INVALID, f"expiry {value} is past the year 9999")
+    return expiry
 
 
-def consent_of(body: dict[str, Any], signer: str, asset_id: str, quantity: int) -> OwnerConsent:
-    """The investor's signature, verified against ``signer`` and bound to the operation (FP7009 otherwise)."""
+def signed_terms(body: dict[str, Any], signer: str) -> tuple[dict[str, Any], Terms]:
+    """The request's ``signature``, verified as ``signer``'s over its template, and the template's terms, bound to
+    the request's nonce (FP7009 otherwise; FP7012 for a template this adapter cannot read)."""
     signature = body.get("signature")
-    if signature is None:
+    if not signature:
         raise FinP2PError(ErrorCode.CONSENT_INVALID, f"the operation moves {signer[:16]}…'s units and has no signature")
     verify_signature(signature, signer)
+    terms = router_templates.read(signature["template"])
+    nonce = body.get("nonce")
+    if nonce and terms.nonce.removeprefix("0x").lower() != str(nonce).removeprefix("0x").lower():
+        raise FinP2PError(ErrorCode.CONSENT_INVALID, "the template was signed for another nonce than the request's")
+    return signature, terms
+
+
+def consent_of(
+    body: dict[str, Any], signer: str, destination: str | None, asset_id: str, quantity: int
+) -> tuple[OwnerConsent, Leg, Terms]:
+    """The investor's signature, verified against ``signer`` (the source), and the leg of its template that
+    authorises moving ``quantity`` of ``asset_id`` to ``destination`` (FP7009 when none does)."""
+    signature, terms = signed_terms(body, signer)
+    leg = router_templates.authorising_leg(
+        terms, signer=signer, source=signer, destination=destination, asset_id=asset_id, quantity=quantity
+    )
     template = signature["template"]
-    check_covers(template, signer=signer, asset_id=asset_id, quantity=quantity)
-    return OwnerConsent(
+    consent = OwnerConsent(
         template=str(template["type"]),
         signer=signer,
         signature=str(signature["signature"]),
         payload=template,
         hash_func=str(signature.get("hashFunc") or "keccak-256"),
     )
+    return consent, leg, terms
 
 
 def prepare(ledger: Ledger, operation: str, body: dict[str, Any], cid: str, now: float) -> Prepared:
@@ -124,22 +147,31 @@ def prepare(ledger: Ledger, operation: str, body: dict[str, Any], cid: str, now:
     src = source["finId"] if source else None
     dst = destination["finId"] if destination else None
     kind = RECEIPT_OPERATIONS[operation]
-    consent = None
+    consent: OwnerConsent | None = None
+    leg: Leg | None = None
+    terms: Terms | None = None
     expiry = 0
     operation_id = str(body.get("operationId") or cid)
     if operation == "issue":
         assert dst is not None
-        consent_of(body, dst, asset_id, quantity)  # the buyer's, checked here: issuing takes no owner's consent
+        _, terms = signed_terms(body, dst)  # the buyer's, checked here: issuing takes no owner's consent
+        leg = router_templates.issue_leg(terms, signer=dst, destination=dst, asset_id=asset_id, quantity=quantity)
     elif operation == "payout" and dst is None:
         assert src is not None
-        kind, consent = OperationType.REDEEM, consent_of(body, src, asset_id, quantity)
+        kind = OperationType.REDEEM
+        consent, leg, terms = consent_of(body, src, None, asset_id, quantity)
+        _require_redemption(terms)
+    elif operation == "redeem" and body.get("operationId"):
+        pass  # from a hold: the owner consented to the hold, whose terms the service checks against this redeem
     elif kind in (OperationType.TRANSFER, OperationType.HOLD, OperationType.REDEEM):
         assert src is not None
-        consent = consent_of(body, src, asset_id, quantity)
-        if operation == "redeem" and body.get("operationId"):
-            consent = None  # a redeem from a hold: the owner consented to the hold, the ledger checked it then
+        consent, leg, terms = consent_of(body, src, dst, asset_id, quantity)
+        if kind is OperationType.REDEEM:
+            _require_redemption(terms)
         if operation == "hold":
             expiry = expiry_of(int(body["expiry"]), now)
+            if dst is None and not terms.redemption:
+                dst = leg.receiver  # held for the party the template pays: the ledger releases to it only
     request = OperationRequest(
         operation=kind,
         asset_id=asset_id,
@@ -150,7 +182,33 @@ def prepare(ledger: Ledger, operation: str, body: dict[str, Any], cid: str, now:
         expiry=expiry,
         consent=consent,
     )
-    return Prepared(request, source, destination, body.get("executionContext"))
+    return Prepared(request, source, destination, body.get("executionContext"), leg, terms)
+
+
+def _require_redemption(terms: Terms) -> None:
+    if not terms.redemption:
+        raise FinP2PError(
+            ErrorCode.CONSENT_INVALID,
+            f"a {terms.kind} template does not authorise destroying the units: the investor signs a Redemption",
+        )
+
+
+def check_settles_hold(operation: str, prepared: Prepared, hold: Prepared) -> None:
+    """A release or a redeem from a hold must be what the hold's template authorised: a release pays the party it
+    names, a redeem destroys units held for their issuer (a Redemption). FP6007 otherwise."""
+    request = prepared.request
+    if hold.leg is None or hold.terms is None:
+        raise FinP2PError(ErrorCode.LEDGER_UNKNOWN_HOLD, f"hold {request.operation_id!r} was not made here")
+    if operation == "redeem" and not hold.terms.redemption:
+        raise FinP2PError(
+            ErrorCode.LEDGER_HOLD_MISMATCH,
+            f"hold {request.operation_id!r} pays {str(hold.leg.receiver)[:16]}… ({hold.terms.kind}): release it",
+        )
+    if operation == "release" and hold.leg.receiver is not None and request.destination != hold.leg.receiver:
+        raise FinP2PError(
+            ErrorCode.LEDGER_HOLD_MISMATCH,
+            f"hold {request.operation_id!r} pays {hold.leg.receiver[:16]}…, as its {hold.terms.kind} template says",
+        )
 
 
 def default_asset(ledger: Ledger, asset_id: str) -> dict[str, Any]:

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from finp2p.assets.resource_id import ResourceId, ResourceType
+from finp2p.edge.identifiers import TOKEN
+from finp2p.edge.numbers import check_unix_seconds, parse_quantity
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity.keys import check_fin_id
 from finp2p.ledger import OperationType, OwnerConsent
@@ -74,18 +76,10 @@ class OperationRequest:
                 raise _bad("asset_id must be an asset's resource id (<org>:102:<id>)")
         except FinP2PError:
             raise _bad(f"asset_id {asset_id!r} is not a resource id (<org>:102:<id>)") from None
-        quantity = body.get("quantity")
-        if isinstance(quantity, str) and quantity.isdigit():
-            quantity = int(quantity)
-        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 0 < quantity < 2**255:
-            raise _bad("quantity must be a positive whole number of the asset's smallest unit")
-        operation_id = body.get("operation_id")
-        if not isinstance(operation_id, str) or not 0 < len(operation_id) <= 200:
-            raise _bad("operation_id must be a string of 1 to 200 characters")
+        quantity = parse_quantity(body.get("quantity"), code=ErrorCode.OPERATION_INVALID)
+        operation_id = TOKEN.check(body.get("operation_id"), "operation_id", ErrorCode.OPERATION_INVALID)
         source, destination = _fin_id(body, "source"), _fin_id(body, "destination")
-        expiry = body.get("expiry", 0)
-        if isinstance(expiry, bool) or not isinstance(expiry, int) or expiry < 0:
-            raise _bad("expiry must be a unix time in seconds, or 0")
+        expiry = check_unix_seconds(body.get("expiry", 0), "expiry")
         needs = {
             OperationType.ISSUE: ("destination",),
             OperationType.TRANSFER: ("source", "destination"),

@@ -7,13 +7,10 @@ Types of the default namespace: 101 user, 102 asset, 105 intent, 106 execution p
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 
+from finp2p.edge.identifiers import LOCAL_ID, ORG_ID
 from finp2p.errors import ErrorCode, FinP2PError
-
-ORG_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
-LOCAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$")
 
 
 class ResourceType(enum.IntEnum):
@@ -30,16 +27,16 @@ class ResourceId:
     local_id: str
 
     def __post_init__(self) -> None:
-        if not ORG_ID.match(self.org_id):
+        if not ORG_ID.matches(self.org_id):
             raise FinP2PError(ErrorCode.BAD_RESOURCE_ID, f"organization {self.org_id!r} is not an org id")
         if isinstance(self.type, bool) or not isinstance(self.type, int) or not 100 <= self.type <= 999:
             raise FinP2PError(ErrorCode.BAD_RESOURCE_ID, f"type {self.type!r} is not a three-digit type code")
-        if not LOCAL_ID.match(self.local_id):
+        if not LOCAL_ID.matches(self.local_id):
             raise FinP2PError(ErrorCode.BAD_RESOURCE_ID, f"id {self.local_id!r} must be 1-128 of A-Z a-z 0-9 . _ ~ -")
 
     @classmethod
     def parse(cls, text: object) -> ResourceId:
-        if not isinstance(text, str) or text.count(":") != 2:
+        if not isinstance(text, str) or len(text) > 256 or text.count(":") != 2:
             raise FinP2PError(ErrorCode.BAD_RESOURCE_ID, f"{text!r} is not of the form <orgId>:<type>:<id>")
         org_id, type_text, local_id = text.split(":")
         if not type_text.isascii() or not type_text.isdigit() or len(type_text) != 3:

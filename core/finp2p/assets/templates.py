@@ -6,17 +6,18 @@ can ride along), then checking the signature over it with the FinID's key.
 
 - ``EIP712``: typed data: domain, type definitions, primary type, message. Digest:
   ``keccak256(0x1901 || domainSeparator || hashStruct(message))``.
-- ``hashList``: ordered hash groups of fields (each value hex). A group's hash is the hash of its fields' bytes
-  concatenated; the template's hash is the hash of the groups' hashes concatenated, with the ``hashFunc`` given
-  (keccak-256, sha3-256 or blake2b-256).
+- ``hashList``: ordered hash groups of fields. A field's bytes are its value's UTF-8, or for a ``bytes`` field the
+  hex it holds (as FinP2P's routers write them); a group's hash is the hash of its fields' bytes concatenated; the
+  template's hash is the hash of the groups' hashes concatenated, with the ``hashFunc`` given (keccak-256,
+  sha3-256 or blake2b-256).
+
+What a template authorises, read from its terms, is :mod:`finp2p.assets.router_templates`'s business.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from finp2p.errors import ErrorCode, FinP2PError
@@ -82,15 +83,21 @@ def _hash_list(template: dict[str, Any], hash_func: str) -> bytes:
         fields = group.get("fields") if isinstance(group, dict) else None
         if not isinstance(fields, list):
             raise _invalid(f"hash group {n} has no fields")
-        value = b"".join(
-            _hex(f.get("value") if isinstance(f, dict) else None, f"field {n}.{i}") for i, f in enumerate(fields)
-        )
+        value = b"".join(_field_bytes(f, f"field {n}.{i}") for i, f in enumerate(fields))
         computed = hasher(value)
         stated = group.get("hash")
         if stated not in (None, "") and _hex(stated, f"hash group {n}'s hash") != computed:
             raise _invalid(f"hash group {n}'s hash does not follow from its fields")
         group_hashes.append(computed)
     return hasher(b"".join(group_hashes))
+
+
+def _field_bytes(field: Any, what: str) -> bytes:
+    if not isinstance(field, dict) or not isinstance(field.get("value"), str):
+        raise _invalid(f"hashList {what} has no string value")
+    if field.get("type") == "bytes":
+        return _hex(field["value"], f"hashList {what}")
+    return str(field["value"]).encode("utf-8")
 
 
 def verify_signature(signature: Any, signer: str) -> bytes:
@@ -111,76 +118,15 @@ def verify_signature(signature: Any, signer: str) -> bytes:
     return digest
 
 
-def check_covers(template: dict[str, Any], *, signer: str, asset_id: str, quantity: int) -> None:
-    """FP7009 unless the signed template names the signer's FinID, the asset and the quantity.
-
-    A router's template (FinP2P's PrimarySale, Selling, Buying, Redemption typed data, or hash groups of the same
-    fields) has its own layout, so its values are searched rather than its field names: a signature over a template
-    for another asset, another amount or another investor cannot authorise this operation.
-    """
-    values = _values(template)
-    missing = []
-    if signer.lower() not in values:
-        missing.append("the signer's FinID")
-    if asset_id not in values:
-        missing.append(f"asset {asset_id}")
-    if not any(_is_quantity(v, quantity) for v in values):
-        missing.append(f"quantity {quantity}")
-    if missing:
-        raise _invalid(f"the signed template does not name {', '.join(missing)}: it was signed for another operation")
-
-
-def _values(template: dict[str, Any]) -> set[str]:
-    """Every leaf value of a template as text: typed data's values as they are, hash fields' hex decoded to text
-    where it is UTF-8 (and kept as hex too)."""
-    out: set[str] = set()
-    if template.get("type") == "hashList":
-        for group in template.get("hashGroups") or []:
-            for f in (group.get("fields") or []) if isinstance(group, dict) else []:
-                value = f.get("value") if isinstance(f, dict) else None
-                if isinstance(value, str):
-                    out.add(value.lower())
-                    with contextlib.suppress(ValueError):
-                        out.add(bytes.fromhex(value.removeprefix("0x")).decode("utf-8"))
-        return out
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-        elif isinstance(node, str):
-            out.update((node, node.lower()))
-        elif isinstance(node, int) and not isinstance(node, bool):
-            out.add(str(node))
-
-    walk(template.get("message"))
-    return out
-
-
-def _is_quantity(text: str, quantity: int) -> bool:
-    try:
-        return Decimal(text) == quantity
-    except (InvalidOperation, ValueError):
-        return False
-
-
-def hash_list_template(groups: list[list[tuple[str, str]]], hash_func: str = "keccak-256") -> dict[str, Any]:
-    """A hashList template of text fields (each value the hex of its UTF-8), with its groups' hashes and its own."""
+def hash_list_template(
+    groups: list[list[tuple[str, str]]], hash_func: str = "keccak-256", *, bytes_fields: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """A hashList template of text fields (``bytes_fields`` hold hex), with its groups' hashes and its own."""
     hasher = _HASHES[hash_func]
     out_groups = []
     for fields in groups:
-        values = [text.encode("utf-8") for _, text in fields]
-        out_groups.append(
-            {
-                "hash": hasher(b"".join(values)).hex(),
-                "fields": [
-                    {"name": name, "type": "string", "value": value.hex()}
-                    for (name, _), value in zip(fields, values, strict=True)
-                ],
-            }
-        )
+        typed = [{"name": n, "type": "bytes" if n in bytes_fields else "string", "value": v} for n, v in fields]
+        values = [_field_bytes(f, str(f["name"])) for f in typed]
+        out_groups.append({"hash": hasher(b"".join(values)).hex(), "fields": typed})
     digest = hasher(b"".join(bytes.fromhex(g["hash"]) for g in out_groups))  # type: ignore[arg-type]
     return {"type": "hashList", "hashGroups": out_groups, "hash": digest.hex()}
