@@ -198,16 +198,17 @@ async def test_an_embedded_chain_served_over_json_rpc() -> None:
     from finp2p_ethereum.chain import embedded_chain, rpc_chain
     from finp2p_ethereum.consent import Operation, sign_consent
     from finp2p_ethereum.deploy import deploy_contracts
-    from finp2p_ethereum.ledger import EthereumLedger
+    from finp2p_ethereum.ledger import EthereumLedger, Serving
 
-    host = EthereumLedger(embedded_chain("served"), SigningKey.generate(), None, serve_at="127.0.0.1:0")
+    other_key, alice, bob = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
+    serving = Serving("127.0.0.1", 0, "served-token", fund=(other_key.address,))
+    host = EthereumLedger(embedded_chain("served"), SigningKey.generate(), None, serving=serving)
     url = await host.serve()
     assert host.public_settings()["rpc"] == url and host.public_settings()["backend"] == "rpc"
-    other_key, alice, bob = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
-    chain = rpc_chain(url)
+    chain = rpc_chain(url, token="served-token")
     try:
         await chain.connect()
-        deployment = await deploy_contracts(chain, other_key)  # funded from the chain's development account
+        deployment = await deploy_contracts(chain, other_key)  # funded by the chain's operator when it served
         other = EthereumLedger(chain, other_key, deployment, ledger_id=chain.ledger_id)
         assert other.ledger_id == host.chain.ledger_id
         await other.create_asset("z:102:a", {})

@@ -118,7 +118,15 @@ class Scenario:
 
     def verify(self, bundle: Path, *extra: str) -> tuple[int, dict]:  # type: ignore[type-arg]
         genesis = self.tmp.parent / "net" / "genesis.json"
-        result = run_cli("receipt", "verify", str(bundle), "--genesis", str(genesis), "--json", *extra, timeout=120)
+        own = self.tmp.parent / "auditor.toml"  # the auditor's own endpoint for the chain, no contracts of its own
+        save_profile(
+            own,
+            LedgerProfile(
+                "ethereum", self.profiles[0].ledger_id, {"backend": "rpc", "rpc": self.hardhat.url, "read_only": True}
+            ),
+        )
+        args = ["--genesis", str(genesis), "--ledger", str(own), "--json", *extra]
+        result = run_cli("receipt", "verify", str(bundle), *args, timeout=120)
         return result.returncode, json.loads(result.stdout)
 
     async def close(self) -> None:

@@ -164,7 +164,9 @@ async def test_the_transfer_story(world: World) -> None:
     # The auditor: nothing but the bundle, the genesis and the chain.
     path = world.net.root / "receipt.json"
     path.write_text(json.dumps(bundle))
-    verified = run_cli("receipt", "verify", str(path), "--genesis", str(world.net.genesis_file), "--json", timeout=120)
+    own = world.net.org_config("bank-b").parent / "chain.toml"  # the auditor's profile of the chain
+    args = ["--genesis", str(world.net.genesis_file), "--ledger", str(own), "--json"]
+    verified = run_cli("receipt", "verify", str(path), *args, timeout=120)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert all(c["ok"] for c in json.loads(verified.stdout)["checks"])
     status, listed = await call(b, "GET", "/v1/receipts")

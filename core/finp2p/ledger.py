@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,6 +185,12 @@ class Ledger(abc.ABC):
         """Whether the receipt registry holds ``receipt_hash``: alone (no proof), or in a batch whose Merkle root was
         recorded (``proof`` from :func:`finp2p.assets.merkle.proofs`)."""
 
+    async def find_receipts_record(self, root: bytes) -> LedgerTransaction | None:
+        """The transaction that recorded ``root`` (a receipt hash, or a batch's Merkle root), or ``None``. The node
+        asks it after FP6017, so a receipt recorded before a restart is answered with its record. By default the
+        ledger cannot tell, and the FP6017 stands."""
+        return None
+
     @abc.abstractmethod
     async def height(self) -> int:
         """The ledger's current height (block number, Fabric block height)."""
@@ -219,6 +225,20 @@ class Ledger(abc.ABC):
     def asset_identifier(self, asset_id: str) -> dict[str, str]:
         """How the ledger-adapter API names ``asset_id`` on this ledger (a CAIP-19 ledger asset identifier)."""
         return {"assetIdentifierType": "CAIP-19", "network": self.ledger_id, "tokenId": asset_id, "standard": "finp2p"}
+
+    async def verify_deployment(self) -> None:  # noqa: B027 - optional, nothing to check by default
+        """Raise FP6016 unless this ledger's deployment (its contracts, its chaincode) is the genuine FinP2P code:
+        what a view of a deployment someone else named must be before anything it says is believed. By default
+        there is nothing to check."""
+
+    def view(self, settings: Mapping[str, Any]) -> Ledger:
+        """A read-only view of another deployment on this same ledger (another organization's contracts on this
+        chain, another chaincode on this channel), named by the public ``settings`` that organization's node or
+        bundle gives. Only what names a deployment is taken from them (contract addresses, a chaincode name),
+        checked; never an endpoint, a backend or a file: the view reads through this ledger's own connection, so
+        nothing a peer sends decides where this node connects. ``self`` when they name this ledger's own
+        deployment, or when the ledger has no other kind (the default)."""
+        return self
 
     def public_settings(self) -> dict[str, Any]:
         """Settings another party needs to read this ledger besides its profile's: an endpoint this node serves,

@@ -9,7 +9,7 @@ requester's ledger (its receipt registry holds the receipt's hash, alone or in a
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,23 +39,28 @@ class Check:
 
 
 class Auditor:
-    """Verifies bundles against one genesis. ``ledgers`` are profiles by ledger id that override what a bundle says
-    about reaching a ledger (an auditor's own endpoint for the chain); they are opened read-only."""
+    """Verifies bundles against one genesis. ``ledgers``: the ledgers the auditor reaches itself, by ledger id (the
+    auditor's profiles, opened read-only, or a node's own ledgers); a bundle only names which deployment on them
+    (its contracts, :meth:`finp2p.ledger.Ledger.view`). Where a bundle says a ledger is reached is used only with
+    ``bundle_endpoints``: nobody signs it."""
 
     def __init__(
         self,
         genesis: Genesis,
-        ledgers: Sequence[LedgerProfile] = (),
+        ledgers: Mapping[str, Ledger] | None = None,
         revocations: Sequence[RevocationList] = (),
+        *,
+        bundle_endpoints: bool = False,
         plugins: PluginManager | None = None,
         work_dir: Path | None = None,
     ) -> None:
         self.genesis = genesis
-        self.ledgers = list(ledgers)
+        self.ledgers = dict(ledgers or {})
         self.revocations = list(revocations)
+        self.bundle_endpoints = bundle_endpoints
         self.plugins = plugins or PluginManager()
         self.work_dir = work_dir or Path.cwd()
-        self._open: dict[str, Ledger] = {}
+        self._open: dict[str, Ledger] = {}  # ledgers opened from bundles (bundle_endpoints only)
 
     async def verify(self, bundle: Bundle) -> list[Check]:
         checks = [self._signature(bundle), self._issuer(bundle)]
@@ -98,12 +103,6 @@ class Auditor:
     async def check_transaction(self, bundle: Bundle) -> Check:
         """Whether the asset's ledger has the receipt's transaction, succeeded, saying what the receipt says."""
         return await self._guard("asset ledger transaction", self._transaction(bundle))
-
-    async def balance(self, asset_ledger: dict[str, Any], asset_id: str, fin_id: str) -> tuple[dict[str, str], int]:
-        """A balance read from a ledger described by a public profile: ``(available and held, height)``."""
-        ledger = self._ledger(str(asset_ledger.get("ledger_id", "")), asset_ledger)
-        b = await ledger.balance(asset_id, fin_id)
-        return {"available": str(b.available), "held": str(b.held)}, b.height
 
     async def _transaction(self, bundle: Bundle) -> Check:
         receipt = bundle.signed.receipt
@@ -162,24 +161,23 @@ class Auditor:
         return check
 
     def _ledger(self, ledger_id: str, bundled: dict[str, Any]) -> Ledger:
-        """The ledger a bundle names, reached the auditor's way when a profile of the auditor's is for the same
-        ledger (same id; same contracts when it names any): its settings (an endpoint) override the bundle's."""
+        """The deployment a bundle names, on a ledger the auditor reaches itself (found by its id)."""
         try:
             kind, settings = str(bundled["kind"]), dict(bundled.get("settings", {}))
         except (KeyError, TypeError, ValueError):
             raise FinP2PError(ErrorCode.RECEIPT_INVALID, f"the bundle's profile for {ledger_id} is malformed") from None
-        for own in self.ledgers:
-            same = all(own.settings[k] == settings.get(k) for k in _PINNED if k in own.settings)
-            if own.ledger_id == ledger_id and same:
-                kind, settings = own.kind, {**settings, **own.settings}
-                break
+        own = self.ledgers.get(ledger_id)
+        if own is not None:
+            return own.view(settings)
+        if not self.bundle_endpoints:
+            raise FinP2PError(
+                ErrorCode.LEDGER_PROFILE,
+                f"no ledger profile of yours reaches {ledger_id}: pass one with --ledger (or, trusting the bundle's "
+                "unsigned endpoint, --use-bundle-endpoints)",
+            )
         key = json.dumps([kind, ledger_id, settings], sort_keys=True, default=str)
         if key not in self._open:
             context = ComponentContext(Settings(), self.work_dir, self.plugins)
             profile = LedgerProfile(kind, ledger_id, {**settings, "read_only": True})
             self._open[key] = open_ledger(profile, context)
         return self._open[key]
-
-
-#: Settings that say which deployment on a chain a profile is for.
-_PINNED = ("assets_contract", "registry_contract", "channel", "chaincode")

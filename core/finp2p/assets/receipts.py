@@ -39,7 +39,9 @@ TYPES: dict[str, list[tuple[str, str]]] = {
     "TransactionDetails": [("ledgerId", "string"), ("operationId", "string"), ("transactionId", "string")],
 }
 #: Profile settings that never leave the node (a bundle carries the rest, so an auditor can find the contracts).
-PRIVATE_SETTINGS = frozenset({"operator_key", "profile_dir"})
+PRIVATE_SETTINGS = frozenset(
+    {"operator_key", "profile_dir", "rpc_token_file", "serve_rpc_token_file", "serve_rpc_open", "fund_accounts"}
+)
 
 
 @dataclass(frozen=True)

@@ -98,14 +98,9 @@ class AssetService:
             self.network.broadcaster.register_query(RECEIPT_QUERY, self._receipt_query)
         if self.network.discovery is not None:
             self.network.discovery.served_ledgers = list(node.ledgers)
-        # Reads other organizations' ledgers (broadcast questions) the way an auditor does, through this node's
-        # own endpoints where it has a profile for the same ledger.
-        self.reader = Auditor(
-            self.network.genesis,
-            list(node.ledger_profiles.values()),
-            plugins=node.plugins,
-            work_dir=node.settings.data_dir,
-        )
+        # Reads other organizations' deployments (broadcast questions) the way an auditor does: through this node's
+        # own ledgers only, whatever a question names.
+        self.reader = Auditor(self.network.genesis, node.ledgers, plugins=node.plugins, work_dir=node.settings.data_dir)
 
     # -- managed assets ------------------------------------------------------------------------------------------
     async def create_asset(self, name: str, ledger_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
@@ -324,15 +319,22 @@ class AssetService:
 
     # -- broadcasts ----------------------------------------------------------------------------------------------
     async def _balance_query(self, payload: dict[str, Any], asker: Any) -> tuple[Any, int | None]:
-        asset_id, fin_id = str(payload.get("asset_id")), keys.check_fin_id(payload.get("fin_id"))
+        asset_id = str(ResourceId.parse(payload.get("asset_id")))
+        fin_id = keys.check_fin_id(payload.get("fin_id"))
         row = await self.store.run(lambda s: s.get(ManagedAssetRow, asset_id))
         if row is not None:
             b = await self._ledger(row.ledger_id).balance(asset_id, fin_id)
             return {"available": str(b.available), "held": str(b.held)}, b.height
+        # Another organization's asset: read from this node's own ledger of that id (nothing the asker sends
+        # becomes an endpoint), at the deployment the asset's profile names.
         profile = payload.get("asset_ledger")
-        if not isinstance(profile, dict) or profile.get("ledger_id") not in self.node.ledgers:
+        ledger_id = profile.get("ledger_id") if isinstance(profile, dict) else None
+        own = self.node.ledgers.get(ledger_id) if isinstance(ledger_id, str) else None
+        if own is None or not isinstance(profile, dict):
             raise FinP2PError(ErrorCode.NOT_FOUND, f"this node does not serve the ledger of {asset_id}")
-        return await self.reader.balance(profile, asset_id, fin_id)
+        settings = profile.get("settings")
+        b = await own.view(settings if isinstance(settings, dict) else {}).balance(asset_id, fin_id)
+        return {"available": str(b.available), "held": str(b.held)}, b.height
 
     async def _receipt_query(self, payload: dict[str, Any], asker: Any) -> tuple[Any, int | None]:
         bundle = Bundle.from_dict(payload.get("bundle"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +18,12 @@ def receipt_group() -> None:
 
 
 def _bundle_data(file: Path) -> Any:
+    from finp2p.edge.json_input import read_json_file
+
     try:
-        return json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise FinP2PError(ErrorCode.RECEIPT_INVALID, f"cannot read {file} as JSON: {exc}") from None
+        return read_json_file(file)
+    except FinP2PError as exc:
+        raise FinP2PError(ErrorCode.RECEIPT_INVALID, exc.detail) from None
 
 
 @receipt_group.command("show")
@@ -53,7 +54,13 @@ def show_cmd(bundle_file: Path, as_json: bool) -> None:
     "ledger_files",
     multiple=True,
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="A ledger profile to reach a ledger by (your own endpoint); default: what the bundle says. Repeatable.",
+    help="A ledger profile of yours (your own endpoint): the ledgers are read through these only. Repeatable.",
+)
+@click.option(
+    "--use-bundle-endpoints",
+    is_flag=True,
+    help="Also reach ledgers where the bundle says, for ledgers no --ledger profile reaches. Nobody signs that part "
+    "of a bundle: use it only with bundles whose source you trust.",
 )
 @revocations_option
 @json_option
@@ -62,6 +69,7 @@ def verify_cmd(
     bundle_file: Path,
     genesis_file: Path,
     ledger_files: tuple[Path, ...],
+    use_bundle_endpoints: bool,
     revocation_files: tuple[Path, ...],
     as_json: bool,
 ) -> None:
@@ -72,19 +80,35 @@ def verify_cmd(
     """
     from finp2p.assets.audit import Auditor
     from finp2p.assets.receipts import Bundle
+    from finp2p.components import ComponentContext
+    from finp2p.config import Settings
+    from finp2p.edge.json_input import read_json_file
     from finp2p.identity.genesis import Genesis
     from finp2p.identity.revocation import RevocationList
-    from finp2p.ledger_profiles import load_profile
+    from finp2p.ledger import LedgerProfile
+    from finp2p.ledger_profiles import load_profile, open_ledger
+    from finp2p.plugins import PluginManager
 
     bundle = Bundle.from_dict(_bundle_data(bundle_file))
-    revocations = [RevocationList.from_dict(json.loads(f.read_text())) for f in revocation_files]
-    auditor = Auditor(Genesis.load(genesis_file), [load_profile(f) for f in ledger_files], revocations)
+    revocations = [RevocationList.from_dict(read_json_file(f)) for f in revocation_files]
+    plugins = PluginManager()
+    context = ComponentContext(Settings(), Path.cwd(), plugins)
+    profiles = [load_profile(f) for f in ledger_files]
 
     async def work() -> list[dict[str, Any]]:
+        ledgers = {
+            p.ledger_id: open_ledger(LedgerProfile(p.kind, p.ledger_id, {**p.settings, "read_only": True}), context)
+            for p in profiles
+        }
+        auditor = Auditor(
+            Genesis.load(genesis_file), ledgers, revocations, bundle_endpoints=use_bundle_endpoints, plugins=plugins
+        )
         try:
             return [c.to_dict() for c in await auditor.verify(bundle)]
         finally:
             await auditor.close()
+            for ledger in ledgers.values():
+                await ledger.close()
 
     checks = asyncio.run(work())
     ok = all(c["ok"] for c in checks)

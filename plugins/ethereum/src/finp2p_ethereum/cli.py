@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from finp2p.cli.output import emit, err, json_option, out, reports_errors
+from finp2p.edge.bearer import token_from_file
 from finp2p.identity.keys import SigningKey, load_key, passphrase_from
 from finp2p.identity.local import LocalIdentity
 from finp2p.ledger_profiles import load_profile, save_profile
@@ -45,6 +46,11 @@ def _key(ctx: click.Context, key_file: Path | None) -> SigningKey:
 )
 @click.option("--confirmations", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A file holding the bearer token the chain's JSON-RPC needs (a served embedded chain); the profile names it.",
+)
+@click.option(
     "--fund/--no-fund",
     default=True,
     show_default=True,
@@ -59,6 +65,7 @@ def deploy_cmd(
     key_file: Path | None,
     out_file: Path | None,
     confirmations: int,
+    token_file: Path | None,
     fund: bool,
     as_json: bool,
 ) -> None:
@@ -68,9 +75,11 @@ def deploy_cmd(
     contracts. Name the profile in the node's config (`[ledgers] profiles = ["chains/....toml"]`).
     """
     key = _key(ctx, key_file)
+    token = token_from_file(token_file, "rpc token") if token_file else None
+    token_path = str(token_file.resolve()) if token_file else None
 
     async def work() -> dict[str, Any]:
-        chain = rpc_chain(rpc)
+        chain = rpc_chain(rpc, token=token)
         try:
             await chain.connect()
             deployment = await deploy_contracts(
@@ -80,6 +89,9 @@ def deploy_cmd(
         finally:
             await chain.close()
         path = out_file or Path("chains") / f"{profile.ledger_id.replace(':', '-')}.toml"
+        if token_path is not None:  # the profile names the token's file, never the token
+            settings = {**profile.settings, "rpc_token_file": token_path}
+            profile = type(profile)(profile.kind, profile.ledger_id, settings)
         save_profile(path, profile)
         return {"profile": str(path), "ledger_id": profile.ledger_id, "operator": key.address, **profile.settings}
 
@@ -106,7 +118,12 @@ def status_cmd(profile_file: Path, as_json: bool) -> None:
         from finp2p_ethereum.artifacts import artifact
 
         settings = profile.settings
-        chain = rpc_chain(str(settings.get("rpc")))
+        token_file = settings.get("rpc_token_file")
+        token = None
+        if token_file:
+            path = Path(str(token_file))
+            token = token_from_file(path if path.is_absolute() else profile_file.parent / path, "rpc token")
+        chain = rpc_chain(str(settings.get("rpc")), token=token)
         try:
             from finp2p_ethereum.submit import _unreachable
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -21,7 +22,9 @@ from finp2p_ethereum.chain import Chain
 from finp2p_ethereum.consent import Operation, adapter_template, consent_digest
 from finp2p_ethereum.submit import DEFAULT_OPTIONS, SubmitOptions, Submitter
 
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}", re.ASCII)
+#: Views of other deployments a ledger keeps (:meth:`EthereumLedger.view`).
+MAX_VIEWS = 64
 #: Which operation each contract function and event is.
 _FUNCTIONS = {
     "issue": OperationType.ISSUE,
@@ -47,6 +50,17 @@ _CONSENT_TYPES = {OperationType.TRANSFER: "Transfer", OperationType.HOLD: "Hold"
 
 
 @dataclass(frozen=True)
+class Serving:
+    """How an embedded chain is served over JSON-RPC (see :mod:`finp2p_ethereum.rpc_server`): where, the token
+    callers need (``None``: opened explicitly, on loopback), and the addresses funded for development."""
+
+    host: str
+    port: int
+    token: str | None
+    fund: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Deployment:
     """Where the contracts of one operator live on one chain."""
 
@@ -67,11 +81,11 @@ class EthereumLedger(Ledger):
         *,
         ledger_id: str | None = None,
         options: SubmitOptions = DEFAULT_OPTIONS,
-        serve_at: str | None = None,
+        serving: Serving | None = None,
     ) -> None:
         self.chain = chain
-        #: ``host:port`` to serve an embedded chain at over JSON-RPC (see :mod:`finp2p_ethereum.rpc_server`).
-        self.serve_at = serve_at
+        #: How to serve an embedded chain over JSON-RPC, when its profile asks for it.
+        self.serving = serving
         self._server: Any = None
         #: From the profile; checked against the chain's own id on first use.
         self.ledger_id = ledger_id or ""
@@ -82,6 +96,10 @@ class EthereumLedger(Ledger):
             options = replace(options, gas_limit=None)
         self.submitter = Submitter(chain, operator, options)
         self._deployment = deployment
+        #: Views of other operators' contracts on this chain (:meth:`view`), sharing its connection.
+        self._views: dict[tuple[str, str], EthereumLedger] = {}
+        self._owns_chain = True
+        self._genuine = False  # whether verify_deployment found FinP2P's code at the contracts' addresses
         self._ready = asyncio.Lock()
         self._connected = False
         # Built once: a web3 contract object costs more to make than most calls through it.
@@ -104,6 +122,10 @@ class EthereumLedger(Ledger):
                     ErrorCode.LEDGER_PROFILE,
                     f"the profile is for {self.ledger_id}; {self.chain.url or 'the chain'} is {self.chain.ledger_id}",
                 )
+        if self._deployment is None and not self.chain.embedded:
+            raise FinP2PError(
+                ErrorCode.LEDGER_PROFILE, "this profile names no contracts: it reads the deployments bundles name only"
+            )
         if self._deployment is None:
             async with self._ready:
                 if self._deployment is None:
@@ -112,13 +134,30 @@ class EthereumLedger(Ledger):
                     self._deployment = await deploy_contracts(self.chain, self.operator)
         return self._deployment
 
+    async def verify_deployment(self) -> None:
+        if self._genuine:
+            return
+        d = await self.deployment()
+        for address, name in ((d.assets, "FinP2PAssets"), (d.registry, "ReceiptRegistry")):
+            code = await self.submitter._call(self.chain.w3.eth.get_code(_checksum(address)), "deployment check")
+            if keccak256(bytes(code)) != _code_hash(name):
+                raise FinP2PError(
+                    ErrorCode.LEDGER_PROFILE,
+                    f"{address} on {self.ledger_id} is not FinP2P's {name} contract (its code is not the genuine one)",
+                )
+        self._genuine = True
+
     async def _assets(self) -> Any:
+        if not self._owns_chain:  # a deployment another party named: read only once its code is FinP2P's
+            await self.verify_deployment()
         if self._assets_contract is None:
             address = _checksum((await self.deployment()).assets)
             self._assets_contract = self.chain.w3.eth.contract(address=address, abi=self._assets_abi.abi)
         return self._assets_contract
 
     async def _registry(self) -> Any:
+        if not self._owns_chain:
+            await self.verify_deployment()
         if self._registry_contract is None:
             address = _checksum((await self.deployment()).registry)
             self._registry_contract = self.chain.w3.eth.contract(address=address, abi=self._registry_abi.abi)
@@ -378,6 +417,19 @@ class EthereumLedger(Ledger):
         assert found is not None
         return found
 
+    async def find_receipts_record(self, root: bytes) -> LedgerTransaction | None:
+        contract = await self._registry()
+        block = int(await self.submitter._call(contract.functions.recordedIn(root).call(), "receipt lookup"))
+        if block == 0:
+            return None
+        topic = keccak256(b"ReceiptsRecorded(bytes32,uint256)")
+        query: Any = {"fromBlock": block, "toBlock": block, "address": contract.address, "topics": [topic, root]}
+        for entry in await self.chain.w3.eth.get_logs(query):
+            found = await self.transaction(_hex(entry["transactionHash"]))
+            if found is not None and found.event.get("root") == "0x" + root.hex():
+                return found
+        return None
+
     async def receipt_recorded(self, receipt_hash: bytes, proof: Sequence[bytes] = ()) -> bool:
         contract = await self._registry()
         return bool(
@@ -390,15 +442,40 @@ class EthereumLedger(Ledger):
         return int(await self.submitter._call(self.chain.w3.eth.block_number, "height"))
 
     async def serve(self) -> str:
-        """Deploy if needed, then serve the embedded chain at ``serve_at``; return its URL."""
+        """Deploy if needed, fund the accounts the profile names, then serve the embedded chain; its URL."""
         from finp2p_ethereum.rpc_server import ChainServer
 
-        assert self.serve_at is not None and self.chain.embedded
+        assert self.serving is not None and self.chain.embedded
         await self.deployment()
-        host, _, port = self.serve_at.rpartition(":")
-        server = ChainServer(self.chain)
+        for address in self.serving.fund:
+            await self.chain.fund_for_development(address)
+        server = ChainServer(self.chain, token=self.serving.token)
         self._server = server
-        return await server.start(host or "127.0.0.1", int(port))
+        return await server.start(self.serving.host, self.serving.port)
+
+    def view(self, settings: Mapping[str, Any]) -> EthereumLedger:
+        """Another operator's contracts on this chain (their addresses checked), read through this connection."""
+        names = (settings.get("assets_contract"), settings.get("registry_contract"))
+        if not all(isinstance(a, str) and _ADDRESS.fullmatch(a) for a in names):
+            raise FinP2PError(
+                ErrorCode.LEDGER_PROFILE, "a deployment is named by two contract addresses (0x and 40 hex)"
+            )
+        assets, registry = str(names[0]).lower(), str(names[1]).lower()
+        own = self._deployment
+        if own is not None and (own.assets.lower(), own.registry.lower()) == (assets, registry):
+            return self
+        found = self._views.get((assets, registry))
+        if found is None:
+            block = settings.get("deployed_block", 0)
+            block = block if isinstance(block, int) and not isinstance(block, bool) and block >= 0 else 0
+            found = EthereumLedger(
+                self.chain, SigningKey.generate(), Deployment(assets, registry, block), ledger_id=self.ledger_id
+            )
+            found._owns_chain = False
+            if len(self._views) >= MAX_VIEWS:  # the oldest view goes: a peer cannot make this grow without end
+                self._views.pop(next(iter(self._views)))
+            self._views[(assets, registry)] = found
+        return found
 
     def public_settings(self) -> dict[str, Any]:
         """An embedded chain served over JSON-RPC is read like any other: by its URL and contracts."""
@@ -417,10 +494,17 @@ class EthereumLedger(Ledger):
         if self._server is not None:
             await self._server.close()
             self._server = None
-        await self.chain.close()
+        self._views.clear()
+        if self._owns_chain:
+            await self.chain.close()
 
 
 _OP_FIELDS = ("operationId", "assetId", "source", "destination", "quantity", "expiry")
+
+
+@functools.lru_cache(maxsize=4)
+def _code_hash(name: str) -> bytes:
+    return keccak256(bytes.fromhex(artifact(name).deployed_bytecode.removeprefix("0x")))
 
 
 def _transaction(
