@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from finp2p.edge.bearer import new_token_file
+from finp2p.edge.files import write_private
 from finp2p.ledger_profiles import EMBEDDED_PROFILE
 
 FINP2P = [sys.executable, "-m", "finp2p"]
@@ -34,10 +36,19 @@ class DemoError(Exception):
     pass
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+_handed_out: set[int] = set()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free now, and never one this process handed out before (a port chosen but not yet bound by the
+    process it is for would otherwise be chosen again)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = int(s.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 @dataclass
@@ -46,14 +57,21 @@ class Demo:
     say: Callable[[str], None]
     steps: list[dict[str, Any]] = field(default_factory=list)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    #: What each node's run file said when it served (its address, API, adapter), by name.
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Where each user's own key is kept (users sign their consents; the node never holds their keys).
+    user_keys: dict[str, Path] = field(default_factory=dict)
     apis: dict[str, tuple[str, str]] = field(default_factory=dict)  # bank -> (REST URL, token)
     #: ``devnet``: build the network and an asset, and leave it running (``finp2p devnet up``).
     story: str = "full"
     #: A JSON-RPC chain to use instead of the embedded chain bank-a serves (a Hardhat node).
     chain_rpc: str | None = None
     ledger_id: str = LEDGER
-    #: bank-c's ledger-adapter API (its node serves one over its ledger).
+    #: bank-c's ledger-adapter API (its node serves one over its ledger), and the token a router sends it.
     adapter_url: str = ""
+    adapter_token: str = ""
+    #: The chain the banks share: bank-a's served embedded chain, or ``chain_rpc``.
+    chain_url: str = ""
 
     def http(self, bank: str, method: str, path: str, body: Any = None, key: str | None = None) -> Any:
         """One call to a bank's REST API, as the bank's own application makes it."""
@@ -121,9 +139,28 @@ class Demo:
             if run_file.exists():
                 info: dict[str, Any] = json.loads(run_file.read_text())
                 if info.get("pid") == proc.pid:
+                    self.nodes[name] = {**info, "config": str(config)}
                     return info
             time.sleep(0.1)
         raise DemoError(f"{name} did not start within 60 s; see {config.parent / 'node.log'}")
+
+    def chain_token_file(self, bank: str) -> Path:
+        """Where ``bank`` keeps the token of the embedded chain bank-a serves."""
+        return self.root / bank / "chain.token"
+
+    def auditor_profile(self) -> Path:
+        """The auditor's own profile of the chain: its endpoint (and token), no contracts of its own."""
+        path = self.root / "auditor" / "chain.toml"
+        if not path.exists():
+            settings = {"backend": "rpc", "rpc": self.chain_url, "read_only": True}
+            if not self.chain_rpc:
+                token = self.root / "auditor" / "chain.token"
+                write_private(token, self.chain_token_file("bank-b").read_text())
+                settings["rpc_token_file"] = str(token)
+            lines = ['kind = "ethereum"', f'ledger_id = "{self.ledger_id}"', "", "[settings]"]
+            lines += [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
+            write_private(path, "\n".join(lines) + "\n")
+        return path
 
     def stop_all(self) -> None:
         for proc in self.procs.values():
@@ -170,11 +207,12 @@ class Demo:
                     fh.write(f"\n[advert]\ncheck_s = 0.5\n\n[api]\nport = {api_port}\n")
                     fh.write('\n[ledgers]\nprofiles = ["chain.toml"]\n')
                 self.apis[bank] = (f"http://127.0.0.1:{api_port}", "")
-                if bank == "bank-c":  # bank-c also serves its ledger to FinP2P routers
+                if bank == "bank-c":  # bank-c also serves its ledger to FinP2P routers, who need its token
                     adapter_port = free_port()
                     self.adapter_url = f"http://127.0.0.1:{adapter_port}/api"
+                    self.adapter_token = new_token_file(configs[bank].parent / "adapter.token")
                     with configs[bank].open("a") as fh:
-                        fh.write(f"\n[adapter]\nport = {adapter_port}\n")
+                        fh.write(f'\n[adapter]\nport = {adapter_port}\ntoken_file = "adapter.token"\n')
                 self.cli(
                     "org",
                     "register",
@@ -214,12 +252,13 @@ class Demo:
             return " ← ".join(out["links"])
 
         self.step("verify bank-a's credential chain against the genesis", verify)
-        chain_url = self.chain_rpc or f"http://127.0.0.1:{free_port()}"
+        chain_url = self.chain_url = self.chain_rpc or f"http://127.0.0.1:{free_port()}"
 
         def deploy(bank: str) -> None:
             out = configs[bank].parent / "chain.toml"
+            token = [] if self.chain_rpc else ["--token-file", str(self.chain_token_file(bank))]
             answer = self.cli(
-                "ethereum", "deploy", "--rpc", chain_url, "--out", str(out), "--json", config=configs[bank]
+                "ethereum", "deploy", "--rpc", chain_url, "--out", str(out), *token, "--json", config=configs[bank]
             )
             self.ledger_id = json.loads(answer)["ledger_id"]
 
@@ -230,9 +269,16 @@ class Demo:
             if self.chain_rpc:
                 deploy("bank-a")
             else:  # bank-a's node runs the embedded chain and serves it; the others deploy their contracts on it
+                # Served behind a token that bank-a gives the others (here, on one machine, a copy in their folder);
+                # bank-a funds their operators, the only accounts with ether besides its own.
+                token = new_token_file(self.chain_token_file("bank-a"))
+                for bank in ("bank-b", "bank-c"):
+                    write_private(self.chain_token_file(bank), token + "\n")
+                operators = [_fin_id(configs[b]) for b in ("bank-b", "bank-c")]
                 (configs["bank-a"].parent / "chain.toml").write_text(
                     f'kind = "ethereum"\nledger_id = "{LEDGER}"\n\n[settings]\nbackend = "embedded"\n'
-                    f'serve_rpc = "{chain_url.removeprefix("http://")}"\n'
+                    f'serve_rpc = "{chain_url.removeprefix("http://")}"\nserve_rpc_token_file = "chain.token"\n'
+                    f"fund_accounts = {json.dumps(operators)}\n"
                 )
             started = [f"bank-a at {self.start('bank-a', configs['bank-a'])['address']}"]
             for bank in ("bank-b", "bank-c"):
@@ -311,10 +357,13 @@ class Demo:
         self.asset_story(net)
 
     def asset_story(self, net: Path) -> None:
-        from finp2p.identity.keys import SigningKey
+        from finp2p.identity.keys import SigningKey, save_key
 
         asset_id = f"bank-a:102:{ASSET_NAME}"
         wallets = {"carol": SigningKey.generate(), "dave": SigningKey.generate()}  # the users' own keys
+        for user, key in wallets.items():  # kept (0600) so that whoever uses the network can sign as them
+            self.user_keys[user] = self.root / "users" / f"{user}.key"
+            save_key(self.user_keys[user], key)
 
         def create_and_issue() -> str:
             body = {"name": ASSET_NAME, "ledger_id": self.ledger_id}
@@ -373,8 +422,9 @@ class Demo:
         def audit() -> str:
             bundle = self.root / "receipt.json"
             bundle.write_text(json.dumps(self.receipt, indent=2))
+            genesis, profile = str(net / "genesis.json"), str(self.auditor_profile())
             out = json.loads(
-                self.cli("receipt", "verify", str(bundle), "--genesis", str(net / "genesis.json"), "--json")
+                self.cli("receipt", "verify", str(bundle), "--genesis", genesis, "--ledger", profile, "--json")
             )
             return f"{sum(c['ok'] for c in out['checks'])} of {len(out['checks'])} checks hold: " + ", ".join(
                 c["check"] for c in out["checks"]
@@ -406,7 +456,11 @@ class Demo:
         import urllib.request
         import uuid
 
-        headers = {"Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex}
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": uuid.uuid4().hex,
+            "Authorization": f"Bearer {self.adapter_token}",
+        }
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.adapter_url + path, data=data, headers=headers, method=method)  # noqa: S310
         try:
@@ -430,10 +484,11 @@ class Demo:
     def adapter_story(self) -> str:
         import uuid
 
-        from finp2p.adapter.router import nonce, selling_signature
+        from finp2p.adapter.router import nonce, primary_sale_signature, selling_signature
         from finp2p.identity.keys import SigningKey
 
         erin, frank = SigningKey.generate(), SigningKey.generate()
+        issuer = _fin_id(self.root / "bank-c" / "node.toml")
         asset_id = f"bank-c:102:{uuid.uuid4()}"
         created = self.adapter_operation("/assets/create", {"asset": {"resourceId": asset_id}})
         asset = {"resourceId": asset_id, "ledgerIdentifier": created["ledgerAssetInfo"]["ledgerIdentifier"]}
@@ -445,7 +500,7 @@ class Demo:
                 "destination": {"finId": erin.fin_id, "asset": asset},
                 "quantity": "100",
                 "settlementRef": "demo-issue",
-                "signature": selling_signature(erin, asset_id, 100, erin.fin_id, n),
+                "signature": primary_sale_signature(erin, issuer, asset_id, 100, n),
             },
         )
         n = nonce()
@@ -468,6 +523,13 @@ class Demo:
             f"{receipt['id'][:14]}… ({receipt['proof']['type']}, bank-c's key); the buyer holds "
             f"{balance['balanceInfo']['available']}"
         )
+
+
+def _fin_id(config: Path) -> str:
+    """The FinID of the node whose config is ``config`` (it has registered: its key exists)."""
+    from finp2p.identity.local import LocalIdentity
+
+    return LocalIdentity(config.parent / "data").key().fin_id
 
 
 def _block(status: dict[str, Any]) -> str:
@@ -522,13 +584,17 @@ def devnet_up(root: Path, chain_rpc: str | None, say: Callable[[str], None]) -> 
         raise
     state = {
         "processes": {name: proc.pid for name, proc in demo.procs.items()},
+        "nodes": demo.nodes,
         "apis": {bank: {"url": url, "token": token} for bank, (url, token) in demo.apis.items()},
+        "adapter": {"url": demo.adapter_url, "token_file": str(root / "bank-c" / "adapter.token")},
+        "chain": {"url": demo.chain_url, "auditor_profile": str(demo.auditor_profile())},
+        "users": {user: {"key_file": str(path)} for user, path in demo.user_keys.items()},
         "genesis": str(root / "net" / "genesis.json"),
         "ledger_id": demo.ledger_id,
         "asset_id": f"bank-a:102:{ASSET_NAME}",
         "steps": demo.steps,
     }
-    (root / DEVNET_FILE).write_text(json.dumps(state, indent=2))
+    write_private(root / DEVNET_FILE, json.dumps(state, indent=2))  # it holds API tokens
     return state
 
 

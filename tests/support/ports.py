@@ -1,11 +1,7 @@
-"""Free loopback ports, chosen at run time."""
+"""Free loopback ports, chosen at run time (never the same one twice in a test run)."""
 
 from __future__ import annotations
 
-import socket
+from finp2p.demo import free_port
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+__all__ = ["free_port"]

@@ -47,6 +47,9 @@ def up_cmd(root: Path, rpc: str | None, as_json: bool) -> None:
     def render() -> None:
         for bank, api in state["apis"].items():
             out.print(f"{bank}: REST {api['url']}  token {api['token']}")
+        out.print(f"bank-c's ledger adapter: {state['adapter']['url']} (token in {state['adapter']['token_file']})")
+        for user, keys in state["users"].items():
+            out.print(f"user {user}: key {keys['key_file']} (0600): sign its consents with it")
         out.print(f"asset {state['asset_id']} on {state['ledger_id']}; stop with `finp2p devnet down --dir {root}`")
 
     emit(state, as_json, render)
