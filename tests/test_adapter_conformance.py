@@ -147,7 +147,8 @@ async def test_token_lifecycle_with_signed_receipts_built_from_the_ledger(api: A
     verify_signature(proof["signature"], served.org.fin_id)
     message = proof["signature"]["template"]["message"]
     assert message["id"] == moved["id"] and message["quantity"] == "30"
-    assert message["source"]["finId"] == alice.fin_id and message["transactionDetails"]["ledgerId"] == api.ledger_id
+    assert message["source"]["finId"] == alice.fin_id and message["transactionDetails"]["transactionId"] == moved["id"]
+    assert proof["signature"]["template"]["primaryType"] == "Receipt"  # FinP2P's published type, a router checks it
 
     status, again = await api.get(f"/assets/receipts/{moved['id']}")
     assert status == 200 and receipt_of(again) == moved
@@ -181,6 +182,7 @@ async def test_hold_then_release_and_the_second_release_fails(api: AdapterClient
     hold_id = uuid.uuid4().hex
     held = receipt_of(await api.run("/assets/hold", api.hold_body(asset, alice, bob.fin_id, 40, hold_id)))
     assert held["operationType"] == "hold" and held["transactionDetails"]["operationId"] == hold_id
+    assert "destination" not in held  # the escrow is no destination, even with the hold naming its payee
     assert await api.balance(asset, alice.fin_id) == {"current": 100, "available": 60, "held": 40}
     release = {
         "operationId": hold_id,
@@ -202,8 +204,8 @@ async def test_rollback_returns_held_units_and_redeem_takes_them_from_a_hold(api
     receipt_of(await api.run("/assets/hold", api.hold_body(asset, alice, bob.fin_id, 30, first)))
     rollback = {"operationId": first, "source": api.account(alice.fin_id, asset), "quantity": "30"}
     back = receipt_of(await api.run("/assets/rollback", rollback))
-    assert back["operationType"] == "release"  # the spec's types have no rollback: a release back to the source
-    assert back["source"]["finId"] == back["destination"]["finId"] == alice.fin_id
+    assert back["operationType"] == "release"  # the spec's types have no rollback: a release back to the source,
+    assert back["source"]["finId"] == alice.fin_id and "destination" not in back  # which names no destination
     assert await api.balance(asset, alice.fin_id) == {"current": 100, "available": 100, "held": 0}
 
     # A hold for a redemption (units back to their issuer), then the redeem that destroys them.

@@ -115,6 +115,16 @@ class LedgersSection(_Section):
     )
 
 
+class ReceiptsSection(_Section):
+    """The EIP-712 domain receipts are signed in. FinP2P's routers are configured per network; the defaults are
+    FinP2P's published values."""
+
+    chain_id: int = Field(1, ge=0, le=2**63, description="The domain's chainId.")
+    verifying_contract: str = Field(
+        "0x" + "00" * 20, pattern=r"^0x[0-9a-fA-F]{40}$", description="The domain's verifyingContract."
+    )
+
+
 class LimitsSection(_Section):
     """What every server of the node allows one client (see :mod:`finp2p.edge.http`); the defaults suit a real
     deployment."""
@@ -175,6 +185,7 @@ CORE_SECTIONS: dict[str, type[BaseModel]] = {
     "ledgers": LedgersSection,
     "adapter": AdapterSection,
     "limits": LimitsSection,
+    "receipts": ReceiptsSection,
 }
 
 
@@ -196,6 +207,7 @@ class Settings(BaseModel):
     ledgers: LedgersSection = LedgersSection()
     adapter: AdapterSection = AdapterSection()
     limits: LimitsSection = LimitsSection()
+    receipts: ReceiptsSection = ReceiptsSection()
     sections: dict[str, BaseModel] = Field(default_factory=dict)
     source: Path | None = None
 

@@ -439,6 +439,12 @@ class ErrorCode(enum.Enum):
         "the ledger cannot answer as of that point",
         "Ask for the current balance, or for a height or time this ledger still keeps.",
     )
+    LEDGER_NO_PROFILE = (
+        "FP6024",
+        "no ledger profile of yours reaches this ledger",
+        "Give a profile of yours for the ledger named (--ledger chains/....toml): ledgers are read through your own "
+        "connections, never where a bundle or a peer says.",
+    )
 
     # -- asset transactions and receipts -------------------------------------------------------------------------
     RECEIPT_BAD_SIGNATURE = (

@@ -55,7 +55,12 @@ class OwnerConsent:
 
 @dataclass(frozen=True)
 class LedgerTransaction:
-    """What a ledger reports of one executed operation: everything a receipt and an auditor need."""
+    """What a ledger reports of one executed operation: everything a receipt and an auditor need.
+
+    ``transaction_id``: the ledger's id of the transaction (a receipt's id); ``height`` and ``timestamp`` (unix
+    seconds): of the block it is in; ``event``: what the ledger emitted for it (the operation as the contract or
+    chaincode saw it); ``submitter``: the account that submitted it, in the ledger's own form (an Ethereum address,
+    a Fabric MSP identity), which an auditor compares with the operator the organization names."""
 
     ledger_id: str
     transaction_id: str
@@ -69,6 +74,7 @@ class LedgerTransaction:
     source: str | None = None
     destination: str | None = None
     event: dict[str, Any] = field(default_factory=dict)
+    submitter: str | None = None
 
 
 @dataclass(frozen=True)

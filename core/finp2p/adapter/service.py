@@ -28,6 +28,7 @@ from finp2p import compliance
 from finp2p.adapter import translate
 from finp2p.adapter.translate import RECEIPT_OPERATIONS, Prepared
 from finp2p.assets.execution import execute_once
+from finp2p.assets.receipts import ReceiptDomain
 from finp2p.compliance import TransferCheck
 from finp2p.config import Settings
 from finp2p.errors import ErrorCode, FinP2PError
@@ -80,6 +81,8 @@ class AdapterService:
         self.key = key
         self.plugins = plugins
         self.settings = settings or Settings()
+        #: The domain its receipts are signed in ([receipts] of the config: FinP2P's published one by default).
+        self.domain = ReceiptDomain(self.settings.receipts.chain_id, self.settings.receipts.verifying_contract)
         self.callback_url = callback_url.rstrip("/") if callback_url else None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._callbacks: set[asyncio.Task[None]] = set()
@@ -296,7 +299,7 @@ class AdapterService:
 
     def _receipt(self, tx: LedgerTransaction, prepared: Prepared) -> dict[str, Any]:
         return translate.receipt_of(
-            self.ledger, tx, self.key, prepared.source, prepared.destination, prepared.execution_context
+            self.ledger, tx, self.key, prepared.source, prepared.destination, prepared.execution_context, self.domain
         )
 
     async def _create_asset(self, cid: str, body: dict[str, Any], *, resumed: bool) -> dict[str, Any]:
@@ -467,7 +470,7 @@ class AdapterService:
             with contextlib.suppress(FinP2PError):  # a request checked once; only its accounts are read here
                 prepared = translate.prepare(self.ledger, rows[0].operation, json.loads(rows[0].request), cid, 0)
         if prepared is None:
-            return self._completed(cid, translate.receipt_of(self.ledger, tx, self.key))
+            return self._completed(cid, translate.receipt_of(self.ledger, tx, self.key, domain=self.domain))
         return self._completed(cid, self._receipt(tx, prepared))
 
     async def balance(self, asset: dict[str, Any], fin_id: str, marker: dict[str, Any] | None = None) -> Any:

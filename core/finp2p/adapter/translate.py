@@ -10,17 +10,16 @@ never an HTTP error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from finp2p.assets import router_templates
 from finp2p.assets.operations import OperationRequest
-from finp2p.assets.receipts import DOMAIN, TYPES, Receipt
+from finp2p.assets.receipts import PUBLISHED_DOMAIN, Receipt, ReceiptDomain
 from finp2p.assets.router_templates import Leg, Terms
 from finp2p.assets.templates import SIGNATURE_ERROR_CODE, verify_signature
 from finp2p.edge.numbers import MAX_UNIX_S, parse_quantity
 from finp2p.errors import ErrorCode, FinP2PError
-from finp2p.identity import eip712
 from finp2p.identity.keys import SigningKey
 from finp2p.ledger import Ledger, LedgerTransaction, OperationType, OwnerConsent
 
@@ -222,43 +221,16 @@ def receipt_of(
     source: dict[str, Any] | None = None,
     destination: dict[str, Any] | None = None,
     execution_context: dict[str, Any] | None = None,
+    domain: ReceiptDomain = PUBLISHED_DOMAIN,
 ) -> dict[str, Any]:
-    """The adapter API's receipt of ``tx``, from the ledger's record: accounts as the request gave them (built from
-    the ledger's FinIDs when there was no request), the EIP-712 proof signed by ``key`` when there is one.
-
-    A rollback is a ``release`` back to the source (the spec's operation types have no rollback)."""
-    context = execution_context or {}
+    """The adapter API's receipt of ``tx``, from the ledger's record (:class:`finp2p.assets.receipts.Receipt`):
+    accounts as the request gave them (built from the ledger's FinIDs when there was no request), FinP2P's EIP-712
+    proof signed by ``key`` when there is one. A rollback is a ``release`` back to the source."""
     receipt = Receipt.of(
         tx,
-        execution_plan_id=str(context.get("executionPlanId", "")),
-        instruction_sequence=int(context.get("instructionSequenceNumber", 0)),
+        default_asset(ledger, tx.asset_id),
+        source=source,
+        destination=destination,
+        execution_context=execution_context,
     )
-    if receipt.operation_type == OperationType.ROLLBACK:
-        receipt = replace(receipt, operation_type="release", destination=receipt.source)
-        destination = destination or source
-    out: dict[str, Any] = {
-        "id": receipt.id,
-        "quantity": str(receipt.quantity),
-        "timestamp": receipt.timestamp,
-        "operationType": receipt.operation_type,
-        "tradeDetails": {"executionContext": context} if context else {},
-        "transactionDetails": {"transactionId": receipt.transaction_id, "operationId": receipt.operation_id},
-    }
-    for name, fin_id, given in (
-        ("source", receipt.source, source),
-        ("destination", receipt.destination, destination),
-    ):
-        if fin_id:
-            out[name] = given if given is not None else {"finId": fin_id, "asset": default_asset(ledger, tx.asset_id)}
-    if key is None:
-        out["proof"] = {"type": "noProofPolicy"}
-    else:
-        template = eip712.adapter_template(DOMAIN, "Receipt", TYPES, receipt.message())
-        signature = key.sign_digest(
-            bytes.fromhex(template["hash"])
-        ).hex()  # the template's hash is the receipt's digest
-        out["proof"] = {
-            "type": "signatureProofPolicy",
-            "signature": {"signature": signature, "template": template, "hashFunc": "keccak-256"},
-        }
-    return out
+    return receipt.to_adapter(receipt.prove(key, domain) if key is not None else None)

@@ -17,7 +17,8 @@ from finp2p.assets import merkle
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.ledger import Ledger, LedgerTransaction
 
-Recorded = tuple[str, list[bytes]]
+#: The transaction that recorded a receipt (alone or in a batch), and the receipt's Merkle proof.
+Recorded = tuple[LedgerTransaction, list[bytes]]
 #: Receipts whose record (or the record being made) is remembered, so a repeat costs no transaction.
 REMEMBERED = 4096
 
@@ -32,7 +33,7 @@ class ReceiptRecorder:
         self._flusher: asyncio.Task[None] | None = None
 
     async def record(self, receipt_hash: bytes) -> Recorded:
-        """Record ``receipt_hash``; return the recording transaction's id and the hash's Merkle proof."""
+        """Record ``receipt_hash``; return the recording transaction and the hash's Merkle proof."""
         known = self._known.get(receipt_hash)
         if known is not None and not (known.done() and known.exception() is not None):
             return await asyncio.shield(known)
@@ -62,7 +63,7 @@ class ReceiptRecorder:
             proofs = dict(zip(leaves, merkle.proofs(leaves), strict=True))
             for leaf, future in batch:
                 if not future.done():
-                    future.set_result((tx.transaction_id, proofs[leaf]))
+                    future.set_result((tx, proofs[leaf]))
 
     async def _record(self, leaves: list[bytes]) -> LedgerTransaction:
         try:

@@ -31,7 +31,18 @@ from sqlmodel import Session, col, select
 from finp2p.assets.audit import Auditor
 from finp2p.assets.execution import execute_once
 from finp2p.assets.operations import MANAGER_ONLY, NEEDS_CONSENT, ON_HOLD, OperationRequest
-from finp2p.assets.receipts import Bundle, Receipt, Record, SignedReceipt, public_profile
+from finp2p.assets.receipts import (
+    NO_DESTINATION,
+    OPERATION_TYPES,
+    Bundle,
+    LedgerPlace,
+    Party,
+    Receipt,
+    ReceiptDomain,
+    Record,
+    check_proof,
+    public_profile,
+)
 from finp2p.assets.recorder import ReceiptRecorder
 from finp2p.assets.resource_id import ResourceId
 from finp2p.assets.templates import hash_list_template, verify_signature
@@ -275,10 +286,23 @@ class AssetService:
         answer = await fetch(self.messenger, self.network.discovery, user)
         return dict(answer.get("data") or {})
 
-    def _bundle(self, tx: LedgerTransaction, ledger_id: str) -> dict[str, Any]:
-        signed = SignedReceipt.sign(Receipt.of(tx), self.messenger.key)
+    @property
+    def domain(self) -> ReceiptDomain:
+        section = self.node.settings.receipts
+        return ReceiptDomain(section.chain_id, section.verifying_contract)
+
+    @property
+    def me(self) -> Party:
+        """This organization as a bundle names it."""
         chain = chain_document(list(self.messenger.chain or ()))["chain"]
-        return Bundle(signed, self.org_id, chain, self.public_profile(ledger_id)).to_dict()
+        return Party(self.org_id, self.messenger.key.fin_id, chain)
+
+    def _bundle(self, tx: LedgerTransaction, ledger_id: str) -> dict[str, Any]:
+        ledger = self._ledger(ledger_id)
+        asset = {"resourceId": tx.asset_id, "ledgerIdentifier": ledger.asset_identifier(tx.asset_id)}
+        place = LedgerPlace.of(self.public_profile(ledger_id), tx.submitter or "")
+        bundle = Bundle.issue(Receipt.of(tx, asset), self.messenger.key, self.me, place, self.domain)
+        return bundle.to_dict()
 
     async def _on_consent(self, msg: Incoming) -> dict[str, Any]:
         request = OperationRequest.from_body({**msg.body, "consent": None}, consent_required=False)
@@ -338,7 +362,7 @@ class AssetService:
 
     async def _receipt_query(self, payload: dict[str, Any], asker: Any) -> tuple[Any, int | None]:
         bundle = Bundle.from_dict(payload.get("bundle"))
-        ledger_id = bundle.signed.receipt.ledger_id
+        ledger_id = bundle.asset_ledger.ledger_id
         if ledger_id not in self.node.ledgers:
             raise FinP2PError(ErrorCode.NOT_FOUND, f"this node has no access to {ledger_id}")
         check = await self.reader.check_transaction(bundle)
@@ -361,7 +385,7 @@ class AssetService:
         """Ask the nodes with access to a receipt's ledger whether its transaction is there as the receipt says."""
         from finp2p.network.directory import Scope
 
-        ledger_id = Bundle.from_dict(bundle).signed.receipt.ledger_id
+        ledger_id = Bundle.from_dict(bundle).asset_ledger.ledger_id
         assert self.network.broadcaster is not None
         payload = {"bundle": {k: v for k, v in bundle.items() if k != "record"}}
         return await self.network.broadcaster.ask(
@@ -477,8 +501,8 @@ class AssetService:
             # Asking again after a crash is safe (the primary answers from what it wrote), so the answer is written
             # once, with its record.
             bundle = await self._ask_primary(request)
-            self._check_receipt(request, bundle)
-            bundle["record"] = (await self._record(bundle)).to_dict()
+            checked = self._check_receipt(request, bundle)
+            bundle["record"] = (await self._record(checked)).to_dict()
             await self._update(op_id, state="recorded", bundle=json.dumps(bundle))
             await self.node.emit("finp2p_receipt_received", raise_errors=False, receipt=bundle, node=self.node)
         except FinP2PError as exc:
@@ -515,31 +539,42 @@ class AssetService:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 4.0)
 
-    def _check_receipt(self, request: OperationRequest, bundle_data: dict[str, Any]) -> None:
-        """The primary's answer must be a receipt of exactly what was asked, signed by the asset's organization."""
-        bundle = Bundle.from_dict(bundle_data)
-        bundle.signed.check_signature()
-        identity = self.network.trust.verify_chain(chain_from(bundle.issuer_chain), role="organization")
-        if identity.fin_id != bundle.signed.signer or identity.org_id != request.owner_org:
+    def _check_receipt(self, request: OperationRequest, bundle_data: dict[str, Any]) -> Bundle:
+        """The primary's answer must be a receipt of exactly what was asked, signed by the asset's organization,
+        with its statement of where the transaction is."""
+        try:
+            bundle = Bundle.from_dict(bundle_data)
+            check_proof(bundle.receipt, bundle.proof, bundle.issuer.fin_id)
+            identity = self.network.trust.verify_chain(chain_from(bundle.issuer.chain), role="organization")
+            bundle.check_statement()
+        except FinP2PError as exc:
+            raise FinP2PError(ErrorCode.RECEIPT_UNTRUSTED, f"the receipt does not check out: {exc}") from None
+        if identity.fin_id != bundle.issuer.fin_id or identity.org_id != request.owner_org:
             raise FinP2PError(ErrorCode.RECEIPT_UNTRUSTED, f"the receipt is not signed by {request.owner_org}")
-        r = bundle.signed.receipt
-        said = (str(request.operation), request.asset_id, request.quantity, request.operation_id)
-        got = (r.operation_type, r.asset_id, r.quantity, r.operation_id)
-        if said != got or (request.source or None, request.destination or None) != (r.source, r.destination):
+        r = bundle.receipt
+        operation = str(request.operation)
+        destination = None if operation in NO_DESTINATION else request.destination
+        said = (OPERATION_TYPES[operation], request.asset_id, request.quantity, request.operation_id)
+        got = (r.operation_type, r.asset_id, r.quantity_units, r.operation_id)
+        if said != got or (request.source, destination) != (r.source_fin_id, r.destination_fin_id):
             raise FinP2PError(ErrorCode.RECEIPT_UNTRUSTED, f"asked for {said}, the receipt says {got}")
+        return bundle
 
-    async def _record(self, bundle_data: dict[str, Any]) -> Record:
+    async def _record(self, bundle: Bundle) -> Record:
+        """Record the receipt's digest in this organization's registry; the record, signed."""
         ledger_id = self.node.settings.ledgers.receipts_on or next(iter(self.node.ledgers), None)
         if ledger_id is None:
             raise FinP2PError(ErrorCode.LEDGER_PROFILE, "no ledger to record receipts on: name one in [ledgers]")
         recorder = self._recorders.get(ledger_id)
         if recorder is None:
             recorder = self._recorders[ledger_id] = ReceiptRecorder(self._ledger(ledger_id))
-        digest = Bundle.from_dict(bundle_data).signed.receipt.digest()
+        digest = bundle.digest()
         # A receipt recorded in a batch before a crash that came before its row was updated is recorded again
         # (alone) when the operation resumes: two records of one receipt, both valid.
-        tx_id, proof = await recorder.record(digest)
-        return Record(self.public_profile(ledger_id), tx_id, ["0x" + p.hex() for p in proof])
+        tx, proof = await recorder.record(digest)
+        place = LedgerPlace.of(self.public_profile(ledger_id), tx.submitter or "")
+        record = Record(self.me, place, tx.transaction_id, ["0x" + p.hex() for p in proof])
+        return record.sign(self.messenger.key, digest)
 
     async def _update(self, op_id: str, **values: Any) -> None:
         def write(s: Session) -> None:

@@ -105,9 +105,14 @@ class SigningKey:
         return bytes(self._key.secret)
 
     def sign_digest(self, digest: bytes) -> bytes:
+        return self.sign_digest_recoverable(digest)[:64]
+
+    def sign_digest_recoverable(self, digest: bytes) -> bytes:
+        """``r || s || v`` with v 27 or 28, as Ethereum wallets write signatures (ecrecover takes it as it is)."""
         if len(digest) != 32:
             raise ValueError("sign a 32-byte digest")
-        return bytes(self._key.sign_recoverable(digest, hasher=None)[:64])
+        raw = bytes(self._key.sign_recoverable(digest, hasher=None))
+        return raw[:64] + bytes([27 + raw[64]])
 
     def sign(self, domain: str, value: Any) -> bytes:
         return self.sign_digest(canon.digest(domain, value))
@@ -138,6 +143,17 @@ def verify(
             ErrorCode.WRONG_SIGNER, f"the {domain} names {fin_id[:12]}… but was signed by {sorted(others)[0][:12]}…"
         )
     raise FinP2PError(ErrorCode.BAD_SIGNATURE, f"the {domain}'s signature does not verify for {fin_id[:12]}…")
+
+
+def decode_signature(value: str) -> bytes:
+    """A signature as wallets and routers write it: hex with or without 0x, 64 bytes (r || s) or 65 (with v);
+    the 64 bytes ``r || s``. FP2001 otherwise."""
+    raw = decode_hex(value.removeprefix("0x"), "signature")
+    if len(raw) == 65:
+        raw = raw[:64]
+    if len(raw) != 64:
+        raise FinP2PError(ErrorCode.MALFORMED, f"a signature is 64 or 65 bytes, got {len(raw)}")
+    return raw
 
 
 def decode_hex(value: Any, what: str, length: int | None = None) -> bytes:

@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from finp2p.edge.identifiers import NETWORK_ID, TOKEN
+from finp2p.edge.numbers import check_unix_ms
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity.credentials import Credential
 from finp2p.identity.keys import SigningKey, check_fin_id, decode_hex
@@ -61,21 +63,26 @@ class RevocationList:
         try:
             if not isinstance(data, dict) or data.get("version") != 1:
                 raise ValueError("a revocation list is an object with version 1")
+            if not isinstance(data["entries"], list) or len(data["entries"]) > 100_000:
+                raise ValueError("entries must be a list")
             entries = tuple(
                 Revoked(
                     check_fin_id(e["fin_id"], "revoked fin_id"),
                     str(e["reason"])[:500],
-                    int(e["revoked_ms"]),
-                    None if e.get("credential_id") is None else str(e["credential_id"]),
+                    check_unix_ms(e["revoked_ms"], "revoked_ms"),
+                    None if e.get("credential_id") is None else TOKEN.check(e["credential_id"], "credential_id"),
                 )
                 for e in data["entries"]
             )
             decode_hex(data["signature"], "revocation list signature", 64)
+            sequence = data["sequence"]
+            if isinstance(sequence, bool) or not isinstance(sequence, int) or not 0 < sequence < 2**63:
+                raise ValueError("sequence must be a positive integer")
             return cls(
-                network_id=str(data["network_id"]),
+                network_id=NETWORK_ID.check(data["network_id"], "network_id"),
                 issuer=check_fin_id(data["issuer"], "revocation list issuer"),
-                sequence=int(data["sequence"]),
-                issued_ms=int(data["issued_ms"]),
+                sequence=sequence,
+                issued_ms=check_unix_ms(data["issued_ms"], "issued_ms"),
                 entries=entries,
                 signature=data["signature"],
                 issuer_chain=tuple(Credential.from_dict(c) for c in data.get("issuer_chain", [])),

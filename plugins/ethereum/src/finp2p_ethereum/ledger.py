@@ -338,6 +338,7 @@ class EthereumLedger(Ledger):
             "transaction_id": tx_id,
             "height": int(receipt["blockNumber"]),
             "timestamp": int(block["timestamp"]),
+            "submitter": str(_checksum(receipt["from"])) if receipt.get("from") else None,
         }
         consented: str | None = None  # a router's template the owner signed, when the operation had one
         for entry in receipt["logs"]:
