@@ -165,7 +165,8 @@ async def test_the_transfer_story(world: World) -> None:
     path = world.net.root / "receipt.json"
     path.write_text(json.dumps(bundle))
     own = world.net.org_config("bank-b").parent / "chain.toml"  # the auditor's profile of the chain
-    args = ["--genesis", str(world.net.genesis_file), "--ledger", str(own), "--json"]
+    gov = world.net.gov_url("gov-1")  # revocation lists fetched from a governance node, each verified
+    args = ["--genesis", str(world.net.genesis_file), "--ledger", str(own), "--revocations-from", gov, "--json"]
     verified = run_cli("receipt", "verify", str(path), *args, timeout=120)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert all(c["ok"] for c in json.loads(verified.stdout)["checks"])

@@ -426,9 +426,9 @@ class Demo:
             out = json.loads(
                 self.cli("receipt", "verify", str(bundle), "--genesis", genesis, "--ledger", profile, "--json")
             )
-            return f"{sum(c['ok'] for c in out['checks'])} of {len(out['checks'])} checks hold: " + ", ".join(
-                c["check"] for c in out["checks"]
-            )
+            held = sum(c["ok"] for c in out["checks"])
+            verdicts = "; ".join(f"{c['check']} {c['status']}" for c in out["checks"])
+            return f"{held} of {len(out['checks'])} checks hold ({verdicts})"
 
         self.step("an auditor verifies the receipt (genesis and ledger only, no node)", audit)
 
@@ -535,7 +535,7 @@ def _fin_id(config: Path) -> str:
 def _block(status: dict[str, Any]) -> str:
     from finp2p.assets.receipts import Bundle
 
-    return Bundle.from_dict(status["receipt"]).signed.receipt.transaction_id[:14] + "…"
+    return Bundle.from_dict(status["receipt"]).receipt.id[:14] + "…"
 
 
 def run_demo(keep: Path | None, say: Callable[[str], None]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -281,6 +282,20 @@ def governance_list_cmd(ctx: click.Context, status: str | None, as_json: bool) -
         out.print(table)
 
     emit(data, as_json, render)
+
+
+@governance_group.command("revocations")
+@click.pass_context
+@reports_errors
+def governance_revocations_cmd(ctx: click.Context) -> None:
+    """Print the revocation lists this node holds (a JSON array, each list signed by its issuer): what auditors
+    pass to `finp2p receipt verify --revocations`."""
+    store = open_store(settings_of(ctx))
+    try:
+        lists = auth.load_lists(store)
+    finally:
+        store.close()
+    sys.stdout.write(json.dumps([rl.to_dict() for rl in lists], indent=2) + "\n")
 
 
 @governance_group.command("approve")

@@ -1,9 +1,10 @@
 """The network side of governance: message handlers and background work.
 
 On a governance node: ``registration.submit`` and ``registration.status`` (open to newcomers, who have no
-certificate yet), ``revocations.get``, and a loop that picks up revocations written by the operator's CLI and pushes
-them to every member. On every node: ``revocations.update`` (pushed by governance nodes) and a slower poll of the
-rendezvous nodes, so a member that missed a push still learns of a revocation.
+certificate yet), ``revocations.get`` (open to anyone: auditors fetch the lists), and a loop that picks up
+revocations written by the operator's CLI and pushes them to every member. On every node: ``revocations.update``
+(pushed by governance nodes) and a slower poll of the rendezvous nodes, so a member that missed a push still learns
+of a revocation.
 """
 
 from __future__ import annotations
@@ -119,7 +120,10 @@ class GovernanceService:
         messenger.register(
             "registration.status", self._status, open_to_newcomers=True, precheck=self._limited(self._polls)
         )
-        messenger.register("revocations.get", self._revocations)
+        # Revocation lists are public and signed: anyone (an auditor) may ask for them.
+        messenger.register(
+            "revocations.get", self._revocations, open_to_newcomers=True, precheck=self._limited(self._polls)
+        )
 
     @staticmethod
     def _limited(windows: tuple[SlidingWindow, SlidingWindow]) -> Precheck:
