@@ -73,6 +73,11 @@ class Node:
                 self.ledgers[profile.ledger_id] = open_ledger(profile, self.context)
                 self.ledger_profiles[profile.ledger_id] = profile
             if self.settings.identity.genesis is not None:
+
+                async def services(stack: NetworkStack) -> None:  # their handlers are there before any request
+                    self.network = stack
+                    self.assets = AssetService(self, stack.messenger)
+
                 self.network = await NetworkStack.start(
                     self.settings,
                     self.plugins,
@@ -82,8 +87,9 @@ class Node:
                     handlers=self._gathered("finp2p_message_handlers"),
                     queries=self._gathered("finp2p_broadcast_queries"),
                     on_topic_message=self._on_topic_message,
+                    before_serving=services,
                 )
-                self.assets = AssetService(self, self.network.messenger)
+                assert self.assets is not None
                 await self.assets.resume()
                 if self.settings.api.port is not None:
                     from finp2p.api.server import Api

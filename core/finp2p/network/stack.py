@@ -74,8 +74,11 @@ class NetworkStack:
         handlers: dict[str, Handler] | None = None,
         queries: dict[str, QueryHandler] | None = None,
         on_topic_message: OnMessage | None = None,
+        before_serving: Callable[[NetworkStack], Awaitable[None]] | None = None,
     ) -> NetworkStack:
-        """Build the stack and serve: handlers, background work and the transport's listener."""
+        """Build the stack and serve: handlers, background work and the transport's listener. ``before_serving``
+        runs once every part is built and before the first message is read, so the services it starts register
+        their handlers before any peer can ask for them."""
         stack, sync = await cls.build(settings, plugins, store, context)
         me = stack.identity
         messenger = stack.messenger
@@ -138,6 +141,8 @@ class NetworkStack:
             messenger.register(type_, handler)
         for kind, query in (queries or {}).items():
             stack.broadcaster.register_query(kind, query)
+        if before_serving is not None:
+            await before_serving(stack)
         stack.address = await stack.transport.start(messenger)
         await stack.pubsub.start()
         stack.tasks.append(asyncio.create_task(sync.poll_forever(stack.address), name="revocation-poll"))
