@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,19 @@ def test_devnet_up_on_a_hardhat_node_keeps_running_until_down(hardhat: HardhatNo
     assert sorted(state["processes"]) == ["bank-a", "bank-b", "bank-c", "gov-1"]
     try:
         assert run_cli("devnet", "status", "--dir", str(root)).returncode == 0, "still running after `up` returned"
+        # The issue's receipt, as bank-a keeps it, verifies through the auditor's own profile the devnet wrote.
+        api = state["apis"]["bank-a"]
+        request = urllib.request.Request(
+            api["url"] + "/v1/receipts", headers={"Authorization": f"Bearer {api['token']}"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            receipts = json.loads(response.read())["receipts"]
+        assert receipts, "the devnet's issue has a receipt"
+        bundle = tmp_path / "issue.json"
+        bundle.write_text(json.dumps(receipts[0]))
+        genesis, profile = state["genesis"], state["chain"]["auditor_profile"]
+        verified = run_cli("receipt", "verify", str(bundle), "--genesis", genesis, "--ledger", profile, "--json")
+        assert verified.returncode == 0, verified.stdout + verified.stderr
         again = run_cli("devnet", "up", "--dir", str(root), "--rpc", hardhat.url)
         assert again.returncode == 1 and "runs already" in again.stderr
     finally:
