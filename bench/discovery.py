@@ -26,7 +26,7 @@ from sqlmodel import Session
 from bench.common import print_table
 from bench.messaging import load
 from bench.netkit import mint, node, start_hosts, stop_hosts
-from finp2p.builtins.https_transport import HttpsSettings, HttpsTransport
+from finp2p.builtins.https import HttpsSettings, HttpsTransport
 from finp2p.governance.authority import Authority
 from finp2p.governance.registrar import Registrar, store_advert
 from finp2p.identity import credentials

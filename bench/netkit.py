@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finp2p.builtins.https_transport import HttpsSettings, HttpsTransport
-from finp2p.builtins.sql_acl import SqlAclBackend
+from finp2p.builtins.https import HttpsSettings, HttpsTransport
+from finp2p.builtins.sql_acl_backend import SqlAclBackend
 from finp2p.config import Settings
 from finp2p.governance.authority import Authority, certify_organization
 from finp2p.governance.founding import (

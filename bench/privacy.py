@@ -22,7 +22,7 @@ from pathlib import Path
 from bench.common import print_table
 from bench.messaging import load
 from bench.netkit import mint, node, start_hosts, stop_hosts
-from finp2p.builtins.sql_acl import SqlAclBackend
+from finp2p.builtins.sql_acl_backend import SqlAclBackend
 from finp2p.errors import FinP2PError
 from finp2p.privacy import records
 from finp2p.privacy.acl import AclRule

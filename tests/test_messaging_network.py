@@ -86,7 +86,7 @@ def test_bad_input_is_refused_and_the_node_keeps_serving(pair: Net, tmp_path: Pa
 
     import aiohttp
 
-    from finp2p.builtins.https_transport import PATH
+    from finp2p.builtins.https import PATH
     from finp2p.identity.local import LocalIdentity
     from finp2p.network.envelope import seal
 

@@ -163,6 +163,18 @@ asyncio.run(main())
     assert out["ledger"] == {"x": 1}
 
 
+def test_the_command_list_of_help_is_each_commands_own_line() -> None:
+    """``finp2p --help`` lists the built-in commands without importing them: its lines must be theirs."""
+    import importlib
+
+    from finp2p.cli.main import COMMANDS
+
+    for name, (module, attribute, line) in COMMANDS.items():
+        command = getattr(importlib.import_module(module), attribute)
+        assert command.name == name and command.get_short_help_str(1000) == line, name
+    assert __import__("finp2p").__version__ == __import__("importlib.metadata").metadata.version("finp2p")
+
+
 @pytest.mark.parametrize(
     "command",
     [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from finp2p.builtins.sql_acl import SqlAclBackend
+from finp2p.builtins.sql_acl_backend import SqlAclBackend
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.network.transport import Peer
 from finp2p.privacy import records

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from finp2p.builtins.sql_acl import SqlAclBackend
+from finp2p.builtins.sql_acl_backend import SqlAclBackend
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.privacy.acl import AclRule
 from finp2p.store import Store, normalise_url

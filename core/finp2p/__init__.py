@@ -1,12 +1,9 @@
 """A FinP2P network node."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("finp2p")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0"
-
 from finp2p.hookspecs import hookimpl
+
+#: The version of the distribution (pyproject.toml's; a test checks they agree). A constant, so that reading it
+#: costs nothing at start-up.
+__version__ = "0.1.0"
 
 __all__ = ["__version__", "hookimpl"]

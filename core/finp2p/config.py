@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from finp2p.edge.http import ServerLimits
+from finp2p.edge.limits import ServerLimits
 from finp2p.errors import ErrorCode, FinP2PError
-from finp2p.store.engine import normalise_url
 
 if TYPE_CHECKING:
     from finp2p.plugins import PluginManager
@@ -46,6 +45,8 @@ class StoreSection(_Section):
     def _url(cls, value: str | None) -> str | None:
         if value is None:
             return None
+        from finp2p.store.engine import normalise_url  # SQLAlchemy, imported only when a URL is given
+
         try:
             return normalise_url(value)
         except FinP2PError as exc:

@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from finp2p.builtins.https_transport import HttpsSettings, HttpsTransport
+from finp2p.builtins.https import HttpsSettings, HttpsTransport
 from finp2p.identity.genesis import Genesis
 from finp2p.identity.local import LocalIdentity
 from finp2p.identity.replay import ReplayGuard

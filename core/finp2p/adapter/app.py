@@ -20,6 +20,7 @@ from finp2p.adapter.service import AdapterService
 from finp2p.adapter.translate import RECEIPT_OPERATIONS
 from finp2p.edge import http
 from finp2p.edge.bearer import BearerCheck
+from finp2p.edge.limits import DEFAULT_LIMITS, ServerLimits
 from finp2p.edge.numbers import parse_seconds
 from finp2p.errors import ErrorCode, FinP2PError
 
@@ -67,7 +68,7 @@ class AdapterApp:
         token: str | None,
         base_path: str = "/api",
         insecure_no_auth: bool = False,
-        limits: http.ServerLimits = http.DEFAULT_LIMITS,
+        limits: ServerLimits = DEFAULT_LIMITS,
     ) -> None:
         if token is None and not insecure_no_auth:
             raise FinP2PError(ErrorCode.CONFIG_VALUE, "the ledger-adapter API needs a bearer token")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from finp2p.adapter.app import AdapterApp
 from finp2p.adapter.service import AdapterService
-from finp2p.edge.http import DEFAULT_LIMITS, ServerLimits
+from finp2p.edge.limits import DEFAULT_LIMITS, ServerLimits
 
 
 class AdapterServer:

@@ -15,6 +15,7 @@ from finp2p.api.assets_api import MAX_BODY, AssetRoutes
 from finp2p.assets.service import AssetService
 from finp2p.edge import http
 from finp2p.edge.identifiers import TOKEN
+from finp2p.edge.limits import DEFAULT_LIMITS, ServerLimits
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.network.idempotency import IdempotencyStore
 from finp2p.network.stack import NetworkStack
@@ -234,7 +235,7 @@ class Api:
         version = await sharing.update(self.store, self.acl, str(self.stack.identity.org_id), resource_id, body)
         return web.json_response({"resource_id": resource_id, "version": version})
 
-    async def start(self, host: str, port: int, limits: http.ServerLimits = http.DEFAULT_LIMITS) -> str:
+    async def start(self, host: str, port: int, limits: ServerLimits = DEFAULT_LIMITS) -> str:
         app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY)
         app.router.add_get("/openapi.json", self._openapi)
         app.router.add_get("/v1/health", self._health)

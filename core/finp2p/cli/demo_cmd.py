@@ -11,7 +11,10 @@ from finp2p.cli.output import emit, err, json_option, out
 from finp2p.demo import run_demo
 
 
-@click.command("demo")
+@click.command(
+    "demo",
+    short_help="Run a local network on loopback (a governance node and three banks as processes) and tell its story.",
+)
 @click.option(
     "--keep",
     type=click.Path(file_okay=False, path_type=Path),

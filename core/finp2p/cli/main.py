@@ -2,30 +2,93 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.logging import RichHandler
 
 from finp2p import __version__
-from finp2p.cli.adapter_cmd import adapter_group
-from finp2p.cli.api_cmd import api_group
-from finp2p.cli.config_cmd import config_group
-from finp2p.cli.demo_cmd import demo_cmd
-from finp2p.cli.devnet_cmd import devnet_group
-from finp2p.cli.discovery_cmd import advert_group, discover_group
-from finp2p.cli.identity_cmd import credential_group, governance_group, network_group, org_group
-from finp2p.cli.messaging_cmd import acl_group, broadcast_cmd, pubsub_group
-from finp2p.cli.misc_cmd import errors_cmd, plugins_cmd
-from finp2p.cli.node_cmd import node_group, store_group
 from finp2p.cli.output import err, fail
-from finp2p.cli.privacy_cmd import data_group
-from finp2p.cli.receipt_cmd import receipt_group
 from finp2p.edge.files import restrict_process
 from finp2p.errors import FinP2PError
-from finp2p.plugins import PluginManager
+
+if TYPE_CHECKING:
+    from finp2p.plugins import PluginManager
+
+#: The commands, imported only when run (the start-up of `finp2p --version` or `--help` costs no command's
+#: imports): name -> (module, attribute, the line `finp2p --help` shows: the command's own first line).
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "acl": (
+        "finp2p.cli.messaging_cmd",
+        "acl_group",
+        "This node's access rules: who may read or subscribe to which of its resources.",
+    ),
+    "adapter": (
+        "finp2p.cli.adapter_cmd",
+        "adapter_group",
+        "The FinP2P ledger-adapter API: lets any FinP2P router use a ledger this node's plugins support.",
+    ),
+    "advert": (
+        "finp2p.cli.discovery_cmd",
+        "advert_group",
+        "This node's advert: show it, and the resources it shares (the running node re-advertises by itself).",
+    ),
+    "api": ("finp2p.cli.api_cmd", "api_group", "The REST API of this node (enabled by `[api] port` in the config)."),
+    "broadcast": (
+        "finp2p.cli.messaging_cmd",
+        "broadcast_cmd",
+        "Ask KIND of many nodes as this node, wait for a quorum of signed answers and compare them.",
+    ),
+    "config": ("finp2p.cli.config_cmd", "config_group", "Create, check and show node configuration files."),
+    "credential": ("finp2p.cli.identity_cmd", "credential_group", "Show and verify credential chains."),
+    "data": (
+        "finp2p.cli.privacy_cmd",
+        "data_group",
+        "Private information about users and assets: keep it, share it by pull or push, ask for it.",
+    ),
+    "demo": (
+        "finp2p.cli.demo_cmd",
+        "demo_cmd",
+        "Run a local network on loopback (a governance node and three banks as processes) and tell its story.",
+    ),
+    "devnet": ("finp2p.cli.devnet_cmd", "devnet_group", "A local FinP2P network that keeps running: up, status, down."),
+    "discover": (
+        "finp2p.cli.discovery_cmd",
+        "discover_group",
+        "Search the registrar (a rendezvous node of the genesis) for organizations and what they offer.",
+    ),
+    "errors": (
+        "finp2p.cli.misc_cmd",
+        "errors_cmd",
+        "List every error code the node can report, with what to do about it.",
+    ),
+    "governance": (
+        "finp2p.cli.identity_cmd",
+        "governance_group",
+        "Certify governance nodes; admit, list and revoke organizations (run on the governance node's machine).",
+    ),
+    "network": ("finp2p.cli.identity_cmd", "network_group", "Create a FinP2P network (its genesis and founding keys)."),
+    "node": ("finp2p.cli.node_cmd", "node_group", "Run the node."),
+    "org": ("finp2p.cli.identity_cmd", "org_group", "Join the network as an organization."),
+    "plugins": (
+        "finp2p.cli.misc_cmd",
+        "plugins_cmd",
+        "List every loaded plugin: name, distribution, version and what it provides.",
+    ),
+    "pubsub": (
+        "finp2p.cli.messaging_cmd",
+        "pubsub_group",
+        "Publish on this node's topics; subscribe to other nodes' topics; read the inbox.",
+    ),
+    "receipt": (
+        "finp2p.cli.receipt_cmd",
+        "receipt_group",
+        "Receipts of asset transactions: show one, verify one against the genesis and the ledgers.",
+    ),
+    "store": ("finp2p.cli.node_cmd", "store_group", "Inspect and migrate the node's database."),
+}
 
 EPILOG = """\b
 Exit status:
@@ -41,7 +104,8 @@ Every key of the config file can be overridden by FINP2P_<SECTION>__<KEY>.
 
 
 class PluginAwareGroup(click.Group):
-    """A group that adds the commands plugins provide, loaded with the config's plugin settings."""
+    """The root group: the built-in commands of :data:`COMMANDS`, imported when they run, and the commands plugins
+    provide, loaded with the config's plugin settings."""
 
     def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
         root = ctx.find_root()
@@ -75,10 +139,29 @@ class PluginAwareGroup(click.Group):
         return commands
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self._plugin_commands(ctx)})
+        return sorted({*COMMANDS, *super().list_commands(ctx), *self._plugin_commands(ctx)})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS:
+            module, attribute, _ = COMMANDS[cmd_name]
+            command: click.Command = getattr(importlib.import_module(module), attribute)
+            return command
         return super().get_command(ctx, cmd_name) or self._plugin_commands(ctx).get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of ``--help``, from :data:`COMMANDS` for the built-in ones (nothing imported)."""
+        plugins = self._plugin_commands(ctx)
+        names = sorted({*COMMANDS, *plugins})
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = []
+        for name in names:
+            if name in COMMANDS:
+                text = COMMANDS[name][2]
+                rows.append((name, text if len(text) <= limit else text[: limit - 3].rstrip() + "..."))
+            else:
+                rows.append((name, plugins[name].get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 def config_path(ctx: click.Context) -> Path | None:
@@ -92,6 +175,7 @@ def plugin_manager(ctx: click.Context) -> PluginManager:
     pm: PluginManager | None = root.meta.get("finp2p.plugins")
     if pm is None:
         from finp2p.config import PluginsSection, read_raw
+        from finp2p.plugins import PluginManager
 
         raw, _ = read_raw(config_path(root))
         section = PluginsSection.model_validate(raw.get("plugins", {}))
@@ -124,6 +208,8 @@ def cli(config: str | None, strict: bool, log_level: str) -> None:
     A node joins a permissioned network of financial institutions, proves its identity, finds the other
     members, shares private data under ACLs, and routes asset transactions to the asset's primary node.
     """
+    from rich.logging import RichHandler
+
     restrict_process()  # keys, stores, tokens: whatever a command creates is its user's alone, from the start
     logging.basicConfig(
         level=log_level.upper(),
@@ -131,28 +217,6 @@ def cli(config: str | None, strict: bool, log_level: str) -> None:
         handlers=[RichHandler(console=err, show_path=False, rich_tracebacks=False)],
         force=True,
     )
-
-
-cli.add_command(plugins_cmd)
-cli.add_command(adapter_group)
-cli.add_command(errors_cmd)
-cli.add_command(config_group)
-cli.add_command(node_group)
-cli.add_command(store_group)
-cli.add_command(network_group)
-cli.add_command(governance_group)
-cli.add_command(org_group)
-cli.add_command(credential_group)
-cli.add_command(pubsub_group)
-cli.add_command(broadcast_cmd)
-cli.add_command(acl_group)
-cli.add_command(discover_group)
-cli.add_command(advert_group)
-cli.add_command(data_group)
-cli.add_command(api_group)
-cli.add_command(demo_cmd)
-cli.add_command(devnet_group)
-cli.add_command(receipt_group)
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -16,26 +16,15 @@ import asyncio
 import logging
 import ssl
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from finp2p.edge.json_input import read_json_object
+from finp2p.edge.limits import DEFAULT_LIMITS, ServerLimits
 from finp2p.errors import ErrorCode, FinP2PError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ServerLimits:
-    header_timeout_s: float = 10.0
-    body_timeout_s: float = 30.0
-    idle_timeout_s: float = 60.0
-    max_connections_per_client: int = 256
-
-
-DEFAULT_LIMITS = ServerLimits()
 
 
 #: The limits an application's handlers read bodies under (set by :func:`runner`).

@@ -14,7 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from sqlmodel import Session
 
-from finp2p.builtins.https_transport import HttpsSettings, HttpsTransport
+from finp2p.builtins.https import HttpsSettings, HttpsTransport
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.governance.authority import save_list
 from finp2p.identity import tls

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from finp2p.cli.output import emit, err, json_option, out, reports_errors
-from finp2p.edge.bearer import token_from_file
-from finp2p.identity.keys import SigningKey, load_key, passphrase_from
-from finp2p.identity.local import LocalIdentity
-from finp2p.ledger_profiles import load_profile, save_profile
-from finp2p_ethereum.chain import rpc_chain
-from finp2p_ethereum.deploy import deploy_contracts, profile_for
+
+if TYPE_CHECKING:
+    from finp2p.identity.keys import SigningKey
 
 
 @click.group("ethereum")
@@ -23,6 +20,9 @@ def ethereum_group() -> None:
 
 
 def _key(ctx: click.Context, key_file: Path | None) -> SigningKey:
+    from finp2p.identity.keys import load_key, passphrase_from
+    from finp2p.identity.local import LocalIdentity
+
     if key_file is not None:
         return load_key(key_file, passphrase_from())
     from finp2p.cli.common import settings_of
@@ -74,6 +74,11 @@ def deploy_cmd(
     The operator (the primary node's FinID key) is the only account that may submit operations to these
     contracts. Name the profile in the node's config (`[ledgers] profiles = ["chains/....toml"]`).
     """
+    from finp2p.edge.bearer import token_from_file
+    from finp2p.ledger_profiles import save_profile
+    from finp2p_ethereum.chain import rpc_chain
+    from finp2p_ethereum.deploy import deploy_contracts, profile_for
+
     key = _key(ctx, key_file)
     token = token_from_file(token_file, "rpc token") if token_file else None
     token_path = str(token_file.resolve()) if token_file else None
@@ -112,6 +117,10 @@ def deploy_cmd(
 @reports_errors
 def status_cmd(profile_file: Path, as_json: bool) -> None:
     """Check the chain of a ledger profile: reachable, the right chain id, the contracts deployed, their operator."""
+    from finp2p.edge.bearer import token_from_file
+    from finp2p.ledger_profiles import load_profile
+    from finp2p_ethereum.chain import rpc_chain
+
     profile = load_profile(profile_file)
 
     async def work() -> dict[str, Any]:

@@ -31,6 +31,7 @@ from aiohttp import web
 from finp2p.edge import http
 from finp2p.edge.bearer import BearerCheck
 from finp2p.edge.json_input import read_json
+from finp2p.edge.limits import DEFAULT_LIMITS, ServerLimits
 from finp2p.errors import FinP2PError
 from finp2p_ethereum.chain import Chain, Reverted
 
@@ -97,7 +98,7 @@ class ChainServer:
     """Serves ``chain``; ``token``: the bearer token every request needs (``None`` only for a chain opened
     explicitly, which the plugin allows on loopback only)."""
 
-    def __init__(self, chain: Chain, *, token: str | None, limits: http.ServerLimits = http.DEFAULT_LIMITS) -> None:
+    def __init__(self, chain: Chain, *, token: str | None, limits: ServerLimits = DEFAULT_LIMITS) -> None:
         self.chain = chain
         self._bearer = BearerCheck(token) if token is not None else None
         self.limits = limits
