@@ -10,12 +10,15 @@ STAMP := $(VENV)/.deps-$(DEPS_HASH)
 EVM := contracts/evm
 NPM_STAMP := $(EVM)/node_modules/.deps-$(shell sha256sum $(EVM)/package-lock.json | cut -c1-16)
 
-.PHONY: help venv system-deps contracts-deps contracts contracts-update lint typecheck unit test demo bench clean
+.PHONY: help venv system-deps contracts-deps contracts contracts-update lint format hooks typecheck unit test demo bench clean
 
 help:
 	@echo "make test    set up (venv, system packages) and run ruff, mypy and the whole test suite"
 	@echo "make demo    set up and run the demo on embedded defaults"
 	@echo "make lint | typecheck | contracts | unit    one step of make test"
+	@echo "make format  rewrite the code in the project's style (ruff format, ruff's safe fixes)"
+	@echo "make hooks   run ruff, mypy and the import layers before every commit (pre-commit)"
+	@echo "make bench   run every benchmark (or some: make bench BENCH='messaging adapter')"
 	@echo "make contracts-update    rebuild the Solidity contracts and copy ABI and bytecode into the plugin"
 	@echo "make clean   remove the venv and caches"
 
@@ -51,6 +54,16 @@ system-deps:
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# Optional: the checks of `make lint` and `make typecheck` before every commit (.pre-commit-config.yaml).
+hooks: venv
+	$(BIN)/python -m pip install --quiet pre-commit
+	$(BIN)/pre-commit install
 
 typecheck: venv
 	$(BIN)/mypy
@@ -65,6 +78,11 @@ test: lint typecheck contracts unit
 
 demo: venv
 	$(BIN)/finp2p demo
+
+# Each benchmark prints its figures beside a baseline measured in the same run (README, Benchmarks).
+BENCH ?= identity messaging discovery privacy ethereum transfers adapter
+bench: venv system-deps contracts-deps
+	@set -e; for b in $(BENCH); do echo "== bench.$$b"; $(BIN)/python -m bench.$$b; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis $(EVM)/node_modules $(EVM)/artifacts $(EVM)/cache

@@ -199,7 +199,7 @@ async def run(n_adverts: int, n_nodes: int, seconds: float, root: Path) -> None:
                     break
                 await asyncio.sleep(0.002)
             times.append((time.perf_counter() - t) * 1000)
-        await pubsub.stop()
+        await pubsub.close()
     finally:
         stop_hosts(hosts)
     times = times[1:]  # the first round opens the connections

@@ -175,7 +175,7 @@ async def run(seconds: float, n_nodes: int, root: Path) -> None:
                 break
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - start
-        await pubsub.stop()
+        await pubsub.close()
         rows.append(
             [
                 f"pub/sub to 10 subscribers ({count} messages)",

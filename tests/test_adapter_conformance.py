@@ -330,7 +330,7 @@ async def test_operations_answer_with_a_cid_and_complete_by_polling(api: Adapter
     assert status == 200 and polled["type"] == "receipt"
     assert receipt_of(polled["operation"])["quantity"] == "3"
     status, missing = await api.get("/operations/status/no-such-cid")
-    assert status == 404 and missing["code"] == "FP4007"
+    assert status == 404 and missing["code"] == "FP0001"
 
 
 @pytest.mark.parametrize("backend", ["embedded", pytest.param("hardhat", marks=pytest.mark.hardhat)])
@@ -600,7 +600,7 @@ async def test_a_node_serves_the_adapter_from_its_config(tmp_path: Path) -> None
             assert blocked.fin_id in refused["regulationErrorDetails"][0]["details"]
             assert await api.balance(asset, alice.fin_id) == {"current": 3, "available": 3, "held": 0}
     finally:
-        await node.stop()
+        await node.close()
 
 
 async def test_an_operation_written_but_not_answered_is_finished_at_start(tmp_path: Path) -> None:

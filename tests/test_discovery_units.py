@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from finp2p.assets.resource_id import ResourceId, ResourceType
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.governance.registrar import query, store_advert
 from finp2p.identity.trust import Trust
@@ -18,6 +17,7 @@ from finp2p.network import adverts as adv
 from finp2p.network import capabilities
 from finp2p.network.addresses import check_host, check_url
 from finp2p.network.adverts import Advert, SharedResource
+from finp2p.resource_id import ResourceId, ResourceType
 from finp2p.store import Store
 from tests.support.world import World, make_world
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 
+from finp2p import errors
 from finp2p.errors import (
     EXIT_CONFIG,
     EXIT_FAILURE,
@@ -20,6 +21,25 @@ def test_codes_are_unique_and_well_formed() -> None:
         assert re.fullmatch(r"FP\d{4}", c.code), c
         assert c.title and c.title[0].islower(), c
         assert c.hint.endswith("."), f"{c.code}: the hint is a sentence that says what to do"
+
+
+def test_codes_are_in_order_and_each_in_its_group() -> None:
+    codes = [c.code for c in ErrorCode]
+    assert codes == sorted(codes), "declare codes in numeric order, so the next free one is easy to find"
+    groups = [g.replace("x", r"\d") for g in re.findall(r"^(FP[\dx]{4})\s", errors.__doc__ or "", re.M)]
+    assert len(groups) >= 10
+    for code in codes:
+        assert any(re.fullmatch(g, code) for g in groups), f"{code} is outside the groups the module docstring lists"
+
+
+def test_every_code_has_an_http_status_and_a_transient_classification() -> None:
+    for c in ErrorCode:
+        assert c.status in {400, 401, 403, 404, 408, 409, 413, 422, 429, 500, 502, 503, 504}, c
+    transient = {c.name for c in ErrorCode if c.transient}
+    assert {"LEDGER_UNREACHABLE", "LEDGER_TIMEOUT", "PEER_UNREACHABLE", "PEER_TIMEOUT"} <= transient
+    assert not transient & {"LEDGER_INSUFFICIENT_BALANCE", "LEDGER_OPERATION_ID_USED", "OPERATION_ID_CONFLICT"}
+    entry = next(e for e in catalogue() if e["code"] == "FP6015")
+    assert entry["transient"] is True and entry["status"] == ErrorCode.LEDGER_TIMEOUT.status
 
 
 def test_message_names_code_detail_and_hint() -> None:

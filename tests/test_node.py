@@ -22,7 +22,7 @@ CHECK = TransferCheck("orgB:102:bond", "transfer", 500, "02aa", "03bb")
 def make_node(tmp_path: Path, *plugins: object, config: str = "") -> Node:
     pm = PluginManager(load_entry_points=False)
     for i, p in enumerate(plugins):
-        pm.pm.register(p, name=f"p{i}")
+        assert pm.register(p, name=f"p{i}"), pm.problems
     path = tmp_path / "node.toml"
     path.write_text(config)
     return Node(load_settings(path, plugins=pm, env={}), pm)
@@ -98,8 +98,8 @@ async def test_lifecycle_events_and_store(tmp_path: Path) -> None:
     await node.start()
     assert node.acl is not None
     assert await node.acl.is_allowed("orgX", "read", "r") is False
-    await node.stop()
-    await node.stop()  # once only
+    await node.close()
+    await node.close()  # once only
     assert events.seen == ["started", "stopping"]
     assert node.store is None
 
@@ -150,3 +150,82 @@ def test_component_kind_names_are_checked() -> None:
         ComponentKind("has space", lambda s, c: None)
     with pytest.raises(ValueError):
         ComponentKind("ok", "not callable")  # type: ignore[arg-type]
+
+
+# -- lifecycle: every part closed, in reverse order, whatever one raises -----------------------------------------
+def ledger_plugin(events: list[str], *, fails_to_start: dict[str, FinP2PError] | None = None) -> object:
+    """A plugin with a ``recording`` ledger kind whose ledgers note when they start and close; a ledger whose
+    profile says ``close_raises`` raises as it closes."""
+    from finp2p.ledger import Ledger
+
+    def unused(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("not an operation test")
+
+    stubs = {name: unused for name in Ledger.__abstractmethods__}
+
+    class RecordingLedger(type("Stubs", (Ledger,), stubs)):  # type: ignore[misc]
+        def __init__(self, settings: dict[str, Any]) -> None:
+            self.ledger_id = settings["ledger_id"]
+            self.close_raises = settings.get("close_raises", False)
+
+        async def start(self) -> None:
+            events.append(f"start {self.ledger_id}")
+            if fails_to_start and self.ledger_id in fails_to_start:
+                raise fails_to_start[self.ledger_id]
+
+        async def close(self) -> None:
+            events.append(f"close {self.ledger_id}")
+            if self.close_raises:
+                raise RuntimeError(f"{self.ledger_id} would not close")
+
+    class Plugin:
+        @hookimpl
+        def finp2p_ledger_kinds(self) -> list[ComponentKind[Any]]:
+            return [ComponentKind("recording", lambda settings, context: RecordingLedger(settings))]
+
+    return Plugin()
+
+
+def ledgers_config(tmp_path: Path, *names: str, raising: str = "") -> str:
+    for name in names:
+        settings = "close_raises = true\n" if name == raising else ""
+        (tmp_path / f"{name}.toml").write_text(f'kind = "recording"\nledger_id = "test:{name}"\n[settings]\n{settings}')
+    return "[ledgers]\nprofiles = [" + ", ".join(f'"{n}.toml"' for n in names) + "]\n"
+
+
+async def test_a_node_closes_every_part_in_reverse_order_whatever_one_raises(tmp_path: Path) -> None:
+    events: list[str] = []
+    node = make_node(tmp_path, ledger_plugin(events), config=ledgers_config(tmp_path, "a", "b", "c", raising="b"))
+    await node.start()
+    assert events == ["start test:a", "start test:b", "start test:c"]
+    with pytest.raises(ExceptionGroup) as caught:
+        await node.close()
+    assert events[3:] == ["close test:c", "close test:b", "close test:a"], "b's failure does not keep a open"
+    assert [str(e) for e in caught.value.exceptions] == ["test:b would not close"]
+    assert node.store is None and node.ledgers == {}
+
+
+async def test_a_part_that_fails_to_start_closes_those_started_before_it(tmp_path: Path) -> None:
+    events: list[str] = []
+    bad = FinP2PError(ErrorCode.LEDGER_PROFILE, "test:b is a bad profile")
+    plugin = ledger_plugin(events, fails_to_start={"test:b": bad})
+    node = make_node(tmp_path, plugin, config=ledgers_config(tmp_path, "a", "b", "c"))
+    with pytest.raises(FinP2PError) as caught:
+        await node.start()
+    assert caught.value is bad
+    assert events == ["start test:a", "start test:b", "close test:b", "close test:a"], "c never opened"
+    assert node.store is None and not node.started
+
+
+async def test_a_ledger_that_does_not_answer_yet_does_not_stop_the_node(tmp_path: Path) -> None:
+    events: list[str] = []
+    down = FinP2PError(ErrorCode.LEDGER_UNREACHABLE, "test:a does not answer")
+    node = make_node(
+        tmp_path, ledger_plugin(events, fails_to_start={"test:a": down}), config=ledgers_config(tmp_path, "a")
+    )
+    await node.start()
+    try:
+        assert node.started and "test:a" in node.ledgers
+    finally:
+        await node.close()
+    assert events == ["start test:a", "close test:a"]

@@ -367,6 +367,11 @@ def _detail(report: dict[str, Any], check: str) -> str:
     return next(str(c["detail"]) for c in report["checks"] if c["check"] == check)
 
 
+def _code(report: dict[str, Any], check: str) -> str | None:
+    """The code a failed check gives for its verdict."""
+    return next(str(c["code"]) if "code" in c else None for c in report["checks"] if c["check"] == check)
+
+
 CHECKS = ["receipt proof", "issuer", "asset ledger transaction", "recorded by the requester"]
 
 
@@ -390,7 +395,7 @@ async def test_the_auditor_refuses_each_forgery_and_names_the_check(scenario: Sc
     minted = await c.ledger.issue(scenario.asset, scenario.bob.fin_id, 777, "c-777")
     status, report = await scenario.verify(await scenario.recorded(scenario.issued(minted, by="org-c")))
     assert status == 1 and _verdicts(report)["issuer"] == "failed"
-    assert "managed by org-a" in _detail(report, "issuer")
+    assert "managed by org-a" in _detail(report, "issuer") and _code(report, "issuer") == "FP7011"
 
     # The receipt recorded in a registry anyone deployed, from a development account; twice: unsigned by the
     # requester, and signed by it but with the record submitted by the stranger.
@@ -416,11 +421,13 @@ async def test_the_auditor_refuses_each_forgery_and_names_the_check(scenario: Sc
         unsigned = good.with_record(Record(b.party, place, record_tx.transaction_id, [], "00" * 64))
         status, report = await scenario.verify(unsigned)
         assert status == 1 and _verdicts(report)["recorded by the requester"] == "failed"
+        assert _code(report, "recorded by the requester") in {"FP2001", "FP2002"}  # the requester's signature
         claimed = replace(place, operator=b.key.address)  # org-b's own operator named, a stranger's transaction
         signed = good.with_record(Record(b.party, claimed, record_tx.transaction_id, []).sign(b.key, digest))
         status, report = await scenario.verify(signed)
         assert status == 1 and _verdicts(report)["recorded by the requester"] == "failed"
         assert "submitted by" in _detail(report, "recorded by the requester")
+        assert _code(report, "recorded by the requester") == "FP7004"
     finally:
         await rogue.close()
 
@@ -444,6 +451,7 @@ async def test_the_auditor_refuses_each_forgery_and_names_the_check(scenario: Sc
     unknown = replace(tx, transaction_id="0x" + "00" * 32)
     status, report = await scenario.verify(await scenario.recorded(scenario.issued(unknown)))
     assert status == 1 and "has no transaction" in _detail(report, "asset ledger transaction")
+    assert _code(report, "asset ledger transaction") == "FP7003"
     rl = next_list(
         scenario.world.gov_key,
         None,

@@ -44,12 +44,10 @@ async def check_transfer(
 ) -> list[Violation]:
     """Ask every compliance hook about ``check``; any violation (or failure to answer) vetoes the transfer."""
     violations: list[Violation] = []
-    for impl in plugins.hook.finp2p_check_transfer.get_hookimpls():  # registration order
-        name = plugins.plugin_name(impl.plugin)
+    for name, answer in plugins.call_each("finp2p_check_transfer", check=check, settings=settings):
         try:
-            answer = impl.function(
-                **{k: v for k, v in {"check": check, "settings": settings}.items() if k in impl.argnames}
-            )
+            if isinstance(answer, Exception):
+                raise answer
             if inspect.isawaitable(answer):
                 answer = await asyncio.wait_for(answer, timeout)
         except Exception as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -36,10 +36,16 @@ class ComponentKind(Generic[T]):
 
 @dataclass
 class ComponentContext:
-    """What a factory may use to build its component. Fields are filled as the node's parts come up."""
+    """What a factory may use to build its component, besides its own settings.
+
+    ``settings``: the node's whole validated config (a plugin's own section is ``settings.sections[name]``);
+    ``data_dir``: the node's data directory (or a work directory where there is no node), where a component may
+    keep files of its own, in a folder named after its kind; ``plugins``: the node's plugin manager;
+    ``store``: the node's open store, or ``None`` where there is none (a ledger opened by ``finp2p receipt verify``,
+    say).
+    """
 
     settings: Settings
     data_dir: Path
     plugins: PluginManager
     store: Store | None = None
-    extra: dict[str, Any] = field(default_factory=dict)

@@ -301,8 +301,12 @@ def _build(raw: dict[str, Any], origins: dict[str, str], path: Path | None, plug
     where = _where(path)
     extra_models: dict[str, type[BaseModel]] = {}
     if plugins is not None:
-        for answer in plugins.hook.finp2p_config_sections():
-            extra_models.update(answer or {})
+        extra_models = plugins.gather("finp2p_config_sections")
+        claimed = sorted(set(extra_models) & set(CORE_SECTIONS))
+        if claimed:
+            raise FinP2PError(
+                ErrorCode.PLUGIN_CONFLICT, f"config section(s) [{'], ['.join(claimed)}] belong to finp2p itself"
+            )
     unknown = sorted(set(raw) - set(CORE_SECTIONS) - set(extra_models))
     if unknown:
         known = ", ".join(sorted({*CORE_SECTIONS, *extra_models}))

@@ -3,6 +3,7 @@
 Codes are grouped by the part of the node that raises them, and never reused or renumbered once released:
 
 ======  ===========================================
+FP00xx  any part of the node
 FP10xx  configuration
 FP11xx  plugins
 FP12xx  store and migrations
@@ -15,7 +16,10 @@ FP7xxx  asset transactions and receipts
 FP8xxx  REST and adapter APIs
 ======  ===========================================
 
-``finp2p errors`` prints the whole catalogue.
+Each code also says which HTTP status answers it on the REST and ledger-adapter APIs (:attr:`ErrorCode.status`) and
+whether it is **transient** (:attr:`ErrorCode.transient`): the trouble may pass (a peer or a ledger that does not
+answer, or answers late), so an operation that meets it is retried, never ended; every other code is a definite
+answer. ``finp2p errors`` prints the whole catalogue.
 """
 
 from __future__ import annotations
@@ -27,6 +31,12 @@ from typing import Any
 class ErrorCode(enum.Enum):
     """The catalogue. Each member is ``(code, title, what the user should do)``."""
 
+    # -- any part --------------------------------------------------------------------------------------------
+    NOT_FOUND = (
+        "FP0001",
+        "not found",
+        "Check the id: nothing this node holds (an operation, a record, a transaction) has it.",
+    )
     # -- configuration ---------------------------------------------------------------------------------------
     CONFIG_NOT_FOUND = (
         "FP1001",
@@ -79,6 +89,11 @@ class ErrorCode(enum.Enum):
         "FP1106",
         "no plugin provides this component",
         "Install the plugin distribution that provides it; `finp2p plugins` lists what is available.",
+    )
+    PLUGIN_WRAPPER = (
+        "FP1107",
+        "hook wrappers are not supported",
+        "Implement the hook as a plain implementation (tryfirst and trylast order it); finp2p.hookspecs says why.",
     )
     # -- store -----------------------------------------------------------------------------------------------
     STORE_URL = (
@@ -206,7 +221,7 @@ class ErrorCode(enum.Enum):
     UNKNOWN_REGISTRATION = (
         "FP2105",
         "unknown registration",
-        "Check the registration id with `finp2p governance pending`.",
+        "Check the registration id with `finp2p governance list --status pending`.",
     )
     NOT_A_MEMBER_YET = (
         "FP2106",
@@ -254,6 +269,11 @@ class ErrorCode(enum.Enum):
         "peer failed to handle the request",
         "The peer reported an internal error; retry later or contact its operator with the request id.",
     )
+    MEMBERS_ONLY = (
+        "FP3008",
+        "members only",
+        "Connect with the TLS certificate issued at registration; only registration is open to newcomers.",
+    )
     IN_PROGRESS = (
         "FP3009",
         "request in progress",
@@ -283,11 +303,6 @@ class ErrorCode(enum.Enum):
         "FP3014",
         "cannot decrypt the payload",
         "The payload is encrypted for other recipients; send it to the nodes it was encrypted for.",
-    )
-    MEMBERS_ONLY = (
-        "FP3008",
-        "members only",
-        "Connect with the TLS certificate issued at registration; only registration is open to newcomers.",
     )
 
     # -- adverts and discovery ------------------------------------------------------------------------------------
@@ -321,15 +336,22 @@ class ErrorCode(enum.Enum):
         "advert of another organization",
         "An organization publishes only its own advert, signed with its own FinID key.",
     )
-    NOT_FOUND = (
+    NO_ADVERT = (
         "FP4007",
-        "not found",
-        "Nothing matches: check the id, and that its organization advertised or holds it.",
+        "no advert found",
+        "Nothing matches: check the organization's id, and that it runs and advertises.",
     )
     NO_REGISTRAR = (
         "FP4008",
         "no registrar answered",
         "Check that a rendezvous node of the genesis runs and is reachable; the next one is tried automatically.",
+    )
+
+    # -- privacy -------------------------------------------------------------------------------------------------
+    ACL_DENIED = (
+        "FP5001",
+        "access denied",
+        "The resource's owner has not granted this organization that action: ask its operator for access.",
     )
 
     # -- ledgers -------------------------------------------------------------------------------------------------
@@ -521,13 +543,6 @@ class ErrorCode(enum.Enum):
         "Send the whole request at once: a body must arrive within [limits] body_timeout_s of its headers.",
     )
 
-    # -- privacy -------------------------------------------------------------------------------------------------
-    ACL_DENIED = (
-        "FP5001",
-        "access denied",
-        "The resource's owner has not granted this organization that action: ask its operator for access.",
-    )
-
     def __init__(self, code: str, title: str, hint: str) -> None:
         self.code = code
         self.title = title
@@ -538,7 +553,68 @@ class ErrorCode(enum.Enum):
         """The CLI exit status for this error (see ``finp2p --help``)."""
         return _EXIT_STATUS.get(self.code[:4], EXIT_FAILURE)
 
+    @property
+    def status(self) -> int:
+        """The HTTP status that answers this error on the node's APIs: its own, else its part's."""
+        if self.name in _HTTP_STATUS:
+            return _HTTP_STATUS[self.name]
+        return next((status for prefix, status in _HTTP_DEFAULTS if self.code.startswith(prefix)), 400)
 
+    @property
+    def transient(self) -> bool:
+        """Whether the trouble may pass: an operation that meets it is retried (see the module's docstring)."""
+        return self.name in _TRANSIENT
+
+
+#: HTTP statuses of the codes that have their own; the others take their part's (:data:`_HTTP_DEFAULTS`).
+_HTTP_STATUS = {
+    "NOT_FOUND": 404,
+    "CREDENTIAL_REVOKED": 403,
+    "PEER_UNREACHABLE": 502,
+    "PEER_TIMEOUT": 504,
+    "BODY_TOO_LARGE": 413,
+    "IN_PROGRESS": 409,
+    "OUTCOME_UNKNOWN": 409,
+    "IDEMPOTENCY_CONFLICT": 409,
+    "BAD_RESOURCE_ID": 400,
+    "NO_ADVERT": 404,
+    "NO_REGISTRAR": 502,
+    "ACL_DENIED": 403,
+    "LEDGER_ASSET_EXISTS": 409,
+    "LEDGER_UNKNOWN_ASSET": 404,
+    "LEDGER_INVALID_ACCOUNT": 400,
+    "LEDGER_INVALID_QUANTITY": 400,
+    "LEDGER_INVALID_FIELD": 400,
+    "LEDGER_UNREACHABLE": 503,
+    "LEDGER_TIMEOUT": 503,
+    "LEDGER_PROFILE": 400,
+    "LEDGER_NO_HISTORY": 400,
+    "LEDGER_NO_PROFILE": 400,
+    "RECEIPT_INVALID": 400,
+    "OPERATION_ID_CONFLICT": 409,
+    "ASSET_NOT_MANAGED": 404,
+    "CONSENT_INVALID": 400,
+    "OPERATION_INVALID": 400,
+    "API_UNAUTHORIZED": 401,
+    "REQUEST_TIMEOUT": 408,
+}
+#: Each part's status: a peer's trouble is 502; a ledger's refusal or a business rule is understood and refused
+#: (422); bad input is 400.
+_HTTP_DEFAULTS = (("FP3", 502), ("FP5", 403), ("FP6", 422), ("FP7", 422), ("FP12", 503))
+#: The troubles that may pass: an unreachable or slow peer, ledger or registrar, a request still running elsewhere.
+_TRANSIENT = frozenset(
+    {
+        "PEER_UNREACHABLE",
+        "PEER_TIMEOUT",
+        "PEER_ERROR",
+        "IN_PROGRESS",
+        "NO_REGISTRAR",
+        "LEDGER_UNREACHABLE",
+        "LEDGER_TIMEOUT",
+        "STORE_UNREACHABLE",
+        "RENDEZVOUS_UNREACHABLE",
+    }
+)
 #: CLI exit statuses. 2 is click's own for usage errors.
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -562,6 +638,7 @@ class FinP2PError(Exception):
         return f"{self.code.code} {self.code.title}: {self.detail}. {self.code.hint}"
 
     def to_dict(self) -> dict[str, Any]:
+        """The error as every API answers it: code, title, detail, hint and any context."""
         out: dict[str, Any] = {
             "code": self.code.code,
             "title": self.code.title,
@@ -573,5 +650,13 @@ class FinP2PError(Exception):
         return out
 
 
-def catalogue() -> list[dict[str, str]]:
-    return [{"code": c.code, "name": c.name, "title": c.title, "hint": c.hint} for c in ErrorCode]
+#: Every transient code: the one classification the primary node, the requester and the adapter all use.
+TRANSIENT = frozenset(c for c in ErrorCode if c.transient)
+
+
+def catalogue() -> list[dict[str, Any]]:
+    """Every code with its name, title, hint, HTTP status and whether it is transient (``finp2p errors``)."""
+    return [
+        {"code": c.code, "name": c.name, "title": c.title, "hint": c.hint, "status": c.status, "transient": c.transient}
+        for c in ErrorCode
+    ]

@@ -10,10 +10,16 @@ distribution that declares an entry point in the ``finp2p`` group::
 The node registers built-in plugins first, then installed ones in the order of their distribution names. A hook
 implementation may accept fewer arguments than the spec names (pluggy passes only those it asks for), never others.
 
-Hooks marked *gathered* call every implementation and use all answers; hooks marked *first result* stop at the
-first implementation that returns something other than ``None``. Event hooks (``finp2p_node_started`` and the
-others that return nothing) are called from the node's event loop: an implementation may return an awaitable,
-which the node awaits before it goes on.
+**Call order** is pluggy's own, for every hook: implementations marked ``tryfirst`` first, then the most recently
+registered first, those marked ``trylast`` last (:meth:`finp2p.plugins.PluginManager.implementations` lists them in
+that order). Hook *wrappers* (``wrapper=True`` or ``hookwrapper=True``) are refused when the plugin is registered
+(FP1107 ``PLUGIN_WRAPPER``): the node calls each implementation on its own, to await it, time it and keep one
+plugin's failure from silencing the others, which a wrapper around the whole call would defeat.
+
+Hooks marked *gathered* call every implementation and use every answer; no hook stops at a first result. Where two
+answers claim the same name (a component kind, a message type), the hook says what happens. Event hooks
+(``finp2p_node_started`` and the others that return nothing) are called from the node's event loop: an
+implementation may return an awaitable, which the node awaits before it calls the next one.
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ def finp2p_ledger_kinds() -> list[ComponentKind[Ledger]]:
     :class:`finp2p.components.ComponentContext`. Relative paths in a profile are relative to ``profile_dir``.
 
     A kind name (``ethereum``, ``fabric``) must be unique across all loaded plugins; a second plugin claiming the
-    same name is refused with FP1105.
+    same name is refused with FP1105 ``PLUGIN_CONFLICT`` and the kind stays with the plugin registered first.
     """
 
 

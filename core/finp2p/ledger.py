@@ -1,11 +1,47 @@
 """The interface a ledger plugin implements, and the data it exchanges with the node.
 
-The operations and their fields follow FinP2P's ledger-adapter API (create asset, issue, transfer, redeem, hold,
-release, rollback, balance, receipt by transaction id), plus what the node itself needs from a ledger: recording
-receipt hashes in a receipt registry and reporting the ledger's height.
+This module and :mod:`finp2p.hookspecs` are the whole contract of a ledger plugin; the Ethereum plugin
+(``plugins/ethereum``) is a complete one to read beside them, and :mod:`finp2p.testing.ledger` is the conformance
+suite every ledger plugin runs against its own ledger.
 
-Quantities are integers in the asset's smallest unit; converting decimal strings happens at the API edge. Accounts
-are FinIDs (hex of a compressed secp256k1 public key); each ledger maps them to its own accounts.
+**Operations.** They follow FinP2P's ledger-adapter API (create asset, issue, transfer, redeem, hold, release,
+rollback, balance, receipt by transaction id), plus what the node itself needs from a ledger: recording receipt
+hashes in a receipt registry and reporting the ledger's height. Quantities are integers in the asset's smallest
+unit (the node converts decimal strings at its edge, and never passes a quantity below 1 or above 2**256 - 1).
+Accounts are FinIDs (hex of a compressed secp256k1 public key); each ledger maps them to its own accounts.
+
+**Errors.** A ledger refuses with :class:`finp2p.errors.FinP2PError` and an FP6xxx code; it never returns a
+transaction with ``succeeded=False`` for a refusal that happened before anything reached the ledger. What the node
+does with each code:
+
+- *Transient* (``finp2p.errors.TRANSIENT``, the one retryable set; for a ledger FP6013 ``LEDGER_UNREACHABLE`` and
+  FP6015 ``LEDGER_TIMEOUT``): the operation stays written down as executing. The node asks again later and, before
+  submitting again, looks the operation up with :meth:`Ledger.find_operation`: FP6015 means the transaction may
+  still be confirmed, so a ledger must raise it only when that lookup will find the transaction once it is.
+- FP6003 ``LEDGER_OPERATION_ID_USED``: the node calls :meth:`Ledger.find_operation`; the transaction found is the
+  answer when it is the same operation (asset and quantity), FP7005 ``OPERATION_ID_CONFLICT`` when the id was
+  spent on another one, and the FP6003 stands when nothing is found.
+- FP6017 ``LEDGER_ALREADY_RECORDED`` (from :meth:`Ledger.record_receipts`): the node asks
+  :meth:`Ledger.find_receipts_record` and answers with that record.
+- FP6016 ``LEDGER_PROFILE`` (from a factory, :meth:`Ledger.start` or :meth:`Ledger.verify_deployment`): the node
+  does not start; an auditor reports the check as failed.
+- Every other FP6xxx code is *final*: the operation fails with it, the failure is written down and every later ask
+  of the same operation is answered with it. Use the code that says what happened (FP6001 insufficient balance,
+  FP6002 bad signature, FP6004 to FP6007 holds, FP6008/FP6009 assets, FP6010 not the operator, FP6011 and FP6012
+  accounts and quantities, FP6014 reverted, FP6018 no funds for fees, FP6019 and FP6021 consents, FP6020 fields,
+  FP6022 history); their HTTP status and hint come with the code.
+
+Any other exception is a bug in the plugin: the node logs it and leaves the operation to resume on its next start.
+
+**Imports.** A plugin imports this module, :mod:`finp2p.hookspecs` (``finp2p.hookimpl``), :mod:`finp2p.components`,
+:mod:`finp2p.errors`, :mod:`finp2p.ledger_profiles`, :mod:`finp2p.resource_id`, the bottom floor
+(:mod:`finp2p.edge`, :mod:`finp2p.identity` for keys, canonical JSON and its operator's local key), the pure
+functions a ledger shares with the node (:mod:`finp2p.assets.templates`, the consent digests, and
+:mod:`finp2p.assets.merkle`, the receipt batches), :mod:`finp2p.cli.output` for its commands and
+:mod:`finp2p.testing` in its tests; nothing else of the core. ``make lint`` checks it (import-linter).
+
+**Lifecycle.** A factory (see :func:`finp2p.hookspecs.finp2p_ledger_kinds`) builds the ledger without blocking; the
+node then calls :meth:`Ledger.start` once, the operations concurrently, and :meth:`Ledger.close` once at the end.
 """
 
 from __future__ import annotations
@@ -20,6 +56,8 @@ from finp2p.errors import ErrorCode, FinP2PError
 
 
 class OperationType(enum.StrEnum):
+    """The asset operations a ledger executes; the values are the ledger-adapter API's names."""
+
     ISSUE = "issue"
     TRANSFER = "transfer"
     REDEEM = "redeem"
@@ -30,7 +68,11 @@ class OperationType(enum.StrEnum):
 
 @dataclass(frozen=True)
 class LedgerProfile:
-    """How to reach one ledger: its plugin kind, its id (CAIP-2 where one exists) and kind-specific settings."""
+    """How to reach one ledger: its plugin kind, its id (CAIP-2 where one exists) and kind-specific settings.
+
+    ``settings`` is the ``[settings]`` table of a profile file in ``chains/``; the factory receives it with two
+    keys added, ``ledger_id`` and ``profile_dir`` (the profile's folder, against which its relative paths resolve).
+    """
 
     kind: str
     ledger_id: str
@@ -57,10 +99,21 @@ class OwnerConsent:
 class LedgerTransaction:
     """What a ledger reports of one executed operation: everything a receipt and an auditor need.
 
-    ``transaction_id``: the ledger's id of the transaction (a receipt's id); ``height`` and ``timestamp`` (unix
-    seconds): of the block it is in; ``event``: what the ledger emitted for it (the operation as the contract or
-    chaincode saw it); ``submitter``: the account that submitted it, in the ledger's own form (an Ethereum address,
-    a Fabric MSP identity), which an auditor compares with the operator the organization names."""
+    - ``ledger_id``: the ledger's id (:attr:`Ledger.ledger_id`).
+    - ``transaction_id``: the ledger's own id of the transaction (an Ethereum transaction hash, a Fabric
+      transaction id), by which :meth:`Ledger.transaction` finds it again; it becomes the receipt's id.
+    - ``operation``, ``operation_id``, ``asset_id``, ``quantity``, ``source``, ``destination``: the operation as the
+      ledger executed it (read from the ledger, not echoed from the request: the node compares them with what it
+      asked). ``source`` is ``None`` for an issue, ``destination`` for a redeem and a rollback; a record of receipt
+      hashes has ``operation`` ``"record-receipts"`` and quantity 0.
+    - ``succeeded``: whether the transaction took effect (``False`` only for a transaction that is on the ledger and
+      failed there, as :meth:`Ledger.transaction` may find one).
+    - ``height`` and ``timestamp``: the block (or Fabric block) the transaction is in, and its time in unix seconds.
+    - ``event``: what the ledger emitted for it, as the contract or chaincode saw the operation (a record's ``root``
+      and ``count``).
+    - ``submitter``: the account that submitted it, in the ledger's own form (an Ethereum address, a Fabric MSP
+      identity), which an auditor compares with the operator the organization names.
+    """
 
     ledger_id: str
     transaction_id: str
@@ -79,6 +132,9 @@ class LedgerTransaction:
 
 @dataclass(frozen=True)
 class Balance:
+    """Units of one asset held by one FinID, read at ledger height ``height``: ``available`` to spend and ``held``
+    in holds not yet released or rolled back."""
+
     asset_id: str
     fin_id: str
     available: int
@@ -87,23 +143,36 @@ class Balance:
 
 
 class Ledger(abc.ABC):
-    """One ledger, reached through one profile. All methods may be called concurrently.
+    """One ledger, reached through one profile. Every method may be called concurrently.
 
-    A failed operation raises ``finp2p.errors.FinP2PError`` with an FP6xxx code (insufficient balance, bad signature,
-    unknown or reused operation id, ...); it never returns a transaction with ``succeeded=False`` for a refusal
-    that happened before anything reached the ledger.
+    Each operation method names the codes it raises for its own refusals; any of them may also raise the transient
+    FP6013 ``LEDGER_UNREACHABLE`` and FP6015 ``LEDGER_TIMEOUT``, FP6016 ``LEDGER_PROFILE`` when the profile turns out
+    to be wrong, FP6018 ``LEDGER_NO_FUNDS`` and FP6014 ``LEDGER_REVERTED`` (the module docstring says what the node
+    does with each). Every operation id is single-use per operation kind: a second issue, transfer, redeem or hold
+    under an operation id already spent raises FP6003 ``LEDGER_OPERATION_ID_USED``.
     """
 
     #: The ledger id, CAIP-2 where one exists (``eip155:31337``, ``fabric:<channel>/<chaincode>``).
     ledger_id: str
 
+    async def start(self) -> None:  # noqa: B027 - optional: a ledger may connect on first use instead
+        """Connect, and check what the profile says (the chain's id, the contracts, the chaincode), once, before the
+        node serves: a bad profile raises FP6016 and an unreachable ledger FP6013 here, so the node refuses to start
+        rather than fail its first operation. Not called where a ledger is opened for one command (an auditor's
+        lookup); every method must then work without it. Does nothing by default."""
+
     @abc.abstractmethod
     async def create_asset(self, asset_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
-        """Make the asset known to the ledger; return its ledger-side identifier fields (token address, ...)."""
+        """Make the asset known to the ledger; return its ledger-side identifier fields (token address, ...).
+
+        Raises FP6009 ``LEDGER_ASSET_EXISTS`` when it exists already (the node takes that as done when it resumes a
+        creation, or binds to an asset that exists), FP6020 ``LEDGER_INVALID_FIELD`` for an id it cannot hold."""
 
     @abc.abstractmethod
     async def issue(self, asset_id: str, destination: str, quantity: int, operation_id: str) -> LedgerTransaction:
-        """Create ``quantity`` new units owned by ``destination``."""
+        """Create ``quantity`` new units owned by ``destination``; only the ledger's operator may (FP6010
+        ``LEDGER_NOT_OPERATOR``). Raises FP6008 ``LEDGER_UNKNOWN_ASSET``, FP6011 ``LEDGER_INVALID_ACCOUNT``, FP6012
+        ``LEDGER_INVALID_QUANTITY``, FP6020 ``LEDGER_INVALID_FIELD``, FP6003 for a spent operation id."""
 
     @abc.abstractmethod
     async def transfer(
@@ -117,13 +186,22 @@ class Ledger(abc.ABC):
     ) -> LedgerTransaction:
         """Move units from ``source`` to ``destination``, authorised by the source's ``consent``: over the ledger's
         own template for this operation (:meth:`consent_template`), or over another template (a FinP2P router's)
-        that the caller has checked against the operation; the ledger checks the signature either way."""
+        that the caller has checked against the operation; the ledger checks the signature either way.
+
+        Raises FP6001 ``LEDGER_INSUFFICIENT_BALANCE`` (available units only: held ones do not count), FP6002
+        ``LEDGER_BAD_SIGNATURE`` (not the source's signature over exactly this operation), FP6019
+        ``LEDGER_UNSUPPORTED_CONSENT``, FP6021 ``LEDGER_CONSENT_USED`` (a signed template authorises one operation),
+        and the codes of :meth:`issue` for the asset, accounts, quantity and operation id."""
 
     @abc.abstractmethod
     async def redeem(
         self, asset_id: str, source: str, quantity: int, operation_id: str, consent: OwnerConsent | None
     ) -> LedgerTransaction:
-        """Destroy units of ``source``; from a hold of the same ``operation_id`` when one exists."""
+        """Destroy units of ``source``: from the active hold of the same ``operation_id`` when there is one (no
+        consent needed: the hold's was given), else from its available units with its ``consent``.
+
+        Raises the codes of :meth:`transfer`; from a hold FP6005 ``LEDGER_HOLD_EXPIRED``, FP6006
+        ``LEDGER_HOLD_QUANTITY`` (more than held) and FP6007 ``LEDGER_HOLD_MISMATCH`` (another asset or source)."""
 
     @abc.abstractmethod
     async def hold(
@@ -136,17 +214,26 @@ class Ledger(abc.ABC):
         expiry: int,
         consent: OwnerConsent,
     ) -> LedgerTransaction:
-        """Escrow units of ``source`` under ``operation_id`` until ``expiry`` (unix seconds)."""
+        """Escrow units of ``source`` under ``operation_id`` until ``expiry`` (unix seconds; 0 for none), for
+        ``destination`` when it is known. Held units leave the available balance and count in :attr:`Balance.held`.
+
+        Raises the codes of :meth:`transfer`, and FP6012 for a negative expiry."""
 
     @abc.abstractmethod
     async def release(
         self, asset_id: str, source: str, destination: str, quantity: int, operation_id: str
     ) -> LedgerTransaction:
-        """Pay held units of ``operation_id`` to ``destination``."""
+        """Pay held units of ``operation_id`` to ``destination``; only the ledger's operator may (FP6010). It
+        closes the hold: a release of part of it returns the rest to ``source``.
+
+        Raises FP6004 ``LEDGER_UNKNOWN_HOLD`` (none active: never made, or released, redeemed or rolled back),
+        FP6005 ``LEDGER_HOLD_EXPIRED``, FP6006 ``LEDGER_HOLD_QUANTITY``, FP6007 ``LEDGER_HOLD_MISMATCH`` (another
+        asset, source, or a destination other than the hold's)."""
 
     @abc.abstractmethod
     async def rollback(self, asset_id: str, source: str, quantity: int, operation_id: str) -> LedgerTransaction:
-        """Return held units of ``operation_id`` to ``source``."""
+        """Return held units of ``operation_id`` to ``source``: the whole hold, expired or not; only the ledger's
+        operator may (FP6010). Raises FP6004, FP6006 (not exactly the held quantity) and FP6007."""
 
     @abc.abstractmethod
     async def consent_template(
@@ -161,23 +248,29 @@ class Ledger(abc.ABC):
     ) -> dict[str, Any]:
         """What the source signs to consent to an operation (transfer, hold, redeem) on this ledger: the adapter
         API's signature template (``EIP712`` or ``hashList``) with the digest to sign in ``hash``. The primary node
-        checks a consent against it before executing; the ledger may check it again (on-chain)."""
+        checks a consent against it before executing; the ledger may check it again (on-chain). Reads nothing
+        from the ledger that could change the answer: the same arguments give the same template."""
 
     @abc.abstractmethod
     async def balance(self, asset_id: str, fin_id: str, height: int | None = None) -> Balance:
         """The available and held units of ``fin_id`` in ``asset_id``, at ``height`` (the ledger's current height
-        when ``None``). A ledger that keeps no history refuses a past height with FP6022."""
+        when ``None``); zero for an account the ledger has never seen. A ledger that keeps no history, or a height
+        it does not have, is refused with FP6022 ``LEDGER_NO_HISTORY``. An asset the ledger does not know holds
+        nothing (zero), or is refused with FP6008 ``LEDGER_UNKNOWN_ASSET``."""
 
     @abc.abstractmethod
     async def transaction(self, transaction_id: str) -> LedgerTransaction | None:
-        """Look a transaction up on the ledger itself; ``None`` when the ledger does not know it."""
+        """Look a transaction up on the ledger itself, by :attr:`LedgerTransaction.transaction_id`; ``None`` when
+        the ledger does not know it (never an error for an id of the wrong form: it is simply not there)."""
 
     @abc.abstractmethod
     async def find_operation(self, operation_id: str, operation: OperationType) -> LedgerTransaction | None:
         """The transaction that executed ``operation`` under ``operation_id``, or ``None`` if it never happened.
 
-        This is how a node that crashed after submitting learns whether its operation took effect, so it never
-        executes one twice. Release, rollback and a redeem from a hold carry the operation id of their hold.
+        This is how a node that crashed after submitting, or met FP6003 or FP6015, learns whether its operation took
+        effect, so it never executes one twice: it must find every confirmed transaction, across restarts of the
+        node and of the ledger's client. Release, rollback and a redeem from a hold carry the operation id of their
+        hold.
         """
 
     @abc.abstractmethod
@@ -199,10 +292,12 @@ class Ledger(abc.ABC):
 
     @abc.abstractmethod
     async def height(self) -> int:
-        """The ledger's current height (block number, Fabric block height)."""
+        """The ledger's current height (block number, Fabric block height); what ``/health`` asks to see whether
+        the ledger answers."""
 
     async def height_at(self, timestamp: int) -> int:
-        """The height of the last block at or before ``timestamp`` (unix seconds), for balances "as of" a time."""
+        """The height of the last block at or before ``timestamp`` (unix seconds), for balances "as of" a time;
+        FP6022 ``LEDGER_NO_HISTORY`` when the ledger cannot tell (the default) or starts after it."""
         raise FinP2PError(ErrorCode.LEDGER_NO_HISTORY, "this ledger cannot find its height at a time")
 
     def account_of(self, fin_id: str) -> dict[str, str]:
@@ -252,4 +347,5 @@ class Ledger(abc.ABC):
         return {}
 
     async def close(self) -> None:  # noqa: B027 - optional hook with nothing to do by default
-        """Release connections. Called once when the node stops."""
+        """Release connections and anything :meth:`start` began. Called once when the node stops, also when it
+        stops because a later part failed to start; must not raise for a ledger that never started."""

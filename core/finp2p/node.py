@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import os
 from pathlib import Path
@@ -16,20 +15,21 @@ from finp2p.components import ComponentContext
 from finp2p.config import Settings, open_config
 from finp2p.edge import recursion
 from finp2p.edge.files import private_dir
-from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.errors import TRANSIENT, ErrorCode, FinP2PError
 from finp2p.ledger import Ledger, LedgerProfile
 from finp2p.ledger_profiles import load_profile, open_ledger
+from finp2p.lifecycle import Closers
 from finp2p.network.pubsub import Delivered
-from finp2p.network.stack import NetworkStack, write_run_file
 from finp2p.plugins import PluginManager
 from finp2p.privacy.acl import AclBackend
+from finp2p.stack import NetworkStack, write_run_file
 from finp2p.store import Store
 
 log = logging.getLogger(__name__)
 
 
 class Node:
-    """One organization's node. ``start`` brings it up (migrations first), ``stop`` takes it down; both once."""
+    """One organization's node. ``start`` brings it up (migrations first), ``close`` takes it down; each once."""
 
     def __init__(self, settings: Settings, plugins: PluginManager) -> None:
         self.settings = settings
@@ -45,6 +45,7 @@ class Node:
         self.api: Any = None
         self.adapter: Any = None
         self.started = False
+        self._closers: Closers | None = None
 
     @classmethod
     def from_config(cls, path: Path | None, *, strict: bool | None = None) -> Node:
@@ -56,58 +57,89 @@ class Node:
         return ComponentContext(self.settings, self.settings.data_dir, self.plugins, self.store)
 
     async def start(self) -> None:
+        """Bring the node up: store (migrated), ACL backend, ledgers, network and services, REST API, adapter; then
+        ``finp2p_node_started``. Each part is closed again, in reverse order, if a later one fails to start."""
+        if self._closers is not None:
+            raise FinP2PError(ErrorCode.CONFIG_VALUE, "this node was started already; make a new Node to start again")
+        closers = self._closers = Closers(f"node {self.settings.node.name}")
         private_dir(self.settings.data_dir)
-        self.store = Store(
-            self.settings.store_url,
-            sqlite_synchronous=self.settings.store.sqlite_synchronous,
-            pool_size=self.settings.store.pool_size,
-        )
         try:
-            before, after = await asyncio.to_thread(self.store.migrate)
+            store = self.store = Store(
+                self.settings.store_url,
+                sqlite_synchronous=self.settings.store.sqlite_synchronous,
+                pool_size=self.settings.store.pool_size,
+            )
+            closers.push("store", lambda: asyncio.to_thread(store.close))
+            before, after = await asyncio.to_thread(store.migrate)
             if before != after:
                 log.info("store migrated from %s to %s", before or "empty", after)
             acl_settings = self.settings.acl.model_dump()
             self.acl = self.plugins.kind("acl", self.settings.acl.backend).factory(acl_settings, self.context)
             for path in self.settings.ledgers.profiles:
                 profile = load_profile(self.settings.path(path))
-                self.ledgers[profile.ledger_id] = open_ledger(profile, self.context)
+                ledger = open_ledger(profile, self.context)
+                self.ledgers[profile.ledger_id] = ledger
                 self.ledger_profiles[profile.ledger_id] = profile
+                closers.push(f"ledger {profile.ledger_id}", ledger.close)
+                await self._start_ledger(profile.ledger_id, ledger)
             if self.settings.identity.genesis is not None:
-
-                async def services(stack: NetworkStack) -> None:  # their handlers are there before any request
-                    self.network = stack
-                    self.assets = AssetService(self, stack.messenger)
-
-                self.network = await NetworkStack.start(
-                    self.settings,
-                    self.plugins,
-                    self.store,
-                    self.context,
-                    acl=self.acl,
-                    handlers=self._gathered("finp2p_message_handlers"),
-                    queries=self._gathered("finp2p_broadcast_queries"),
-                    on_topic_message=self._on_topic_message,
-                    before_serving=services,
-                )
-                assert self.assets is not None
-                await self.assets.resume()
-                if self.settings.api.port is not None:
-                    from finp2p.api.server import Api
-
-                    assert self.acl is not None
-                    self.api = Api(self.store, self.acl, self.network, self.assets)
-                    await self.api.start(self.settings.api.host, self.settings.api.port, self.settings.limits.server())
-                write_run_file(self.run_file, self.describe())
+                await self._start_network(closers)
             if self.settings.adapter.port is not None:
-                await self._start_adapter()
+                await self._start_adapter(closers)
             await self.emit("finp2p_node_started", node=self)
             recursion.restore()  # the ledger plugins are loaded and their chains open: no library raises it now
         except BaseException:
-            await self._close()
+            await self._close(raise_errors=False)  # the reason it did not start is the error to see
             raise
         self.started = True
 
-    async def _start_adapter(self) -> None:
+    async def _start_ledger(self, ledger_id: str, ledger: Ledger) -> None:
+        """A bad profile stops the node now rather than fail its first operation; a ledger that does not answer
+        yet does not (the node serves its other ledgers and the network, and this one connects on first use)."""
+        try:
+            await ledger.start()
+        except FinP2PError as exc:
+            if exc.code not in TRANSIENT:
+                raise
+            log.warning("ledger %s: %s; the node starts without it and connects on first use", ledger_id, exc)
+
+    async def _start_network(self, closers: Closers) -> None:
+        """The network stack with the asset services on it, then the REST API over both."""
+
+        async def services(stack: NetworkStack) -> None:  # their handlers are there before any request
+            self.network = stack
+            assets = self.assets = AssetService(self, stack.messenger)
+            closers.push("asset services", assets.close)
+
+        self.network = await NetworkStack.start(
+            self.settings,
+            self.plugins,
+            self.store,  # type: ignore[arg-type]
+            self.context,
+            acl=self.acl,
+            handlers=self.plugins.gather("finp2p_message_handlers", node=self),
+            queries=self.plugins.gather("finp2p_broadcast_queries", node=self),
+            on_topic_message=self._on_topic_message,
+            before_serving=services,
+        )
+        closers.push("network", self.network.close)  # closed before the services: no request reaches them then
+        assert self.assets is not None
+        await self.assets.start()
+        if self.settings.api.port is not None:
+            from finp2p.api.server import Api
+
+            assert self.acl is not None and self.store is not None
+            api = self.api = Api(self.store, self.acl, self.network, self.assets)
+            await api.start(self.settings.api.host, self.settings.api.port, self.settings.limits.server())
+            closers.push("REST API", api.close)
+        write_run_file(self.run_file, self.describe())
+
+        async def forget_run_file() -> None:
+            self.run_file.unlink(missing_ok=True)
+
+        closers.push("run file", forget_run_file)
+
+    async def _start_adapter(self, closers: Closers) -> None:
         """The ledger-adapter API over one of the node's ledgers, in the node's store, signing with its key."""
         from finp2p.adapter.auth import require_token
         from finp2p.adapter.server import AdapterServer
@@ -145,9 +177,12 @@ class Node:
             limits=self.settings.limits.server(),
         )
         await self.adapter.start(section.host, section.port)
+        closers.push("ledger-adapter API", self.adapter.close)
         log.info("ledger-adapter API for %s at %s", ledger_id, self.adapter.url)
 
-    async def stop(self) -> None:
+    async def close(self) -> None:
+        """Take the node down: ``finp2p_node_stopping``, then every part in reverse order of starting, each closed
+        whatever the others raise (their failures raised together at the end). Once; a second call does nothing."""
         if not self.started:
             return
         self.started = False
@@ -170,58 +205,22 @@ class Node:
             out["adapter"] = self.adapter.url
         return out
 
-    async def _close(self) -> None:
-        if self.adapter is not None:
-            await self.adapter.close()
-            self.adapter = None
-        if self.assets is not None:
-            await self.assets.close()
-            self.assets = None
-        if self.api is not None:
-            await self.api.close()
-            self.api = None
-        if self.network is not None:
-            self.run_file.unlink(missing_ok=True)
-            await self.network.stop()
-            self.network = None
-        for ledger in self.ledgers.values():
-            await ledger.close()
-        self.ledgers.clear()
-        if self.store is not None:
-            await asyncio.to_thread(self.store.close)
-            self.store = None
+    async def _close(self, *, raise_errors: bool = True) -> None:
+        closers, self._closers = self._closers, None
+        try:
+            if closers is not None:
+                await closers.close(raise_errors=raise_errors)
+        finally:
+            self.adapter = self.api = self.network = self.assets = self.acl = self.store = None
+            self.ledgers.clear()
 
     # -- hooks ---------------------------------------------------------------------------------------------------
-    def _gathered(self, hook_name: str) -> dict[str, Any]:
-        """The union of a gathered ``{name: handler}`` hook's answers; a name claimed twice is an error."""
-        merged: dict[str, Any] = {}
-        for impl in getattr(self.plugins.hook, hook_name).get_hookimpls():
-            answer = impl.function(**({"node": self} if "node" in impl.argnames else {})) or {}
-            for name, handler in answer.items():
-                if name in merged:
-                    raise FinP2PError(
-                        ErrorCode.PLUGIN_CONFLICT,
-                        f"{hook_name}: {name!r} is claimed twice (again by {self.plugins.plugin_name(impl.plugin)})",
-                    )
-                merged[name] = handler
-        return merged
-
     async def _on_topic_message(self, message: Delivered) -> None:
         await self.emit("finp2p_topic_message", raise_errors=False, node=self, message=message)
 
     async def emit(self, hook_name: str, *, raise_errors: bool = True, **kwargs: Any) -> None:
-        """Call an event hook on every plugin, awaiting awaitable answers, in registration order."""
-        hook = getattr(self.plugins.hook, hook_name)
-        for impl in hook.get_hookimpls():  # registration order
-            name = self.plugins.plugin_name(impl.plugin)
-            try:
-                result = impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
-                if inspect.isawaitable(result):
-                    await result
-            except Exception:
-                if raise_errors:
-                    raise
-                log.exception("plugin %s failed in %s", name, hook_name)
+        """Call an event hook on every plugin (see :meth:`finp2p.plugins.PluginManager.emit`)."""
+        await self.plugins.emit(hook_name, raise_errors=raise_errors, **kwargs)
 
     async def check_transfer(self, check: TransferCheck, *, timeout: float = 30.0) -> list[Violation]:
         """Ask every compliance hook; any violation (or failure to answer) vetoes the transfer."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata as md
+import inspect
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -43,11 +44,14 @@ class PluginProblem:
     error: FinP2PError
 
     def to_dict(self) -> dict[str, Any]:
+        """The problem as ``finp2p plugins --json`` lists it: the plugin, its distribution and the error."""
         return {"plugin": self.plugin, "distribution": self.distribution, **self.error.to_dict()}
 
 
 @dataclass
 class PluginInfo:
+    """A loaded plugin: where it comes from, the hooks it implements and what it provides, by role."""
+
     name: str
     distribution: str
     version: str
@@ -56,6 +60,7 @@ class PluginInfo:
     provides: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """The plugin as ``finp2p plugins --json`` lists it."""
         return {
             "name": self.name,
             "distribution": self.distribution,
@@ -92,6 +97,7 @@ class PluginManager:
 
     @property
     def hook(self) -> Any:
+        """The hook relay of pluggy, to call a hook the pluggy way (a list of answers, in pluggy's order)."""
         return self.pm.hook
 
     # -- loading -------------------------------------------------------------------------------------------------
@@ -112,6 +118,12 @@ class PluginManager:
                 continue
             self._register(obj, ep.name, dist, version)
 
+    def register(self, obj: object, *, name: str, distribution: str = "local", version: str = "0") -> bool:
+        """Register a plugin object that is not an installed distribution (an application embedding the node, a
+        test). It is checked like an installed one; ``False`` when it was refused (see :attr:`problems`)."""
+        self._register(obj, name, distribution, version)
+        return name in self._info
+
     def _register(self, obj: object, name: str, dist: str, version: str) -> None:
         if self.pm.is_blocked(name):
             return
@@ -123,6 +135,21 @@ class PluginManager:
             self._problem(name, dist, ErrorCode.PLUGIN_HOOK_SIGNATURE, str(exc))
             return
         unknown = [impl for impl in _hookimpl_names(self.pm, obj) if not getattr(self.pm.hook, impl).has_spec()]
+        wrappers = [
+            impl.function.__name__
+            for caller in self.pm.get_hookcallers(obj) or []
+            for impl in caller.get_hookimpls()
+            if impl.plugin is obj and (impl.wrapper or impl.hookwrapper)
+        ]
+        if wrappers:
+            self.pm.unregister(obj)
+            self._problem(
+                name,
+                dist,
+                ErrorCode.PLUGIN_WRAPPER,
+                f"implements {', '.join(sorted(wrappers))} as a wrapper: the node calls each implementation on its own",
+            )
+            return
         if unknown:
             self.pm.unregister(obj)
             self._problem(
@@ -147,24 +174,85 @@ class PluginManager:
         log.warning("skipping: %s", problem.error)
 
     def raise_if_problems(self) -> None:
+        """Raise FP1104 ``PLUGIN_STRICT`` listing every problem, if there was any."""
         if self.problems:
             listed = "; ".join(str(p.error) for p in self.problems)
             raise FinP2PError(ErrorCode.PLUGIN_STRICT, listed, problems=[p.to_dict() for p in self.problems])
+
+    # -- calling -------------------------------------------------------------------------------------------------
+    def implementations(self, hook_name: str) -> list[pluggy.HookImpl]:
+        """The implementations of a hook in the order the node calls them, which is pluggy's own: ``tryfirst``
+        ones first, then the most recently registered first, ``trylast`` ones last."""
+        return list(reversed(getattr(self.pm.hook, hook_name).get_hookimpls()))
+
+    def call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call every implementation of a hook, in :meth:`implementations` order, each with the arguments it asks
+        for; ``(plugin name, answer)`` pairs, an implementation that raised answering with its exception."""
+        answers: list[tuple[str, Any]] = []
+        for impl in self.implementations(hook_name):
+            try:
+                answer: Any = impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
+            except Exception as exc:  # each plugin answers for itself: one that raises does not silence the others
+                answer = exc
+            answers.append((self.plugin_name(impl.plugin), answer))
+        return answers
+
+    def gather(self, hook_name: str, **kwargs: Any) -> dict[str, Any]:
+        """The union of a gathered ``{name: value}`` hook's answers. A name claimed twice raises FP1105
+        ``PLUGIN_CONFLICT``, an implementation that raised or answered with something else FP1103
+        ``PLUGIN_BAD_RESULT``: a node must not start with half of what its plugins declare."""
+        merged: dict[str, Any] = {}
+        owners: dict[str, str] = {}
+        for plugin, answer in self.call_each(hook_name, **kwargs):
+            if isinstance(answer, Exception):
+                raise FinP2PError(
+                    ErrorCode.PLUGIN_BAD_RESULT, f"plugin {plugin!r}: {hook_name}(): {_describe(answer)}"
+                ) from answer
+            if answer is not None and not isinstance(answer, dict):
+                raise FinP2PError(
+                    ErrorCode.PLUGIN_BAD_RESULT,
+                    f"plugin {plugin!r}: {hook_name}() returned {type(answer).__name__}, expected a dict",
+                )
+            for name, value in (answer or {}).items():
+                if name in merged:
+                    raise FinP2PError(
+                        ErrorCode.PLUGIN_CONFLICT,
+                        f"{hook_name}: {name!r} is claimed by plugin {owners[name]!r} and again by {plugin!r}",
+                    )
+                merged[name], owners[name] = value, plugin
+        return merged
+
+    async def emit(self, hook_name: str, *, raise_errors: bool = True, **kwargs: Any) -> None:
+        """Call an event hook's implementations in :meth:`implementations` order, awaiting each awaitable answer
+        before calling the next. With ``raise_errors`` the first failure propagates (and the rest are not called);
+        otherwise each failure is logged and the next implementation is called."""
+        for impl in self.implementations(hook_name):
+            try:
+                result = impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                if raise_errors:
+                    raise
+                log.exception("plugin %s failed in %s", self.plugin_name(impl.plugin), hook_name)
 
     # -- components ----------------------------------------------------------------------------------------------
     def _collect_kinds(self) -> dict[ComponentRole, dict[str, tuple[str, ComponentKind[Any]]]]:
         if self._kinds is not None:
             return self._kinds
         table: dict[ComponentRole, dict[str, tuple[str, ComponentKind[Any]]]] = {role: {} for role in _KIND_HOOKS}
+        registered = list(self._info)
         for role, hook_name in _KIND_HOOKS.items():
-            hook = getattr(self.pm.hook, hook_name)
-            for impl in hook.get_hookimpls():  # registration order: built-ins first
-                plugin_name = self.pm.get_name(impl.plugin) or "?"
+            # Called in pluggy's order; a kind claimed twice stays with the plugin registered first (built-ins
+            # before installed ones), whichever answered first.
+            answers = sorted(
+                self.call_each(hook_name),
+                key=lambda a: registered.index(a[0]) if a[0] in registered else len(registered),
+            )
+            for plugin_name, answer in answers:
                 dist = self._info[plugin_name].distribution if plugin_name in self._info else "?"
-                try:
-                    answer = impl.function()
-                except Exception as exc:
-                    self._problem(plugin_name, dist, ErrorCode.PLUGIN_BAD_RESULT, f"{hook_name}(): {_describe(exc)}")
+                if isinstance(answer, Exception):
+                    self._problem(plugin_name, dist, ErrorCode.PLUGIN_BAD_RESULT, f"{hook_name}(): {_describe(answer)}")
                     continue
                 for kind in answer or []:
                     if not isinstance(kind, ComponentKind):
@@ -193,9 +281,11 @@ class PluginManager:
         return table
 
     def kinds(self, role: ComponentRole) -> dict[str, ComponentKind[Any]]:
+        """Every component kind of ``role`` the loaded plugins provide, by kind name."""
         return {name: kind for name, (_, kind) in self._collect_kinds()[role].items()}
 
     def kind(self, role: ComponentRole, name: str) -> ComponentKind[Any]:
+        """The component kind ``name`` of ``role``; FP1106 ``PLUGIN_UNKNOWN_KIND`` naming those there are."""
         available = self.kinds(role)
         if name not in available:
             known = ", ".join(sorted(available)) or "none"
@@ -211,14 +301,12 @@ class PluginManager:
         self._collect_kinds()
         extras = {"config": "finp2p_config_sections", "commands": "finp2p_cli_commands"}
         for label, hook_name in extras.items():
-            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-                info = self._info.get(self.plugin_name(impl.plugin))
+            for plugin_name, answer in self.call_each(hook_name):
+                info = self._info.get(plugin_name)
                 if info is None:
                     continue
-                try:
-                    answer = impl.function()
-                except Exception as exc:
-                    self._problem(info.name, info.distribution, ErrorCode.PLUGIN_BAD_RESULT, f"{hook_name}(): {exc}")
+                if isinstance(answer, Exception):
+                    self._problem(info.name, info.distribution, ErrorCode.PLUGIN_BAD_RESULT, f"{hook_name}(): {answer}")
                     continue
                 names = list(answer) if isinstance(answer, dict) else [getattr(c, "name", "?") for c in answer or []]
                 info.provides[label] = names
@@ -230,6 +318,7 @@ class PluginManager:
         return list(self._info.values())
 
     def plugin_name(self, plugin: object) -> str:
+        """The name a plugin object was registered under (its entry point's, or a built-in's)."""
         return self.pm.get_name(plugin) or "?"
 
 

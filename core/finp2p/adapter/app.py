@@ -29,16 +29,6 @@ log = logging.getLogger(__name__)
 MAX_BODY = 256 * 1024
 #: How long ``GET /operations/status/{cid}?wait=S`` may hold a request (an extension: the spec polls).
 MAX_WAIT_S = 30.0
-_STATUS = {
-    ErrorCode.IDEMPOTENCY_CONFLICT: 409,
-    ErrorCode.NOT_FOUND: 404,
-    ErrorCode.LEDGER_UNKNOWN_ASSET: 404,
-    ErrorCode.LEDGER_UNREACHABLE: 503,
-    ErrorCode.LEDGER_TIMEOUT: 503,
-    ErrorCode.API_UNAUTHORIZED: 401,
-    ErrorCode.BODY_TOO_LARGE: 413,
-    ErrorCode.REQUEST_TIMEOUT: 408,
-}
 #: Route (after the base path) -> the operation it submits, for the routes that take an Idempotency-Key.
 OPERATION_ROUTES = {
     "/assets/create": "createAsset",
@@ -50,7 +40,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def error_response(exc: FinP2PError) -> web.StreamResponse:
-    status = _STATUS.get(exc.code, 400)
+    status = exc.code.status
     body = {"error": f"{exc.code.title}: {exc.detail}. {exc.code.hint}", "code": exc.code.code}
     response = web.json_response(body, status=status)
     return http.closing(response) if http.closes_connection(exc) else response

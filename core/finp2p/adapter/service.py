@@ -29,9 +29,10 @@ from finp2p.adapter import translate
 from finp2p.adapter.translate import RECEIPT_OPERATIONS, Prepared
 from finp2p.assets.execution import execute_once
 from finp2p.assets.receipts import ReceiptDomain
+from finp2p.clock import now_ms
 from finp2p.compliance import TransferCheck
 from finp2p.config import Settings
-from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.errors import TRANSIENT, ErrorCode, FinP2PError
 from finp2p.identity.canonical import canonical
 from finp2p.identity.keys import SigningKey, check_fin_id
 from finp2p.ledger import Ledger, LedgerTransaction, OperationType
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 #: Operations the compliance hooks are asked about (as on the primary node).
 COMPLIANCE_CHECKED = frozenset({OperationType.ISSUE, OperationType.TRANSFER, OperationType.HOLD, OperationType.RELEASE})
 #: Ledger troubles worth another attempt: the operation may not have reached the ledger, or its outcome is unknown.
-TRANSIENT = frozenset({ErrorCode.LEDGER_UNREACHABLE, ErrorCode.LEDGER_TIMEOUT})
 #: Attempts at an operation whose ledger is unreachable before it waits for the next start; the wait doubles from
 #: RETRY_FIRST_S up to RETRY_MAX_S.
 ATTEMPTS = 12
@@ -53,10 +53,6 @@ RETRY_MAX_S = 30.0
 CALLBACK_ATTEMPTS = 8
 #: Completed results kept in memory for the polls that wait on them.
 RECENT_RESULTS = 4096
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def kind_of(operation: str) -> str:
@@ -158,7 +154,7 @@ class AdapterService:
             found = s.exec(select(AdapterOperationRow).where(AdapterOperationRow.idempotency_key == scoped)).first()
             if found is not None:
                 return found, False
-            now = _now_ms()
+            now = now_ms()
             row = AdapterOperationRow(
                 cid=uuid.uuid4().hex,
                 idempotency_key=scoped,
@@ -506,7 +502,7 @@ class AdapterService:
             row = s.get(AdapterPlanRow, plan_id) or AdapterPlanRow(
                 plan_id=plan_id, status="", proposals="[]", updated_ms=0
             )
-            row.status, row.updated_ms = approval["status"], _now_ms()
+            row.status, row.updated_ms = approval["status"], now_ms()
             s.add(row)
             s.add(_answered("approvePlan", {"executionPlan": {"id": plan_id}}, result))
 
@@ -534,7 +530,7 @@ class AdapterService:
             proposals.append({"proposal": proposal, "status": status})
             if proposal.get("proposalType") == "cancel" and status == "approved":
                 row.status = "cancelled"
-            row.proposals, row.updated_ms = json.dumps(proposals), _now_ms()
+            row.proposals, row.updated_ms = json.dumps(proposals), now_ms()
             s.add(row)
 
         await self.store.run(write)
@@ -555,7 +551,7 @@ class AdapterService:
             row = s.get(AdapterOwnerRow, fin_id) or AdapterOwnerRow(
                 fin_id=fin_id, status=status, accounts="{}", updated_ms=0
             )
-            row.status, row.accounts, row.updated_ms = status, json.dumps(checked), _now_ms()
+            row.status, row.accounts, row.updated_ms = status, json.dumps(checked), now_ms()
             s.add(row)
 
         await self.store.run(write)
@@ -600,7 +596,7 @@ class AdapterService:
 def _set(s: Session, cid: str, **values: Any) -> None:
     # One UPDATE, no read first: this write is on every operation's path.
     s.execute(
-        sa.update(AdapterOperationRow).where(col(AdapterOperationRow.cid) == cid).values(**values, updated_ms=_now_ms())
+        sa.update(AdapterOperationRow).where(col(AdapterOperationRow.cid) == cid).values(**values, updated_ms=now_ms())
     )
 
 
@@ -618,14 +614,14 @@ def _proposal_answer(s: Session, plan_id: str, proposal: dict[str, Any]) -> dict
         }
     proposals = json.loads(row.proposals)
     proposals.append({"proposal": proposal, "answer": "approved"})
-    row.proposals, row.updated_ms = json.dumps(proposals), _now_ms()
+    row.proposals, row.updated_ms = json.dumps(proposals), now_ms()
     s.add(row)
     return {"status": "approved"}
 
 
 def _answered(operation: str, body: dict[str, Any], result: dict[str, Any]) -> AdapterOperationRow:
     """An operation answered at once (an approval), kept so its cid can be asked about like any other."""
-    now = _now_ms()
+    now = now_ms()
     return AdapterOperationRow(
         cid=result["cid"],
         idempotency_key=f"{operation}:{result['cid']}",

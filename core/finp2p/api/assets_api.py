@@ -13,7 +13,6 @@ from typing import Any
 from aiohttp import web
 
 from finp2p.assets.operations import OperationRequest
-from finp2p.assets.resource_id import ResourceId
 from finp2p.assets.service import AssetService
 from finp2p.edge import http
 from finp2p.edge.identifiers import TOKEN
@@ -21,27 +20,8 @@ from finp2p.edge.numbers import parse_count, parse_seconds
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.privacy import sharing
 from finp2p.privacy.acl import AclBackend
+from finp2p.resource_id import ResourceId
 from finp2p.store import Store
-
-STATUS = {
-    ErrorCode.OPERATION_INVALID: 400,
-    ErrorCode.ASSET_NOT_MANAGED: 404,
-    ErrorCode.OPERATION_ID_CONFLICT: 409,
-    ErrorCode.IDEMPOTENCY_CONFLICT: 409,
-    ErrorCode.IN_PROGRESS: 409,
-    ErrorCode.OUTCOME_UNKNOWN: 409,
-    ErrorCode.LEDGER_ASSET_EXISTS: 409,
-    ErrorCode.LEDGER_PROFILE: 400,
-    ErrorCode.LEDGER_INVALID_ACCOUNT: 400,
-    ErrorCode.LEDGER_INVALID_FIELD: 400,
-    ErrorCode.CONSENT_INVALID: 400,
-    ErrorCode.LEDGER_UNREACHABLE: 503,
-    ErrorCode.RECEIPT_INVALID: 400,
-    ErrorCode.LEDGER_INVALID_QUANTITY: 400,
-    ErrorCode.REQUEST_TIMEOUT: 408,
-    ErrorCode.BODY_TOO_LARGE: 413,
-}
-
 
 #: The largest body the REST API reads.
 MAX_BODY = 256 * 1024

@@ -18,21 +18,10 @@ from finp2p.edge.identifiers import TOKEN
 from finp2p.edge.limits import DEFAULT_LIMITS, ServerLimits
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.network.idempotency import IdempotencyStore
-from finp2p.network.stack import NetworkStack
 from finp2p.privacy import records, sharing
 from finp2p.privacy.acl import AclBackend
+from finp2p.stack import NetworkStack
 from finp2p.store import Store
-
-STATUS = {
-    ErrorCode.MALFORMED: 400,
-    ErrorCode.BAD_RESOURCE_ID: 400,
-    ErrorCode.ACL_DENIED: 403,
-    ErrorCode.NOT_FOUND: 404,
-    ErrorCode.PEER_UNREACHABLE: 502,
-    ErrorCode.PEER_TIMEOUT: 504,
-    ErrorCode.NO_REGISTRAR: 502,
-    ErrorCode.CREDENTIAL_REVOKED: 403,
-}
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -155,18 +144,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def error_response(err: FinP2PError, status: int | None = None) -> web.StreamResponse:
-    status = status or STATUS.get(err.code) or assets_api.STATUS.get(err.code) or _default_status(err.code)
+    status = status or err.code.status
     response = web.json_response({"error": err.to_dict()}, status=status)
     return http.closing(response) if http.closes_connection(err) else response
-
-
-def _default_status(code: ErrorCode) -> int:
-    """Ledger refusals and business rules are 422 (understood, refused); a peer's trouble is 502."""
-    if code.code.startswith(("FP6", "FP7")) or code is ErrorCode.ACL_DENIED:
-        return 422
-    if code.code.startswith("FP3"):
-        return 502
-    return 400
 
 
 class Api:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 
 from sqlmodel import Session, select
 
+from finp2p.clock import now_ms
 from finp2p.store.models import ApiTokenRow
 
 PREFIX = "fp2p_"
@@ -19,7 +19,7 @@ def digest(token: str) -> str:
 
 def create(s: Session, name: str) -> str:
     token = PREFIX + secrets.token_urlsafe(32)
-    s.add(ApiTokenRow(token_hash=digest(token), name=name, created_ms=int(time.time() * 1000)))
+    s.add(ApiTokenRow(token_hash=digest(token), name=name, created_ms=now_ms()))
     return token
 
 

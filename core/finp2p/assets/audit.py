@@ -28,7 +28,6 @@ from typing import Any
 
 from finp2p.assets import merkle
 from finp2p.assets.receipts import NO_DESTINATION, OPERATION_TYPES, Bundle, LedgerPlace, Party, check_proof
-from finp2p.assets.resource_id import ResourceId
 from finp2p.components import ComponentContext
 from finp2p.config import Settings
 from finp2p.errors import ErrorCode, FinP2PError
@@ -40,24 +39,37 @@ from finp2p.identity.trust import Identity, Trust
 from finp2p.ledger import Ledger, LedgerProfile, LedgerTransaction
 from finp2p.ledger_profiles import open_ledger
 from finp2p.plugins import PluginManager
+from finp2p.resource_id import ResourceId
 
 HELD, FAILED, UNCHECKED = "held", "failed", "unchecked"
 #: Errors that say a ledger could not be asked, not that the receipt is wrong.
 CANNOT_ASK = frozenset({ErrorCode.LEDGER_UNREACHABLE, ErrorCode.LEDGER_TIMEOUT, ErrorCode.LEDGER_NO_PROFILE})
+MISMATCH, UNRECORDED = ErrorCode.RECEIPT_LEDGER_MISMATCH, ErrorCode.RECEIPT_NOT_RECORDED
 
 
 @dataclass(frozen=True)
 class Check:
+    """One check's verdict: held, failed (with the code that says why) or unchecked (the ledger could not be asked).
+
+    A failed check's ``code`` is FP7001 ``RECEIPT_BAD_SIGNATURE`` (the proof), FP7011 ``RECEIPT_UNTRUSTED`` (who
+    signed), FP7003 ``RECEIPT_LEDGER_MISMATCH`` (the asset ledger's transaction), FP7004 ``RECEIPT_NOT_RECORDED``
+    (the requester's record), or the code of the error met on the way.
+    """
+
     name: str
     status: str
     detail: str
+    code: ErrorCode | None = None
 
     @property
     def ok(self) -> bool:
         return self.status == HELD
 
     def to_dict(self) -> dict[str, Any]:
-        return {"check": self.name, "status": self.status, "ok": self.ok, "detail": self.detail}
+        out = {"check": self.name, "status": self.status, "ok": self.ok, "detail": self.detail}
+        if self.code is not None:
+            out["code"] = self.code.code
+        return out
 
 
 class Auditor:
@@ -107,7 +119,7 @@ class Auditor:
         try:
             check_proof(bundle.receipt, bundle.proof, bundle.issuer.fin_id)
         except FinP2PError as exc:
-            return Check(name, FAILED, str(exc))
+            return Check(name, FAILED, str(exc), exc.code)
         d = bundle.domain
         where = f"domain FinP2P/1, chain {d.chain_id}, contract {d.verifying_contract[:10]}…"
         return Check(name, HELD, f"FinP2P Receipt ({where}) signed by {bundle.issuer.fin_id[:16]}…")
@@ -125,10 +137,11 @@ class Auditor:
                     FAILED,
                     f"the receipt is signed by {identity.org_id}, but {receipt.asset_id} is managed by {manager}: "
                     "only the asset's organization issues its receipts",
+                    ErrorCode.RECEIPT_UNTRUSTED,
                 )
             bundle.check_statement()
         except FinP2PError as exc:
-            return Check(name, FAILED, str(exc))
+            return Check(name, FAILED, str(exc), exc.code)
         founder = identity.chain[-1].issuer[:16]
         return Check(
             name, HELD, f"{identity.org_id} manages {receipt.asset_id}, certified up to founding node {founder}…"
@@ -141,15 +154,17 @@ class Auditor:
         await ledger.verify_deployment()
         tx = await ledger.transaction(receipt.id)
         if tx is None:
-            return Check(name, FAILED, f"{place.ledger_id} has no transaction {receipt.id} in that deployment")
+            return Check(
+                name, FAILED, f"{place.ledger_id} has no transaction {receipt.id} in that deployment", MISMATCH
+            )
         if not tx.succeeded:
-            return Check(name, FAILED, f"transaction {receipt.id} failed on {place.ledger_id}")
+            return Check(name, FAILED, f"transaction {receipt.id} failed on {place.ledger_id}", MISMATCH)
         differ = _differences(bundle, tx)
         if differ:
-            return Check(name, FAILED, "; ".join(differ))
+            return Check(name, FAILED, "; ".join(differ), MISMATCH)
         submitted = self._operator(ledger, place, tx, bundle.issuer)
         if submitted is not None:
-            return Check(name, FAILED, submitted)
+            return Check(name, FAILED, submitted, MISMATCH)
         return Check(
             name,
             HELD,
@@ -161,7 +176,9 @@ class Auditor:
         name = "recorded by the requester"
         record = bundle.record
         if record is None:
-            return Check(name, FAILED, "the bundle has no record: the requester did not record this receipt")
+            return Check(
+                name, FAILED, "the bundle has no record: the requester did not record this receipt", UNRECORDED
+            )
         identity = self._identity(record.requester, at=None)
         digest = bundle.digest()
         keys.verify(record.requester.fin_id, "receipt", record.signed_part(digest), record.signature)
@@ -170,15 +187,18 @@ class Auditor:
         proof = [keys.decode_hex(p.removeprefix("0x"), "a proof hash", 32) for p in record.proof]
         if not await ledger.receipt_recorded(digest, proof):
             return Check(
-                name, FAILED, f"the registry {identity.org_id} names on {record.ledger.ledger_id} does not hold it"
+                name,
+                FAILED,
+                f"the registry {identity.org_id} names on {record.ledger.ledger_id} does not hold it",
+                UNRECORDED,
             )
         tx = await ledger.transaction(record.transaction_id)
         root = "0x" + merkle.root_of(digest, proof).hex()
         if tx is None or not tx.succeeded or tx.event.get("root") != root:
-            return Check(name, FAILED, f"transaction {record.transaction_id} did not record root {root}")
+            return Check(name, FAILED, f"transaction {record.transaction_id} did not record root {root}", UNRECORDED)
         submitted = self._operator(ledger, record.ledger, tx, record.requester)
         if submitted is not None:
-            return Check(name, FAILED, submitted)
+            return Check(name, FAILED, submitted, UNRECORDED)
         return Check(
             name,
             HELD,
@@ -213,7 +233,7 @@ class Auditor:
         try:
             return await work
         except FinP2PError as exc:
-            return Check(name, UNCHECKED if exc.code in CANNOT_ASK else FAILED, str(exc))
+            return Check(name, UNCHECKED if exc.code in CANNOT_ASK else FAILED, str(exc), exc.code)
 
     def _ledger(self, place: LedgerPlace) -> Ledger:
         """The deployment ``place`` names, on a ledger the auditor reaches itself (found by its id)."""

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from finp2p.assets.resource_id import ResourceId, ResourceType
 from finp2p.edge.identifiers import TOKEN
 from finp2p.edge.numbers import check_unix_seconds, parse_quantity
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity.keys import check_fin_id
 from finp2p.ledger import OperationType, OwnerConsent
+from finp2p.resource_id import ResourceId, ResourceType
 
 #: Operations that move an owner's units and so need the owner's consent (a redeem from a hold does not).
 NEEDS_CONSENT = frozenset({OperationType.TRANSFER, OperationType.HOLD, OperationType.REDEEM})

@@ -44,16 +44,17 @@ from finp2p.assets.receipts import (
     public_profile,
 )
 from finp2p.assets.recorder import ReceiptRecorder
-from finp2p.assets.resource_id import ResourceId
 from finp2p.assets.templates import hash_list_template, verify_signature
+from finp2p.clock import now_ms
 from finp2p.compliance import TransferCheck
-from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.errors import TRANSIENT, ErrorCode, FinP2PError
 from finp2p.identity import keys
 from finp2p.identity.canonical import canonical
 from finp2p.identity.credentials import chain_document, chain_from
 from finp2p.ledger import Ledger, LedgerTransaction, OperationType
 from finp2p.network.messaging import Incoming, Messenger
 from finp2p.privacy.sharing import fetch
+from finp2p.resource_id import ResourceId
 from finp2p.store.models import ManagedAssetRow, PrimaryOperationRow, RequestedOperationRow
 
 if TYPE_CHECKING:
@@ -73,10 +74,6 @@ RECEIPT_QUERY = "receipt.validate"
 #: before leaving the operation pending for the next resume.
 REQUEST_TIMEOUT_S = 60.0
 REQUEST_PATIENCE_S = 300.0
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _error_json(exc: FinP2PError) -> str:
@@ -123,7 +120,7 @@ class AssetService:
             raise FinP2PError(ErrorCode.LEDGER_ASSET_EXISTS, f"{asset_id} exists already on {existing.ledger_id}")
         answer = await ledger.create_asset(asset_id, metadata)
         details = {"name": name, "metadata": metadata, "ledger": answer}
-        row = ManagedAssetRow(asset_id=asset_id, ledger_id=ledger_id, details=json.dumps(details), created_ms=_now_ms())
+        row = ManagedAssetRow(asset_id=asset_id, ledger_id=ledger_id, details=json.dumps(details), created_ms=now_ms())
         await self.store.run(lambda s: s.add(row))
         if self.network.discovery is not None:
             from finp2p.network.discovery import share
@@ -184,7 +181,10 @@ class AssetService:
             else:  # interrupted while executing: it may have reached the ledger
                 tx = await execute_once(ledger, request, resumed=True)
         except FinP2PError as exc:
-            await self._write(op_id, op, requester, body, state="failed", answer=_error_json(exc))
+            if exc.code not in TRANSIENT:  # final: every later ask is answered with this error
+                await self._write(op_id, op, requester, body, state="failed", answer=_error_json(exc))
+            # A transient failure (the ledger unreachable, or no confirmation in time: it may yet be confirmed) leaves
+            # a written-down operation executing; the next ask resumes it, looking it up on the ledger first.
             raise
         self._step(request, "on-ledger")
         # Signing is local and repeatable, so the transaction and the receipt are written together: a crash before
@@ -214,7 +214,7 @@ class AssetService:
                 )
             for k, v in values.items():
                 setattr(row, k, v)
-            row.updated_ms = _now_ms()
+            row.updated_ms = now_ms()
             s.add(row)
 
         await self.store.run(write)
@@ -423,7 +423,7 @@ class AssetService:
     async def submit(self, request: OperationRequest, idempotency_key: str) -> dict[str, Any]:
         """Write the request down (once per idempotency key) and start it; answer with its status to poll."""
         body = canonical(request.to_body()).decode()
-        now = _now_ms()
+        now = now_ms()
 
         def claim(s: Session) -> tuple[RequestedOperationRow, bool]:
             found = s.exec(
@@ -465,7 +465,7 @@ class AssetService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def resume(self) -> int:
+    async def start(self) -> int:
         """Pick up what a previous run left unfinished, on both sides. Returns how many it resumed."""
         pending = await self.store.run(
             lambda s: [
@@ -506,7 +506,7 @@ class AssetService:
             await self._update(op_id, state="recorded", bundle=json.dumps(bundle))
             await self.node.emit("finp2p_receipt_received", raise_errors=False, receipt=bundle, node=self.node)
         except FinP2PError as exc:
-            if exc.code in _RETRY_LATER:
+            if exc.code in TRANSIENT:
                 log.warning("operation %s: %s; it stays pending and resumes on the next start", op_id, exc)
                 return
             # A receipt that could not be recorded is kept with the failure: the operation itself happened.
@@ -533,7 +533,7 @@ class AssetService:
                     timeout=REQUEST_TIMEOUT_S,
                 )
             except FinP2PError as exc:
-                if exc.code not in _RETRY_LATER or time.monotonic() + delay > deadline:
+                if exc.code not in TRANSIENT or time.monotonic() + delay > deadline:
                     raise
                 log.info("operation %s: %s; asking again", request.operation_id, exc.code.code)
             await asyncio.sleep(delay)
@@ -582,7 +582,7 @@ class AssetService:
             assert row is not None
             for k, v in values.items():
                 setattr(row, k, v)
-            row.updated_ms = _now_ms()
+            row.updated_ms = now_ms()
             s.add(row)
 
         await self.store.run(write)
@@ -638,16 +638,3 @@ async def _template_for(ledger: Ledger, r: OperationRequest) -> dict[str, Any]:
     return await ledger.consent_template(
         r.operation, r.asset_id, str(r.source), r.destination, r.quantity, r.operation_id, r.expiry
     )
-
-
-#: Errors after which an operation stays pending (and resumes later) instead of failing for good.
-_RETRY_LATER = frozenset(
-    {
-        ErrorCode.PEER_UNREACHABLE,
-        ErrorCode.PEER_TIMEOUT,
-        ErrorCode.IN_PROGRESS,
-        ErrorCode.LEDGER_UNREACHABLE,
-        ErrorCode.LEDGER_TIMEOUT,
-        ErrorCode.NO_REGISTRAR,
-    }
-)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
+from finp2p.clock import now_ms
 from finp2p.privacy.acl import AclBackend, AclRule
 from finp2p.store import Store
 from finp2p.store.models import AclGroupMemberRow, AclRuleRow
@@ -20,7 +19,7 @@ class SqlAclBackend(AclBackend):
         def op(s: Session) -> AclRule:
             found = _find(s, rule)
             if found is None:
-                row = AclRuleRow(subject=rule.subject, action=rule.action, resource=rule.resource, created_ms=_now_ms())
+                row = AclRuleRow(subject=rule.subject, action=rule.action, resource=rule.resource, created_ms=now_ms())
                 s.add(row)
                 s.flush()
                 found = row
@@ -97,7 +96,3 @@ def _groups_of(s: Session, org_id: str) -> frozenset[str]:
 
 def _to_rule(row: AclRuleRow) -> AclRule:
     return AclRule(subject=row.subject, action=row.action, resource=row.resource, id=row.id)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

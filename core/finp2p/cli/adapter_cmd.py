@@ -99,6 +99,7 @@ def serve_cmd(
     from finp2p.identity.keys import SigningKey, load_key, passphrase_from, save_key
     from finp2p.ledger import LedgerProfile
     from finp2p.ledger_profiles import EMBEDDED_PROFILE, load_profile, open_ledger
+    from finp2p.lifecycle import Closers
     from finp2p.store import Store
 
     # A node's config (`finp2p -c node.toml adapter serve`) brings its plugins and their sections: the compliance
@@ -118,29 +119,34 @@ def serve_cmd(
         profile = LedgerProfile(profile.kind, profile.ledger_id, {**profile.settings, "operator_key": str(operator)})
 
     async def serve() -> None:
-        store = Store(store_url or f"sqlite:///{(data_dir / 'adapter.db').resolve()}")
-        await asyncio.to_thread(store.migrate)
-        ledger = open_ledger(profile, ComponentContext(settings, data_dir, plugins, store))
-        service = AdapterService(ledger, store, key=key, callback_url=callback_url, plugins=plugins, settings=settings)
-        server = AdapterServer(
-            service,
-            token=token,
-            base_path=base_path,
-            insecure_no_auth=insecure_no_auth,
-            limits=settings.limits.server(),
-        )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        closers = Closers("ledger-adapter")
         try:
+            store = Store(store_url or f"sqlite:///{(data_dir / 'adapter.db').resolve()}")
+            closers.push("store", lambda: asyncio.to_thread(store.close))
+            await asyncio.to_thread(store.migrate)
+            ledger = open_ledger(profile, ComponentContext(settings, data_dir, plugins, store))
+            closers.push("ledger", ledger.close)
+            await ledger.start()
+            service = AdapterService(
+                ledger, store, key=key, callback_url=callback_url, plugins=plugins, settings=settings
+            )
+            server = AdapterServer(
+                service,
+                token=token,
+                base_path=base_path,
+                insecure_no_auth=insecure_no_auth,
+                limits=settings.limits.server(),
+            )
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
             url = await server.start(host, port)
+            closers.push("server", server.close)
             out.print(url)
             err.print(f"serving the ledger-adapter API for {profile.ledger_id} at {url} (Ctrl-C stops)")
             await stop.wait()
         finally:
-            await server.close()
-            await ledger.close()
-            await asyncio.to_thread(store.close)
+            await closers.close()
 
     asyncio.run(serve())

@@ -14,7 +14,7 @@ from finp2p.cli.node_cmd import as_node
 from finp2p.cli.output import emit, json_option, out, reports_errors
 from finp2p.network.adverts import Advert
 from finp2p.network.discovery import Discovery, share, unshare
-from finp2p.network.stack import NetworkStack
+from finp2p.stack import NetworkStack
 from finp2p.store import Store
 from finp2p.store.models import OwnAdvertRow
 

@@ -378,7 +378,8 @@ def org_register_cmd(
 ) -> None:
     """Register this node with a rendezvous node of the genesis (--config). Run again to collect the credential
     once an operator approved it; the exit status is 0 when approved and 1 while pending."""
-    from finp2p.identity.registration import register
+    from finp2p.builtins.https import HttpsSettings, HttpsTransport
+    from finp2p.governance.registration import register
 
     settings = settings_of(ctx)
     host = urlsplit(public_url).hostname or ""
@@ -387,7 +388,8 @@ def org_register_cmd(
     try:
         outcome = asyncio.run(
             register(
-                genesis=_genesis(settings),
+                genesis=(genesis := _genesis(settings)),
+                transport=HttpsTransport(HttpsSettings(trust_pem=genesis.trust_pem)),
                 ident=_identity(settings),
                 store=store,
                 org_id=org_id,

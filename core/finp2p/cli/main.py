@@ -119,20 +119,15 @@ class PluginAwareGroup(click.Group):
             err.print(f"[yellow]plugin commands unavailable: {exc}[/]")
             pm = None
         if pm is not None:
-            for impl in pm.hook.finp2p_cli_commands.get_hookimpls():
-                try:
-                    answer = impl.function() or []
-                except Exception as exc:
-                    err.print(f"[yellow]plugin {pm.plugin_name(impl.plugin)}: finp2p_cli_commands failed: {exc}[/]")
+            for plugin, answer in pm.call_each("finp2p_cli_commands"):
+                if isinstance(answer, Exception):
+                    err.print(f"[yellow]plugin {plugin}: finp2p_cli_commands failed: {answer}[/]")
                     continue
-                for command in answer:
+                for command in answer or []:
                     if not isinstance(command, click.Command) or not command.name:
                         continue
-                    if command.name in self.commands or command.name in commands:
-                        err.print(
-                            f"[yellow]plugin {pm.plugin_name(impl.plugin)}: command {command.name!r} "
-                            "exists already; skipped[/]"
-                        )
+                    if command.name in COMMANDS or command.name in self.commands or command.name in commands:
+                        err.print(f"[yellow]plugin {plugin}: command {command.name!r} exists already; skipped[/]")
                         continue
                     commands[command.name] = command
         root.meta["finp2p.plugin_commands"] = commands

@@ -16,8 +16,8 @@ from finp2p.network import pubsub as ps
 from finp2p.network.broadcast import Broadcaster
 from finp2p.network.directory import Directory, Scope
 from finp2p.network.discovery import Discovery
-from finp2p.network.stack import NetworkStack
 from finp2p.privacy.acl import AclRule
+from finp2p.stack import NetworkStack
 from finp2p.store import Store
 
 

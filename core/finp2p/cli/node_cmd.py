@@ -11,8 +11,8 @@ import click
 
 from finp2p.cli.common import open_store, settings_of
 from finp2p.cli.output import emit, json_option, out, reports_errors
-from finp2p.network.stack import NetworkStack
 from finp2p.node import Node
+from finp2p.stack import NetworkStack
 from finp2p.store import Store
 
 T = TypeVar("T")
@@ -42,7 +42,7 @@ def start_cmd(ctx: click.Context) -> None:
         try:
             await stop.wait()
         finally:
-            await node.stop()
+            await node.close()
             out.print("node stopped")
 
     asyncio.run(run())

@@ -13,8 +13,8 @@ from finp2p.cli.node_cmd import as_node
 from finp2p.cli.output import emit, json_option, out, reports_errors
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.network.discovery import Discovery
-from finp2p.network.stack import NetworkStack
 from finp2p.privacy import records, sharing
+from finp2p.stack import NetworkStack
 from finp2p.store import Store
 
 

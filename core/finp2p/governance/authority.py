@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlmodel import Session, col, select
 
+from finp2p.clock import now_ms
 from finp2p.edge.identifiers import DISPLAY_NAME, ORG_ID
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import credentials, tls
@@ -110,7 +110,7 @@ def submit(
             name=name,
             status="pending",
             request=json.dumps(body),
-            created_ms=_now_ms(),
+            created_ms=now_ms(),
         )
         s.add(row)
         return row
@@ -136,7 +136,7 @@ def approve(store: Store, authority: Authority, registration_id: str) -> Registr
         row.status = "approved"
         row.credential = json.dumps(chain_document(chain))
         row.cert_chain = cert_chain
-        row.decided_ms = _now_ms()
+        row.decided_ms = now_ms()
         s.add(row)
         return row
 
@@ -181,7 +181,7 @@ def reject(store: Store, registration_id: str, reason: str) -> RegistrationRow:
         row = _get(s, registration_id)
         if row.status != "pending":
             raise FinP2PError(ErrorCode.UNKNOWN_REGISTRATION, f"{registration_id} is {row.status}, not pending")
-        row.status, row.reason, row.decided_ms = "rejected", reason, _now_ms()
+        row.status, row.reason, row.decided_ms = "rejected", reason, now_ms()
         s.add(row)
         return row
 
@@ -217,10 +217,10 @@ def revoke(store: Store, authority: Authority, org_id: str, reason: str) -> Revo
             raise FinP2PError(ErrorCode.UNKNOWN_REGISTRATION, f"no approved registration of {org_id!r} to revoke")
         held = s.get(RevocationListRow, authority.key.fin_id)
         previous = RevocationList.from_dict(json.loads(held.document)) if held else None
-        entries = [Revoked(r.fin_id, reason, _now_ms()) for r in rows]
+        entries = [Revoked(r.fin_id, reason, now_ms()) for r in rows]
         rl = next_list(authority.key, previous, authority.genesis.network_id, entries, authority.chain)
         for r in rows:
-            r.status, r.reason, r.decided_ms = "revoked", reason, _now_ms()
+            r.status, r.reason, r.decided_ms = "revoked", reason, now_ms()
             s.add(r)
         save_list(s, rl)
         return rl
@@ -247,7 +247,3 @@ def load_lists(store: Store) -> list[RevocationList]:
 
 def member_urls(store: Store) -> list[str]:
     return [json.loads(r.request)["public_url"] for r in registrations(store, "approved")]
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

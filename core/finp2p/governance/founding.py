@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from finp2p.clock import now_ms
 from finp2p.edge.files import write_private
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import credentials, tls
@@ -74,7 +74,7 @@ def create_genesis(
             "version": 1,
             "network_id": network_id,
             "devnet": devnet,
-            "created_ms": int(time.time() * 1000),
+            "created_ms": now_ms(),
             "founding": [{"name": f.name, "fin_id": f.fin_id, "tls_ca_pem": f.tls_ca_pem} for f in founding],
             "rendezvous": rendezvous,
         }

@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from typing import Any
 
 from sqlmodel import Session, col, delete, select
 
+from finp2p.clock import now_ms
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity.trust import Trust
 from finp2p.network import adverts as adv
@@ -65,7 +65,7 @@ def store_advert(s: Session, a: Advert, *, home: bool) -> bool:
             org_id=a.org_id, fin_id=a.fin_id, role=a.role, sequence=0, expires_ms=0, received_ms=0, document=""
         )
     row.fin_id, row.role, row.sequence, row.expires_ms = a.fin_id, a.role, a.sequence, a.expires_ms
-    row.received_ms, row.home, row.document = _now_ms(), home or row.home, json.dumps(a.to_dict())
+    row.received_ms, row.home, row.document = now_ms(), home or row.home, json.dumps(a.to_dict())
     s.add(row)
     s.exec(delete(AdvertIndexRow).where(col(AdvertIndexRow.org_id) == a.org_id))
     s.add_all(index_rows(a))
@@ -73,7 +73,7 @@ def store_advert(s: Session, a: Advert, *, home: bool) -> bool:
 
 
 def query(s: Session, by: str, value: str | None, cursor: str, limit: int) -> list[Advert]:
-    now = _now_ms()
+    now = now_ms()
     q = select(AdvertRow).where(col(AdvertRow.expires_ms) > now, col(AdvertRow.org_id) > cursor)
     if by == "org":
         q = q.where(AdvertRow.org_id == value)
@@ -204,7 +204,7 @@ class Registrar:
 
         def op(s: Session) -> list[AdvertRow]:
             return list(
-                s.exec(select(AdvertRow).where(col(AdvertRow.home).is_(True), col(AdvertRow.expires_ms) > _now_ms()))
+                s.exec(select(AdvertRow).where(col(AdvertRow.home).is_(True), col(AdvertRow.expires_ms) > now_ms()))
             )
 
         return [member_of(Advert.from_dict(json.loads(r.document))) for r in self.store.call(op)]
@@ -212,7 +212,3 @@ class Registrar:
 
 def member_of(a: Advert) -> Member:
     return Member(a.org_id, a.fin_id, a.addresses[0], a.role, a.groups, a.ledgers)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

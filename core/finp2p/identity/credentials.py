@@ -10,10 +10,10 @@ An organization cannot certify a governance node; a user or an asset cannot cert
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from finp2p import clock
 from finp2p.edge.identifiers import DISPLAY_NAME, NETWORK_ID, ORG_ID, TOKEN
 from finp2p.edge.numbers import check_unix_ms
 from finp2p.errors import ErrorCode, FinP2PError
@@ -111,7 +111,7 @@ def issue(
     now_ms: int | None = None,
 ) -> Credential:
     """A new credential for ``subject``, signed by ``issuer``. Roles are checked when the chain is verified."""
-    now = now_ms if now_ms is not None else int(time.time() * 1000)
+    now = now_ms if now_ms is not None else clock.now_ms()
     cred = Credential(
         id=os.urandom(16).hex(),
         network_id=NETWORK_ID.check(network_id, "network_id"),

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import time
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, delete
 
+from finp2p import clock
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.store import Store
 from finp2p.store.models import SeenNonceRow
@@ -33,7 +33,7 @@ class ReplayGuard:
         self._since_prune = 0
 
     def check_time(self, timestamp_ms: int, now_ms: int | None = None) -> None:
-        now = now_ms if now_ms is not None else int(time.time() * 1000)
+        now = now_ms if now_ms is not None else clock.now_ms()
         if abs(now - timestamp_ms) > self.window_ms:
             raise FinP2PError(
                 ErrorCode.CLOCK_SKEW,
@@ -82,7 +82,7 @@ class ReplayGuard:
 def _insert(s: Session, rows: list[SeenNonceRow], prune: bool) -> list[bool]:
     """Insert the new pairs of ``rows`` in one statement; for each, whether it was new."""
     if prune:
-        s.exec(delete(SeenNonceRow).where(col(SeenNonceRow.expires_ms) < int(time.time() * 1000)))
+        s.exec(delete(SeenNonceRow).where(col(SeenNonceRow.expires_ms) < clock.now_ms()))
     unique: dict[tuple[str, str], int] = {}
     for r in rows:
         unique.setdefault((r.sender, r.nonce), r.expires_ms)

@@ -7,10 +7,10 @@ a list with a sequence not above the one held is refused as stale.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from finp2p.clock import now_ms
 from finp2p.edge.identifiers import NETWORK_ID, TOKEN
 from finp2p.edge.numbers import check_unix_ms
 from finp2p.errors import ErrorCode, FinP2PError
@@ -106,7 +106,7 @@ def next_list(
         network_id=network_id,
         issuer=key.fin_id,
         sequence=(previous.sequence + 1) if previous else 1,
-        issued_ms=int(time.time() * 1000),
+        issued_ms=now_ms(),
         entries=entries,
         issuer_chain=issuer_chain,
     )

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from finp2p.assets.resource_id import ResourceId
+from finp2p.clock import now_ms
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import keys
 from finp2p.identity.canonical import canonical
@@ -29,6 +28,7 @@ from finp2p.identity.credentials import Credential
 from finp2p.identity.trust import Identity, Trust
 from finp2p.network import capabilities
 from finp2p.network.addresses import check_url
+from finp2p.resource_id import ResourceId
 
 MAX_LIST = 256
 #: The pub/sub topic on which registrars announce every advert they store: ``{"org_id", "sequence"}``.
@@ -213,7 +213,7 @@ def make(
 ) -> Advert:
     me = chain[0]
     salted = tuple(r if r.salt else replace(r, salt=os.urandom(12).hex()) for r in resources)
-    now = int(time.time() * 1000)
+    now = now_ms()
     advert = Advert(
         network_id=network_id,
         org_id=str(me.org_id),

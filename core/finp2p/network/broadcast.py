@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from finp2p.clock import now_ms
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import keys
 from finp2p.identity.canonical import canonical
@@ -137,7 +138,7 @@ class Broadcaster:
         body: dict[str, Any] = {
             "kind": kind,
             "scope": scope.to_dict(),
-            "deadline_ms": _now_ms() + int(deadline_s * 1000),
+            "deadline_ms": now_ms() + int(deadline_s * 1000),
         }
         if encrypt:
             readers = [m.fin_id for m in targets] + ([m.fin_id for m in rendezvous] if via_rendezvous else [])
@@ -237,7 +238,7 @@ class Broadcaster:
         if origin.fin_id != env.sender:
             raise FinP2PError(ErrorCode.UNKNOWN_SENDER, "the broadcast's chain is not its signer's")
         deadline = env.body.get("deadline_ms")
-        if not isinstance(deadline, int) or deadline < _now_ms():
+        if not isinstance(deadline, int) or deadline < now_ms():
             raise FinP2PError(ErrorCode.CLOCK_SKEW, "the broadcast's deadline has passed")
         return env, origin
 
@@ -283,7 +284,7 @@ class Broadcaster:
             return {"answers": []}  # reached this rendezvous node another way already
         hops = msg.body.get("hops", 0)
         quorum = msg.body.get("quorum", 1)
-        remaining = max(0.05, (int(env.body["deadline_ms"]) - _now_ms()) / 1000 - 0.05)
+        remaining = max(0.05, (int(env.body["deadline_ms"]) - now_ms()) / 1000 - 0.05)
         scope = Scope.from_dict(env.body.get("scope"))
         answers: list[dict[str, Any]] = []
         enough = asyncio.Event()
@@ -338,7 +339,3 @@ async def _until(jobs: list[asyncio.Task[None]], enough: asyncio.Event, timeout:
     for task in [*jobs, *waiters]:
         task.cancel()
     await asyncio.gather(*jobs, *waiters, return_exceptions=True)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

@@ -18,7 +18,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from finp2p import __version__
-from finp2p.assets.resource_id import ResourceId
+from finp2p.clock import now_ms
 from finp2p.config import Settings, load_settings
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.network import adverts as adv
@@ -26,6 +26,7 @@ from finp2p.network import capabilities
 from finp2p.network.adverts import Advert, SharedResource
 from finp2p.network.messaging import Messenger
 from finp2p.network.pubsub import Delivered, PubSub
+from finp2p.resource_id import ResourceId
 from finp2p.store import Store
 from finp2p.store.models import OwnAdvertRow, SharedResourceRow
 
@@ -105,7 +106,7 @@ class Discovery:
             not force
             and last is not None
             and last.content() == adv.content(**want)
-            and last.expires_ms - _now_ms() > lifetime_ms // 2
+            and last.expires_ms - now_ms() > lifetime_ms // 2
         ):
             return None  # nothing changed: nothing to sign or send
         draft = adv.make(
@@ -204,14 +205,10 @@ class Discovery:
     async def org(self, org_id: str) -> Advert:
         found = await self.query("org", org_id)
         if not found:
-            raise FinP2PError(ErrorCode.NOT_FOUND, f"no advert of {org_id}")
+            raise FinP2PError(ErrorCode.NO_ADVERT, f"no advert of {org_id}")
         return found[0]
 
     async def route(self, resource_id: str) -> str:
         """The address of the node that owns ``resource_id`` (its organization is the id's host)."""
         owner = ResourceId.parse(resource_id).org_id
         return (await self.org(owner)).addresses[0]
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

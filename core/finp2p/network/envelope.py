@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from finp2p import clock
 from finp2p.edge.identifiers import MESSAGE_TYPE, NETWORK_ID, ORG_ID, TOKEN
 from finp2p.edge.json_input import read_json_object
 from finp2p.edge.numbers import check_unix_ms
@@ -140,7 +140,7 @@ def seal(
         sender=key.fin_id,
         sender_org=sender_org,
         recipients=recipients,
-        timestamp_ms=now_ms if now_ms is not None else int(time.time() * 1000),
+        timestamp_ms=now_ms if now_ms is not None else clock.now_ms(),
         nonce=os.urandom(16).hex(),
         body=body,
         in_reply_to=in_reply_to,

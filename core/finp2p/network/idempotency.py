@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete
 
+from finp2p.clock import now_ms
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity.canonical import canonical
 from finp2p.store import Store
@@ -43,7 +43,7 @@ class IdempotencyStore:
 
     async def claim(self, sender: str, key: str, type_: str, body: dict[str, Any]) -> Claim:
         digest = request_hash(type_, body)
-        now = int(time.time() * 1000)
+        now = now_ms()
 
         def op(s: Session) -> Claim:
             row = s.get(IdempotentRequestRow, (sender, key))
@@ -84,7 +84,7 @@ class IdempotencyStore:
         await self.store.run(op)
 
     async def prune(self) -> None:
-        cutoff = int(time.time() * 1000) - KEEP_MS
+        cutoff = now_ms() - KEEP_MS
         await self.store.run(
             lambda s: s.exec(delete(IdempotentRequestRow).where(col(IdempotentRequestRow.created_ms) < cutoff))
         )

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.errors import TRANSIENT, ErrorCode, FinP2PError
 from finp2p.identity import keys
 from finp2p.identity.credentials import Credential
 from finp2p.identity.replay import ReplayGuard
@@ -29,7 +29,6 @@ from finp2p.network.transport import Peer, Transport
 log = logging.getLogger(__name__)
 
 #: Failures after which a request may be sent again (it did not reach a handler, or its first attempt still runs).
-RETRYABLE = frozenset({ErrorCode.PEER_UNREACHABLE, ErrorCode.PEER_TIMEOUT, ErrorCode.PEER_ERROR, ErrorCode.IN_PROGRESS})
 
 #: Credential roles whose holders are members that talk to other nodes.
 MEMBER_ROLES = ("organization", "governance")
@@ -230,7 +229,7 @@ class Messenger:
                 raw = await self.transport.request(address, env.encode(), timeout=timeout)
                 return self.read_reply(env, raw, address)
             except FinP2PError as err:
-                if err.code not in RETRYABLE or attempt == attempts:
+                if err.code not in TRANSIENT or attempt == attempts:
                     raise
                 log.info("attempt %d of %s to %s failed (%s); retrying", attempt, type_, address, err.code.code)
             await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 - jitter, not a secret

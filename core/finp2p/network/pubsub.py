@@ -19,7 +19,6 @@ import contextlib
 import functools
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,7 @@ from urllib.parse import urlsplit
 
 from sqlmodel import Session, col, select
 
+from finp2p.clock import now_ms
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.network.messaging import Incoming, Messenger
 from finp2p.store import Store
@@ -65,7 +65,7 @@ def append(s: Session, topic: str, body: dict[str, Any]) -> int:
         row = TopicRow(topic=topic, last_seq=0)
     row.last_seq += 1
     s.add(row)
-    s.add(TopicMessageRow(topic=topic, seq=row.last_seq, body=json.dumps(body), created_ms=_now_ms()))
+    s.add(TopicMessageRow(topic=topic, seq=row.last_seq, body=json.dumps(body), created_ms=now_ms()))
     return row.last_seq
 
 
@@ -102,7 +102,7 @@ class PubSub:
         self._tasks.append(asyncio.create_task(self._watch_outbox(), name="pubsub-outbox"))
         self._tasks.append(asyncio.create_task(self._renew_subscriptions(), name="pubsub-renew"))
 
-    async def stop(self) -> None:
+    async def close(self) -> None:
         tasks = [*self._tasks, *self._workers.values()]
         for t in tasks:
             t.cancel()
@@ -200,7 +200,7 @@ class PubSub:
         def op(s: Session) -> int:
             row = s.get(SubscriberRow, (topic, org_id))
             if row is None:
-                row = SubscriberRow(topic=topic, org_id=org_id, address=address, created_ms=_now_ms())
+                row = SubscriberRow(topic=topic, org_id=org_id, address=address, created_ms=now_ms())
             row.address, row.acked_seq, row.active = address, from_seq, True
             s.add(row)
             topic_row = s.get(TopicRow, topic)
@@ -297,7 +297,7 @@ class PubSub:
                     break  # a gap: wait for the publisher to resend from our acknowledgement
                 s.add(
                     InboxMessageRow(
-                        publisher_org=publisher, topic=topic, seq=seq, body=json.dumps(body), received_ms=_now_ms()
+                        publisher_org=publisher, topic=topic, seq=seq, body=json.dumps(body), received_ms=now_ms()
                     )
                 )
                 sub.last_seq = seq
@@ -354,7 +354,3 @@ def inbox(store: Store, topic: str, publisher_org: str | None = None) -> list[In
         return list(s.exec(q.order_by(col(InboxMessageRow.publisher_org), col(InboxMessageRow.seq))))
 
     return store.call(op)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

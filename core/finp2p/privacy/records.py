@@ -4,14 +4,14 @@ organization whose resource it is; on other nodes, replicas its owner pushed."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session, col, select
 
-from finp2p.assets.resource_id import ResourceId, ResourceType
+from finp2p.clock import now_ms
 from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.resource_id import ResourceId, ResourceType
 from finp2p.store.models import AccessNoticeRow, PrivateRecordRow
 
 
@@ -79,7 +79,7 @@ def put(s: Session, owner_org: str, resource_id: str, data: Any) -> PrivateRecor
         row = PrivateRecordRow(
             resource_id=resource_id, owner_org=owner_org, kind=kind_of(resource_id), data="", version=0, updated_ms=0
         )
-    row.data, row.version, row.updated_ms, row.replica = json.dumps(clean), row.version + 1, _now_ms(), False
+    row.data, row.version, row.updated_ms, row.replica = json.dumps(clean), row.version + 1, now_ms(), False
     s.add(row)
     return row
 
@@ -100,7 +100,7 @@ def keep_replica(s: Session, owner_org: str, resource_id: str, version: int, dat
         updated_ms=0,
         replica=True,
     )
-    row.data, row.version, row.updated_ms = json.dumps(data), version, _now_ms()
+    row.data, row.version, row.updated_ms = json.dumps(data), version, now_ms()
     s.add(row)
     return True
 
@@ -122,7 +122,7 @@ def records(s: Session) -> list[PrivateRecordRow]:
 
 
 def notice(s: Session, owner_org: str, resource: str, event: str, version: int | None = None) -> None:
-    s.add(AccessNoticeRow(owner_org=owner_org, resource=resource, event=event, version=version, received_ms=_now_ms()))
+    s.add(AccessNoticeRow(owner_org=owner_org, resource=resource, event=event, version=version, received_ms=now_ms()))
 
 
 def notices(s: Session) -> list[AccessNoticeRow]:
@@ -138,7 +138,3 @@ def as_answer(row: PrivateRecordRow) -> dict[str, Any]:
         "data": json.loads(row.data),
         "replica": row.replica,
     }
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

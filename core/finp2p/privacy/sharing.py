@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlmodel import Session
 
-from finp2p.assets.resource_id import ResourceId
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.network import pubsub as ps
 from finp2p.network.discovery import Discovery
@@ -29,6 +28,7 @@ from finp2p.network.pubsub import Delivered, PubSub
 from finp2p.privacy import records
 from finp2p.privacy.acl import AclBackend, AclRule, resource_matches
 from finp2p.privacy.cache import AclCache
+from finp2p.resource_id import ResourceId
 from finp2p.store import Store
 from finp2p.store.models import SubscriberRow
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -21,6 +22,8 @@ from finp2p_ethereum.artifacts import artifact, calldata, signature
 from finp2p_ethereum.chain import Chain
 from finp2p_ethereum.consent import Operation, adapter_template, consent_digest
 from finp2p_ethereum.submit import DEFAULT_OPTIONS, SubmitOptions, Submitter
+
+log = logging.getLogger(__name__)
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}", re.ASCII)
 #: Views of other deployments a ledger keeps (:meth:`EthereumLedger.view`).
@@ -133,6 +136,14 @@ class EthereumLedger(Ledger):
 
                     self._deployment = await deploy_contracts(self.chain, self.operator)
         return self._deployment
+
+    async def start(self) -> None:
+        """Connect and check the chain's id, deploy on an embedded chain that has no contracts yet, then serve the
+        embedded chain over JSON-RPC when the profile asks (``serve_rpc``)."""
+        await self.deployment()
+        if self.serving is not None and self._server is None:
+            url = await self.serve()
+            log.info("embedded chain %s served at %s", self.ledger_id, url)
 
     async def verify_deployment(self) -> None:
         if self._genuine:

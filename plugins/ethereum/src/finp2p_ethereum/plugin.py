@@ -6,8 +6,6 @@ and the commands are imported when they are used.
 
 from __future__ import annotations
 
-import logging
-import sys
 from typing import Any
 
 import click
@@ -15,8 +13,6 @@ import click
 from finp2p import hookimpl
 from finp2p.components import ComponentContext, ComponentKind
 from finp2p.ledger import Ledger
-
-log = logging.getLogger(__name__)
 
 
 def build_ledger(raw: dict[str, Any], context: ComponentContext) -> Ledger:
@@ -28,19 +24,6 @@ def build_ledger(raw: dict[str, Any], context: ComponentContext) -> Ledger:
 @hookimpl
 def finp2p_ledger_kinds() -> list[ComponentKind[Ledger]]:
     return [ComponentKind("ethereum", build_ledger, "Ethereum and EVM chains (embedded eth-tester, or JSON-RPC)")]
-
-
-@hookimpl
-async def finp2p_node_started(node: Any) -> None:
-    """Serve the embedded chains the node's profiles ask to serve (``serve_rpc``)."""
-    if "finp2p_ethereum.ledger" not in sys.modules:
-        return  # no ledger of this kind was built: nothing to serve
-    from finp2p_ethereum.ledger import EthereumLedger
-
-    for ledger_id, ledger in node.ledgers.items():
-        if isinstance(ledger, EthereumLedger) and ledger.serving is not None:
-            url = await ledger.serve()
-            log.info("embedded chain %s served at %s", ledger_id, url)
 
 
 @hookimpl

@@ -14,7 +14,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from sqlmodel import Session
 
-from finp2p.builtins.https import HttpsSettings, HttpsTransport
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.governance.authority import save_list
 from finp2p.identity import tls
@@ -26,6 +25,7 @@ from finp2p.identity.revocation import RevocationList
 from finp2p.identity.trust import Identity, Trust
 from finp2p.network import capabilities
 from finp2p.network.messaging import Messenger
+from finp2p.network.transport import Transport
 from finp2p.store import Store
 
 #: Errors after which the next rendezvous address is tried.
@@ -43,6 +43,7 @@ class Outcome:
 async def register(
     *,
     genesis: Genesis,
+    transport: Transport,
     ident: LocalIdentity,
     store: Store,
     org_id: str,
@@ -54,10 +55,14 @@ async def register(
     poll_s: float = 1.0,
     on_event: Any = None,
 ) -> Outcome:
+    """Register (or ask after the registration made before) and, once approved, keep the credential.
+
+    ``transport`` reaches the rendezvous nodes, trusting the genesis' certificates (no client certificate yet); it is
+    closed when this returns.
+    """
     key = ident.key(create=True)
     tls_key = ident.tls_key(create=True)
     trust = Trust(genesis)
-    transport = HttpsTransport(HttpsSettings(trust_pem=genesis.trust_pem))
     messenger = Messenger(
         key=key, org_id=org_id, chain=(), trust=trust, replay=ReplayGuard(store, 120_000), transport=transport
     )

@@ -10,13 +10,13 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from finp2p.clock import now_ms
 from finp2p.components import ComponentContext
 from finp2p.config import Settings
 from finp2p.edge.files import write_private
@@ -29,6 +29,7 @@ from finp2p.identity.keys import passphrase_from
 from finp2p.identity.local import LocalIdentity
 from finp2p.identity.replay import ReplayGuard
 from finp2p.identity.trust import Identity, Trust
+from finp2p.lifecycle import Closers
 from finp2p.network.adverts import REGISTRAR_TOPIC
 from finp2p.network.broadcast import Broadcaster, QueryHandler
 from finp2p.network.directory import Directory
@@ -80,12 +81,32 @@ class NetworkStack:
         runs once every part is built and before the first message is read, so the services it starts register
         their handlers before any peer can ask for them."""
         stack, sync = await cls.build(settings, plugins, store, context)
+        try:
+            await stack._serve(sync, settings, store, acl, handlers, queries, on_topic_message, before_serving)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the reason it did not start is the error to see
+                await stack.close()
+            raise
+        return stack
+
+    async def _serve(
+        self,
+        sync: RevocationSync,
+        settings: Settings,
+        store: Store,
+        acl: AclBackend | None,
+        handlers: dict[str, Handler] | None,
+        queries: dict[str, QueryHandler] | None,
+        on_topic_message: OnMessage | None,
+        before_serving: Callable[[NetworkStack], Awaitable[None]] | None,
+    ) -> None:
+        stack = self
         me = stack.identity
         messenger = stack.messenger
 
         async def ping(msg: Incoming) -> dict[str, Any]:
             sender = msg.sender.org_id if msg.sender else None
-            return {"org_id": me.org_id, "time_ms": int(time.time() * 1000), "from": sender}
+            return {"org_id": me.org_id, "time_ms": now_ms(), "from": sender}
 
         messenger.register("node.ping", ping)
         public_url = stack.public_url
@@ -154,7 +175,6 @@ class NetworkStack:
             log.warning("could not advertise yet (retrying every %.0f s): %s", settings.advert.check_s, err)
         stack.tasks.append(asyncio.create_task(stack.discovery.maintain(settings.advert.check_s), name="advertise"))
         stack.tasks.append(asyncio.create_task(stack.discovery.follow_registrar(), name="registrar-follow"))
-        return stack
 
     @classmethod
     async def build(
@@ -194,15 +214,22 @@ class NetworkStack:
         me = trust.verify_chain(chain)  # our own credential: refuse to run expired or revoked
         return cls(genesis, trust, me, messenger, transport, public_url=url), sync
 
-    async def stop(self) -> None:
+    async def close(self) -> None:
+        """Stop the background work, then pub/sub, then the transport; each whatever the others raise."""
+        closers = Closers("network stack")
+        closers.push("transport", self.transport.close)
         if self.pubsub is not None:
-            await self.pubsub.stop()
+            closers.push("pub/sub", self.pubsub.close)
+        closers.push("background tasks", self._cancel_tasks)
+        await closers.close()
+
+    async def _cancel_tasks(self) -> None:
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.transport.close()
+        self.tasks.clear()
 
 
 def _local_identity(settings: Settings) -> LocalIdentity:
