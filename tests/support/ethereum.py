@@ -1,9 +1,12 @@
-"""Ethereum ledgers for tests: a fresh deployment on the embedded chain or on a real Hardhat node."""
+"""Ethereum ledgers for tests: a fresh deployment on the embedded chain or on a real Hardhat node.
+
+:class:`EthWorld` is a :class:`finp2p.testing.LedgerWorld` (and reports supply), so the ledger conformance suite
+runs on it."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from devnet.hardhat import HardhatNode, rpc
@@ -28,11 +31,18 @@ class EthWorld:
     ledger: EthereumLedger
     deployment: Deployment
     hardhat: HardhatNode | None = None
+    #: Both chains mine a block at any time asked for: a hold's expiry can be hours away.
+    max_expiry_step_s: int = 7200
+    _others: list[EthereumLedger] = field(default_factory=list)
 
-    def other_ledger(self, key: SigningKey) -> EthereumLedger:
-        """A ledger on the same contracts that signs with ``key`` (not the operator, unless it is)."""
+    async def other_ledger(self, key: SigningKey) -> EthereumLedger:
+        """A ledger on the same contracts that signs with ``key`` (not the operator, unless it is), its address
+        funded so that what refuses it is the contract; closed with the world."""
+        await self.chain.fund_for_development(key.address)
         chain = embedded_chain(TEST_CHAIN) if self.hardhat is None else rpc_chain(self.hardhat.url)
-        return EthereumLedger(chain, key, self.deployment, ledger_id=self.ledger.ledger_id)
+        other = EthereumLedger(chain, key, self.deployment, ledger_id=self.ledger.ledger_id)
+        self._others.append(other)
+        return other
 
     def consent(self, key: SigningKey, kind: str, op: Operation) -> OwnerConsent:
         return sign_consent(key, kind, op, self.chain.chain_id, self.deployment.assets)
@@ -55,7 +65,13 @@ class EthWorld:
             assert isinstance(provider, EmbeddedProvider)
             provider.time_travel(await self.now() + seconds)
 
+    async def supply(self, asset_id: str) -> int:
+        """All units of the asset in existence, as the contract counts them."""
+        return await self.ledger.supply(asset_id)
+
     async def close(self) -> None:
+        for other in self._others:
+            await other.close()
         await self.ledger.close()
 
 
