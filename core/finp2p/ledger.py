@@ -190,7 +190,8 @@ class Ledger(abc.ABC):
 
         Raises FP6001 ``LEDGER_INSUFFICIENT_BALANCE`` (available units only: held ones do not count), FP6002
         ``LEDGER_BAD_SIGNATURE`` (not the source's signature over exactly this operation), FP6019
-        ``LEDGER_UNSUPPORTED_CONSENT``, FP6021 ``LEDGER_CONSENT_USED`` (a signed template authorises one operation),
+        ``LEDGER_UNSUPPORTED_CONSENT`` (a template kind this ledger cannot check), FP6021 ``LEDGER_CONSENT_USED`` (a
+        signed template authorises one operation), FP7009 ``CONSENT_INVALID`` (a template that is not well formed),
         and the codes of :meth:`issue` for the asset, accounts, quantity and operation id."""
 
     @abc.abstractmethod
@@ -249,13 +250,15 @@ class Ledger(abc.ABC):
         """What the source signs to consent to an operation (transfer, hold, redeem) on this ledger: the adapter
         API's signature template (``EIP712`` or ``hashList``) with the digest to sign in ``hash``. The primary node
         checks a consent against it before executing; the ledger may check it again (on-chain). Reads nothing
-        from the ledger that could change the answer: the same arguments give the same template."""
+        from the ledger that could change the answer: the same arguments give the same template. FP6020
+        ``LEDGER_INVALID_FIELD`` for an operation that needs no consent (issue, release, rollback)."""
 
     @abc.abstractmethod
     async def balance(self, asset_id: str, fin_id: str, height: int | None = None) -> Balance:
         """The available and held units of ``fin_id`` in ``asset_id``, at ``height`` (the ledger's current height
-        when ``None``); zero for an account the ledger has never seen. A ledger that keeps no history, or a height
-        it does not have, is refused with FP6022 ``LEDGER_NO_HISTORY``. An asset the ledger does not know holds
+        when ``None``); zero for an account the ledger has never seen; FP6011 ``LEDGER_INVALID_ACCOUNT`` for a
+        ``fin_id`` that is not a FinID. A ledger that keeps no history, or a height it does not have (past or not
+        reached yet), is refused with FP6022 ``LEDGER_NO_HISTORY``. An asset the ledger does not know holds
         nothing (zero), or is refused with FP6008 ``LEDGER_UNKNOWN_ASSET``."""
 
     @abc.abstractmethod
@@ -269,26 +272,30 @@ class Ledger(abc.ABC):
 
         This is how a node that crashed after submitting, or met FP6003 or FP6015, learns whether its operation took
         effect, so it never executes one twice: it must find every confirmed transaction, across restarts of the
-        node and of the ledger's client. Release, rollback and a redeem from a hold carry the operation id of their
+        node and of the ledger's client. It returns what the operation itself returned (the same transaction
+        id, asset and quantity: the node compares them with the request), and ``None`` when the id was spent by
+        another kind of operation only. Release, rollback and a redeem from a hold carry the operation id of their
         hold.
         """
 
     @abc.abstractmethod
     async def record_receipts(self, receipt_hashes: list[bytes]) -> LedgerTransaction:
         """Record 32-byte receipt hashes in the receipt registry: one hash, or a batch as the Merkle root of
-        :mod:`finp2p.assets.merkle` (the transaction's ``event`` holds ``root`` and ``count``). A root recorded
-        before is refused with FP6017."""
+        :mod:`finp2p.assets.merkle`; only the ledger's operator may (FP6010). The transaction's ``event`` holds
+        ``root`` (``"0x"`` and 64 lowercase hex digits, which an auditor compares) and ``count``, and its
+        ``quantity`` is the batch's size. A root recorded before is refused with FP6017 ``LEDGER_ALREADY_RECORDED``,
+        an empty batch with FP6012."""
 
     @abc.abstractmethod
     async def receipt_recorded(self, receipt_hash: bytes, proof: Sequence[bytes] = ()) -> bool:
         """Whether the receipt registry holds ``receipt_hash``: alone (no proof), or in a batch whose Merkle root was
         recorded (``proof`` from :func:`finp2p.assets.merkle.proofs`)."""
 
+    @abc.abstractmethod
     async def find_receipts_record(self, root: bytes) -> LedgerTransaction | None:
         """The transaction that recorded ``root`` (a receipt hash, or a batch's Merkle root), or ``None``. The node
-        asks it after FP6017, so a receipt recorded before a restart is answered with its record. By default the
-        ledger cannot tell, and the FP6017 stands."""
-        return None
+        asks it after FP6017, so a receipt recorded before a restart is answered with its record instead of
+        failing: like :meth:`find_operation`, it must find every record across restarts."""
 
     @abc.abstractmethod
     async def height(self) -> int:

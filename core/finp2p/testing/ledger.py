@@ -222,8 +222,9 @@ class LedgerConformance:
         assert await ledger.transaction("not a transaction id") is None
 
     async def test_balances_available_and_held(self, ledger_world: LedgerWorld) -> None:
-        """A hold moves units from available to held; the balance of an owner the asset never saw is zero, and a
-        balance names its height: the ledger's height at the time it was read."""
+        """A hold moves units from available to held; the balance of an owner the asset never saw is zero, a
+        ``fin_id`` that is not a FinID is ``LEDGER_INVALID_ACCOUNT``, and a balance names its height: the ledger's
+        height at the time it was read."""
         ledger = ledger_world.ledger
         asset, alice, bob = await _funded(ledger_world)
         op_id = f"h-{asset}"
@@ -234,6 +235,7 @@ class LedgerConformance:
         assert (found.asset_id, found.fin_id, found.available, found.held) == (asset, alice.fin_id, 60, 40)
         assert before <= found.height <= await ledger.height()
         assert await _balances(ledger, asset, bob, SigningKey.generate()) == [(0, 0), (0, 0)]
+        await refused(ledger.balance(asset, "02" + "zz" * 32), ErrorCode.LEDGER_INVALID_ACCOUNT)
 
     async def test_balance_at_a_height(self, ledger_world: LedgerWorld) -> None:
         """``balance(height=h)``: at the height a balance named, the same balance; at a height since passed, what
