@@ -192,7 +192,9 @@ class Soak:
             "destination": destination,
             "source_user": self.user_ids[source],
             "destination_user": self.user_ids[destination],
-            "expiry": int(time.time()) + 3600,
+            # A day: a chain that mines a block per transaction runs its clock ahead of the wall clock (Hardhat
+            # gives each block at least the previous timestamp + 1 s), hours ahead in a long soak.
+            "expiry": int(time.time()) + 86400,
         }
         await self.submit(hold, await self.consented(body, self.users[source]))
         if hold.state != "recorded":
@@ -214,6 +216,13 @@ class Soak:
         await self.submit(settle, body)
         if settle.state == "recorded":
             self.book_settlement(hold, paid)
+        elif release and settle.code == "FP6005":  # expired: what is left of it can only be rolled back
+            back = Op("rollback", hold.operation_id, source, source, hold.quantity)
+            body = {**body, "operation": "rollback", "quantity": hold.quantity}
+            del body["destination"], body["destination_user"]
+            await self.submit(back, body)
+            if back.state == "recorded":
+                self.book_settlement(hold, 0)
 
     async def worker(self, until: float) -> None:
         while time.monotonic() < until:
@@ -354,7 +363,7 @@ async def run(minutes: float, workers: int, users: int, seed: int, kills: bool, 
             until = started + minutes * 60
             tasks = [asyncio.create_task(soak.worker(until)) for _ in range(workers)]
             if kills:
-                tasks.append(asyncio.create_task(killer(devnet, soak, until, rng)))
+                tasks.append(asyncio.create_task(killer(devnet, soak, until, random.Random(seed + 1))))
             with Progress(
                 TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console
             ) as progress:
