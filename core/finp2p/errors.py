@@ -434,6 +434,11 @@ class ErrorCode(enum.Enum):
         "the ledger cannot answer as of that point",
         "Ask for the current balance, or for a height or time this ledger still keeps.",
     )
+    LEDGER_FABRIC_NOT_FOUND = (
+        "FP6023",
+        "Hyperledger Fabric not found",
+        "Set FABRIC_HOME to a Fabric release directory (bin/, config/) or FABRIC_ARCHIVE to its release archive.",
+    )
 
     # -- asset transactions and receipts -------------------------------------------------------------------------
     RECEIPT_BAD_SIGNATURE = (
