@@ -350,7 +350,7 @@ class FabricNetwork:
         port = self.ports["orderer"]
 
         def policy(kind: str, rule: str) -> str:
-            return f"{{Type: {kind}, Rule: \"{rule}\"}}"
+            return f'{{Type: {kind}, Rule: "{rule}"}}'
 
         return f"""# Written by devnet/fabric.py for one devnet.
 Organizations:
@@ -522,7 +522,7 @@ Profiles:
             if not _alive(self.pids[name]):
                 raise FabricError(f"the {name} exited:\n{self._tail(name)}")
             try:
-                with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - our own loopback endpoint
+                with urllib.request.urlopen(url, timeout=2) as answer:
                     if answer.status == 200:
                         return
             except (OSError, urllib.error.URLError):
@@ -677,7 +677,7 @@ Profiles:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - our own loopback endpoint
+                with urllib.request.urlopen(url, timeout=2) as answer:
                     if wanted in answer.read().decode():
                         return
             except (OSError, urllib.error.URLError):
@@ -783,12 +783,12 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 0
         if args.command == "down":
-            network = running or FabricNetwork.load(state)
-            if network is None:
+            found = running or FabricNetwork.load(state)
+            if found is None:
                 print("no Fabric devnet is running")
                 return 0
-            pids = dict(network.pids)
-            network.down()
+            pids = dict(found.pids)
+            found.down()
             print(f"stopped the Fabric devnet ({', '.join(f'{k} {v}' for k, v in pids.items())})")
             return 0
         if running is None:

@@ -25,7 +25,9 @@ _Detail = Callable[[dict[str, Any]], str]
 
 #: What each refusal of the chaincode says, from its arguments (the same sentences as the Ethereum plugin's).
 SENTENCES: dict[str, _Detail] = {
-    "InsufficientBalance": lambda a: f"the source has {a['available']} available and the operation needs {a['required']}",
+    "InsufficientBalance": lambda a: (
+        f"the source has {a['available']} available and the operation needs {a['required']}"
+    ),
     "BadSignature": lambda a: f"the chaincode found no valid signature by the source ({a.get('reason', '')})",
     "ConsentUsed": lambda a: f"the signed template {str(a['template'])[:18]}… was used by another operation",
     "OperationIdUsed": lambda a: f"operation id {a['operationId']!r} was used",
@@ -111,12 +113,10 @@ def error_details(exc: grpc.aio.AioRpcError) -> list[str]:
             for number, item in _fields(value):
                 if number != 3 or not isinstance(item, bytes):
                     continue
-                parts = dict(_fields(item))  # google.protobuf.Any: 1 type_url, 2 value
-                if str(parts.get(1, b""), "utf-8", "replace").endswith("gateway.ErrorDetail"):
-                    value_bytes = parts.get(2, b"")
-                    assert isinstance(value_bytes, bytes)
-                    messages.append(gateway_pb2.ErrorDetail.FromString(value_bytes).message)
-        except (ValueError, IndexError, AssertionError):
+                parts = {n: v for n, v in _fields(item) if isinstance(v, bytes)}  # Any: 1 type_url, 2 value
+                if parts.get(1, b"").decode("utf-8", "replace").endswith("gateway.ErrorDetail"):
+                    messages.append(gateway_pb2.ErrorDetail.FromString(parts.get(2, b"")).message)
+        except (ValueError, IndexError):
             continue
     return messages
 

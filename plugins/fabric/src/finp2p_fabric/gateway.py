@@ -86,7 +86,7 @@ class Gateway:
         identity: Identity,
         *,
         server_name: str | None = None,
-        timeouts: Timeouts = Timeouts(),  # noqa: B008 - frozen dataclass
+        timeouts: Timeouts = Timeouts(),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.endpoint = endpoint
@@ -150,7 +150,9 @@ class Gateway:
         proposal_bytes = proposal_pb2.Proposal(
             header=header.SerializeToString(), payload=payload.SerializeToString()
         ).SerializeToString()
-        signed = proposal_pb2.SignedProposal(proposal_bytes=proposal_bytes, signature=self.identity.sign(proposal_bytes))
+        signed = proposal_pb2.SignedProposal(
+            proposal_bytes=proposal_bytes, signature=self.identity.sign(proposal_bytes)
+        )
         return Proposal(tx_id, channel, signed, seconds)
 
     # -- calls --------------------------------------------------------------------------------------------------

@@ -39,7 +39,9 @@ class Identity:
         except OSError as exc:
             raise FinP2PError(ErrorCode.LEDGER_PROFILE, f"cannot read {exc.filename}: {exc.strerror}") from None
         except ValueError as exc:
-            raise FinP2PError(ErrorCode.LEDGER_PROFILE, f"{cert} / {key}: not a PEM certificate and key ({exc})") from None
+            raise FinP2PError(
+                ErrorCode.LEDGER_PROFILE, f"{cert} / {key}: not a PEM certificate and key ({exc})"
+            ) from None
         if not isinstance(private, ec.EllipticCurvePrivateKey) or not isinstance(private.curve, ec.SECP256R1):
             raise FinP2PError(ErrorCode.LEDGER_PROFILE, f"{key} is not a P-256 key, as Fabric's identities are")
         return cls(msp_id, certificate, private)
@@ -47,7 +49,9 @@ class Identity:
     @cached_property
     def creator(self) -> bytes:
         """The serialized identity that goes in every signature header."""
-        return bytes(identities_pb2.SerializedIdentity(mspid=self.msp_id, id_bytes=self.certificate).SerializeToString())
+        return bytes(
+            identities_pb2.SerializedIdentity(mspid=self.msp_id, id_bytes=self.certificate).SerializeToString()
+        )
 
     @cached_property
     def subject(self) -> str:

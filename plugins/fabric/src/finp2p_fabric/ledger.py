@@ -118,18 +118,22 @@ class FabricLedger(Ledger):
 
     # -- operations ---------------------------------------------------------------------------------------------
     async def _execute(self, function: str, op: Operation, *extra: str) -> LedgerTransaction:
-        prepared, code, block = await self.submit(function, [op.as_json(), *extra], f"{function.lower()} {op.operation_id}")
+        prepared, code, block = await self.submit(
+            function, [op.as_json(), *extra], f"{function.lower()} {op.operation_id}"
+        )
         found = self._describe(prepared.envelope, code, block)
         assert found is not None
         return found
 
     async def create_asset(self, asset_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
         _check_text(asset_id, "asset id")
-        prepared, _, block = await self.submit("CreateAsset", [asset_id], f"create asset {asset_id}")
+        prepared, _, _ = await self.submit("CreateAsset", [asset_id], f"create asset {asset_id}")
         return {"chaincode": self.chaincode, "channel": self.channel, "transaction_id": prepared.proposal.tx_id}
 
     async def issue(self, asset_id: str, destination: str, quantity: int, operation_id: str) -> LedgerTransaction:
-        return await self._execute("Issue", _operation(operation_id, asset_id, destination=destination, quantity=quantity))
+        return await self._execute(
+            "Issue", _operation(operation_id, asset_id, destination=destination, quantity=quantity)
+        )
 
     async def transfer(
         self,
