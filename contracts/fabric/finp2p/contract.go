@@ -10,6 +10,7 @@
 package finp2p
 
 import (
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -493,11 +494,16 @@ func caller(ctx contractapi.TransactionContextInterface) (string, string, error)
 	if err != nil {
 		return "", "", fmt.Errorf("reading the caller's MSP id: %w", err)
 	}
-	id, err := identity.GetID()
+	encoded, err := identity.GetID()
 	if err != nil {
 		return "", "", fmt.Errorf("reading the caller's identity: %w", err)
 	}
-	return msp, id, nil
+	// "x509::<subject>::<issuer>", which the client identity library hands out base64-encoded.
+	id, err := base64.StdEncoding.DecodeString(encoded)
+	if err != nil {
+		return "", "", fmt.Errorf("reading the caller's identity: %w", err)
+	}
+	return msp, string(id), nil
 }
 
 // chaincodeName is this chaincode's name, from the proposal that invoked it.

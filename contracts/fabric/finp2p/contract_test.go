@@ -1,6 +1,7 @@
 package finp2p
 
 import (
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"math/big"
@@ -66,7 +67,9 @@ type mockIdentity struct {
 }
 
 func (m *mockIdentity) GetMSPID() (string, error) { return m.msp, nil }
-func (m *mockIdentity) GetID() (string, error)    { return m.id, nil }
+func (m *mockIdentity) GetID() (string, error) {
+	return base64.StdEncoding.EncodeToString([]byte(m.id)), nil
+}
 
 var (
 	operatorID = &mockIdentity{msp: "Org1MSP", id: "x509::CN=User1@org1.example.com::CN=ca.org1.example.com"}

@@ -37,9 +37,7 @@ def status_cmd(profile_file: Path, as_json: bool) -> None:
             height = await ledger.height()
             config = await ledger.config()
             identity = ledger.gateway.identity
-            import base64
-
-            operator = base64.b64decode(config["operatorId"]).decode(errors="replace")
+            operator = str(config["operatorId"])
             return {
                 "profile": str(profile_file),
                 "ledger_id": ledger.ledger_id,
