@@ -282,8 +282,8 @@ class FabricNetwork:
             self._generate()
             self._start("orderer")
             self._start("peer")
-            self._wait_healthy("orderer", "orderer_ops", timeout)
-            self._wait_healthy("peer", "peer_ops", timeout)
+            self._wait_healthy("orderer", timeout)
+            self._wait_healthy("peer", timeout)
             self._join_channel()
             self.timings["network_up_s"] = round(time.monotonic() - begin, 2)
             begin = time.monotonic()
@@ -301,7 +301,8 @@ class FabricNetwork:
             args, env=env, capture_output=True, text=True, timeout=timeout, check=False, cwd=self.state_dir
         )
         if result.returncode != 0:
-            raise FabricError(f"{what or args[0]} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+            said = (result.stderr.strip() + "\n" + result.stdout.strip()).strip()
+            raise FabricError(f"{what or args[0]} failed ({result.returncode}):\n{said[-3000:]}")
         return result.stdout
 
     def _generate(self) -> None:
@@ -515,16 +516,22 @@ Profiles:
         self.pids[name] = process.pid
         self._save()
 
-    def _wait_healthy(self, name: str, port: str, timeout: float) -> None:
-        url = f"http://127.0.0.1:{self.ports[port]}/healthz"
+    def _wait_healthy(self, name: str, timeout: float) -> None:
+        """Until the node's health check answers 200 and its gRPC listeners accept connections (the operations
+        endpoint comes up first)."""
+        url = f"http://127.0.0.1:{self.ports[name + '_ops']}/healthz"
+        listeners = [self.ports[name]] + ([self.ports["orderer_admin"]] if name == "orderer" else [])
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not _alive(self.pids[name]):
                 raise FabricError(f"the {name} exited:\n{self._tail(name)}")
             try:
                 with urllib.request.urlopen(url, timeout=2) as answer:
-                    if answer.status == 200:
-                        return
+                    healthy = answer.status == 200
+                for port in listeners if healthy else ():
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                if healthy:
+                    return
             except (OSError, urllib.error.URLError):
                 pass
             time.sleep(0.05)
@@ -709,7 +716,7 @@ Profiles:
 
     def start_peer(self, timeout: float = 60.0) -> None:
         self._start("peer")
-        self._wait_healthy("peer", "peer_ops", timeout)
+        self._wait_healthy("peer", timeout)
 
     # -- reading ----------------------------------------------------------------------------------------------
     def height(self) -> int:
