@@ -38,8 +38,9 @@ TYPES: dict[str, list[tuple[str, str]]] = {
     "TradeDetails": [("executionPlanId", "string"), ("instructionSequenceNumber", "uint256")],
     "TransactionDetails": [("ledgerId", "string"), ("operationId", "string"), ("transactionId", "string")],
 }
-#: Profile settings that never leave the node (a bundle carries the rest, so an auditor can find the contracts).
-PRIVATE_SETTINGS = frozenset({"operator_key", "profile_dir"})
+#: Profile settings that never leave the node (a bundle carries the rest, so an auditor can find the contracts);
+#: ``key`` is where a Fabric profile's identity keeps its private key.
+PRIVATE_SETTINGS = frozenset({"operator_key", "profile_dir", "key"})
 
 
 @dataclass(frozen=True)

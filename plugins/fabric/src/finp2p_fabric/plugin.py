@@ -33,6 +33,10 @@ class FabricSettings(BaseModel):
     timeout_s: float = Field(30.0, gt=0, le=3600, description="Deadline of each endorse, submit and query.")
     commit_timeout_s: float = Field(60.0, gt=0, le=3600, description="How long to wait for a commit (FP6015).")
     mvcc_retries: int = Field(8, ge=1, le=100, description="Attempts when a read conflict invalidates a transaction.")
+    # What the node adds to any profile it opens, for ledgers whose operator is a FinID key. On Fabric the operator
+    # is the MSP identity above (the chaincode's Configure caller), and reading needs an identity too: both unused.
+    operator_key: Path | None = Field(None, description="Unused on Fabric: the operator is the MSP identity.")
+    read_only: bool = Field(False, description="Unused on Fabric: reads and writes both need the MSP identity.")
 
     def path(self, value: Path) -> Path:
         return value if value.is_absolute() or self.profile_dir is None else self.profile_dir / value
