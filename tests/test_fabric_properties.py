@@ -76,9 +76,9 @@ async def _run(network: FabricNetwork, steps: list[tuple[str, int, int, int]]) -
 
 
 @settings(
-    max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
-@given(steps=st.lists(_operation, min_size=1, max_size=10))
+@given(steps=st.lists(_operation, min_size=4, max_size=12))
 def test_supply_is_conserved_under_any_sequence(
     fabric_network: FabricNetwork, steps: list[tuple[str, int, int, int]]
 ) -> None:

@@ -436,7 +436,7 @@ class ErrorCode(enum.Enum):
     )
     LEDGER_FABRIC_NOT_FOUND = (
         "FP6023",
-        "Hyperledger Fabric not found",
+        "no Hyperledger Fabric release found",
         "Set FABRIC_HOME to a Fabric release directory (bin/, config/) or FABRIC_ARCHIVE to its release archive.",
     )
 
