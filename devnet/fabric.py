@@ -275,7 +275,9 @@ class FabricNetwork:
         for name in PORT_NAMES:
             self.ports.setdefault(name, free_port())
         if self.state_dir.exists():
-            shutil.rmtree(self.state_dir)
+            if any(self.state_dir.iterdir()) and not (self.state_dir / "crypto-config.yaml").exists():
+                raise FabricError(f"{self.state_dir} holds files and is no devnet's state: choose another --state")
+            shutil.rmtree(self.state_dir)  # a fresh network every time: new crypto material, empty ledgers
         (self.state_dir / "logs").mkdir(parents=True)
         try:
             begin = time.monotonic()

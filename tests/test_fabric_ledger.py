@@ -20,6 +20,7 @@ from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity.keys import SigningKey
 from finp2p.ledger import OperationType, OwnerConsent
 from finp2p_fabric.consent import Operation
+from finp2p_fabric.ledger import ChaincodeEvent
 from tests.support.fabric import FabricWorld
 
 pytestmark = pytest.mark.fabric
@@ -352,16 +353,15 @@ async def test_chaincode_events_are_received(fab: FabricWorld) -> None:
     start = await fab.ledger.height()  # the number of the next block
     tx = await fab.ledger.issue(asset, alice.fin_id, 5, f"ev-{asset}")
 
-    async def first_event_of(tx_id: str) -> object:
+    async def first_event_of(tx_id: str) -> ChaincodeEvent | None:
         async for event in fab.ledger.events(start_block=start):
             if event.transaction_id == tx_id:
                 return event
         return None
 
     event = await asyncio.wait_for(first_event_of(tx.transaction_id), 30)
-    assert event is not None
-    assert getattr(event, "name", None) == "Issued" and getattr(event, "block", None) == tx.height
-    payload = getattr(event, "payload", {})
+    assert event is not None and event.name == "Issued" and event.block == tx.height
+    payload = event.payload
     assert payload["op"]["operationId"] == f"ev-{asset}" and payload["op"]["quantity"] == "5"
 
 

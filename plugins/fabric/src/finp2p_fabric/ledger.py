@@ -111,10 +111,12 @@ class FabricLedger(Ledger):
         config: dict[str, Any] = await self._query_json("GetConfig", [], "read the chaincode's configuration")
         return config
 
-    async def configure(self, chain_id: int | None = None) -> LedgerTransaction | None:
-        """Make this identity the chaincode's operator and fix the chain id of its EIP-712 domain (once)."""
-        await self.submit("Configure", [str(self.chain_id if chain_id is None else chain_id)], "configure")
-        return None
+    async def configure(self, chain_id: int | None = None) -> str:
+        """Make this identity the chaincode's operator and fix the chain id of its EIP-712 domain (once); return
+        the transaction id."""
+        chain = str(self.chain_id if chain_id is None else chain_id)
+        prepared, _, _ = await self.submit("Configure", [chain], "configure")
+        return prepared.proposal.tx_id
 
     # -- operations ---------------------------------------------------------------------------------------------
     async def _execute(self, function: str, op: Operation, *extra: str) -> LedgerTransaction:
