@@ -64,8 +64,7 @@ async def run(network: FabricNetwork, ops: int, in_flight: int, work: Path) -> l
     alice, bob = SigningKey.generate(), SigningKey.generate()
     pairs = {path: [(SigningKey.generate(), SigningKey.generate()) for _ in range(in_flight)] for path in "pn"}
     funded = [alice] + [source for path in "pn" for source, _ in pairs[path]]
-    for n, key in enumerate(funded):  # one at a time: issues of one asset all write its supply
-        await ledger.issue(asset, key.fin_id, 10 * ops + 100, f"fund-{n}")
+    await asyncio.gather(*(ledger.issue(asset, k.fin_id, 10 * ops + 100, f"fund-{n}") for n, k in enumerate(funded)))
 
     def transfers(prefix: str, source: SigningKey, destination: SigningKey, count: int) -> list[Transfer]:
         out: list[Transfer] = []

@@ -276,16 +276,29 @@ async def test_receipt_registry(fab: FabricWorld) -> None:
 
 
 async def test_concurrent_operations_on_one_asset(fab: FabricWorld) -> None:
-    """Twelve issues at once on one asset read and write its supply: those that lose the race within a block
-    are invalidated by Fabric (read conflict), changed nothing, and are submitted again by the plugin."""
-    asset, _, _ = await _funded(fab, 1)
+    """Twelve issues at once on one asset: each records its change of the supply under its own key, so none
+    invalidates another. Five transfers at once from one balance: those that lose the race within a block are
+    invalidated by Fabric (read conflict), changed nothing, and are endorsed and submitted again by the plugin."""
+    asset, alice, _ = await _funded(fab, 10)
     receivers = [SigningKey.generate() for _ in range(12)]
     txs = await asyncio.gather(
         *(fab.ledger.issue(asset, r.fin_id, i + 1, f"c-{i}-{asset}") for i, r in enumerate(receivers))
     )
     assert len({t.transaction_id for t in txs}) == 12 and all(t.succeeded for t in txs)
     assert [b[0] for b in await _balances(fab, asset, *receivers)] == list(range(1, 13))
-    assert await fab.ledger.supply(asset) == 1 + sum(range(1, 13))
+    assert await fab.ledger.supply(asset) == 10 + sum(range(1, 13))
+    ops = [Operation(f"ct-{i}-{asset}", asset, alice.fin_id, receivers[i].fin_id, 2) for i in range(5)]
+    moved = await asyncio.gather(
+        *(
+            fab.ledger.transfer(
+                asset, alice.fin_id, op.destination, 2, op.operation_id, fab.consent(alice, "Transfer", op)
+            )
+            for op in ops
+        )
+    )
+    assert all(t.succeeded for t in moved)
+    assert await _balances(fab, asset, alice) == [(0, 0)]
+    assert [b[0] for b in await _balances(fab, asset, *receivers[:5])] == [3, 4, 5, 6, 7]
 
 
 async def test_an_invalid_transaction_is_reported_as_failed(fab: FabricWorld) -> None:

@@ -179,7 +179,7 @@ func (c *Contract) Issue(ctx contractapi.TransactionContextInterface, opJSON str
 	if _, err := parseFinID(op.Destination, "destination"); err != nil {
 		return "", err
 	}
-	if err := addSupply(s, op.AssetID, op.quantity); err != nil {
+	if err := addSupply(ctx, s, op.AssetID, op.quantity); err != nil {
 		return "", err
 	}
 	if err := credit(s, op.AssetID, op.Destination, op.quantity); err != nil {
@@ -244,7 +244,7 @@ func (c *Contract) Redeem(ctx contractapi.TransactionContextInterface, opJSON, c
 			return "", err
 		}
 	}
-	if err := addSupply(s, op.AssetID, new(big.Int).Neg(op.quantity)); err != nil {
+	if err := addSupply(ctx, s, op.AssetID, new(big.Int).Neg(op.quantity)); err != nil {
 		return "", err
 	}
 	return emit(ctx, &Event{Name: "Redeemed", Op: op, ConsentTemplate: template})
@@ -425,13 +425,27 @@ func (c *Contract) BalanceOf(ctx contractapi.TransactionContextInterface, assetI
 	return toJSON(b)
 }
 
-// SupplyOf is all units of an asset in existence.
+// SupplyOf is all units of an asset in existence: the sum of the changes its issues and redeems recorded.
 func (c *Contract) SupplyOf(ctx contractapi.TransactionContextInterface, assetID string) (string, error) {
-	raw, err := ctx.GetStub().GetState(prefSupply + assetID)
-	if err != nil || raw == nil {
-		return "0", err
+	start, end := supplyRange(assetID)
+	changes, err := ctx.GetStub().GetStateByRange(start, end)
+	if err != nil {
+		return "", err
 	}
-	return string(raw), nil
+	defer changes.Close()
+	supply := new(big.Int)
+	for changes.HasNext() {
+		change, err := changes.Next()
+		if err != nil {
+			return "", err
+		}
+		delta, ok := new(big.Int).SetString(string(change.GetValue()), 10)
+		if !ok {
+			return "", fmt.Errorf("supply change %q is not a number", change.GetKey())
+		}
+		supply.Add(supply, delta)
+	}
+	return supply.String(), nil
 }
 
 // AssetExists says whether the asset was created.
@@ -732,7 +746,11 @@ func credit(s *txState, assetID, finID string, quantity *big.Int) error {
 	if err != nil {
 		return err
 	}
-	b.Available = new(big.Int).Add(amount(b.Available), quantity).String()
+	available := new(big.Int).Add(amount(b.Available), quantity)
+	if new(big.Int).Add(available, amount(b.Held)).Cmp(maxUint256) > 0 {
+		return errInvalidQuantity("quantity")
+	}
+	b.Available = available.String()
 	return s.putJSON(balanceKey(assetID, finID), b)
 }
 
@@ -749,20 +767,17 @@ func debit(s *txState, assetID, finID string, quantity *big.Int) error {
 	return s.putJSON(balanceKey(assetID, finID), b)
 }
 
-func addSupply(s *txState, assetID string, delta *big.Int) error {
-	raw, err := s.get(prefSupply + assetID)
-	if err != nil {
-		return err
-	}
-	supply := new(big.Int)
-	if raw != nil {
-		supply = amount(string(raw))
-	}
-	supply.Add(supply, delta)
-	if supply.Cmp(maxUint256) > 0 {
-		return errInvalidQuantity("quantity")
-	}
-	return s.put(prefSupply+assetID, []byte(supply.String()))
+// addSupply records a change of the asset's supply under a key of its own transaction: concurrent issues and
+// redeems of one asset then touch no common key, and none invalidates another (one supply key read and written
+// by each would let only one of them through per block).
+func addSupply(ctx contractapi.TransactionContextInterface, s *txState, assetID string, delta *big.Int) error {
+	start, _ := supplyRange(assetID)
+	return s.put(start+ctx.GetStub().GetTxID(), []byte(delta.String()))
+}
+
+// supplyRange is the key range of an asset's supply changes (NUL cannot occur in an asset id).
+func supplyRange(assetID string) (string, string) {
+	return prefSupply + assetID + "\x00", prefSupply + assetID + "\x01"
 }
 
 func activeHold(s *txState, operationID string) (*Hold, error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"math/big"
+	"sort"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/hyperledger/fabric-chaincode-go/v2/pkg/cid"
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+	"github.com/hyperledger/fabric-protos-go-apiv2/ledger/queryresult"
 	"github.com/hyperledger/fabric-protos-go-apiv2/peer"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -43,7 +45,31 @@ func (m *mockStub) PutState(key string, value []byte) error {
 	m.pending[key] = value
 	return nil
 }
-func (m *mockStub) GetTxID() string      { return m.txID }
+func (m *mockStub) GetTxID() string { return m.txID }
+func (m *mockStub) GetStateByRange(start, end string) (shim.StateQueryIteratorInterface, error) {
+	var keys []string
+	for k := range m.ledger.state {
+		if k >= start && k < end {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	it := &mockIterator{}
+	for _, k := range keys {
+		it.kvs = append(it.kvs, &queryresult.KV{Key: k, Value: m.ledger.state[k]})
+	}
+	return it, nil
+}
+
+type mockIterator struct{ kvs []*queryresult.KV }
+
+func (it *mockIterator) HasNext() bool { return len(it.kvs) > 0 }
+func (it *mockIterator) Next() (*queryresult.KV, error) {
+	kv := it.kvs[0]
+	it.kvs = it.kvs[1:]
+	return kv, nil
+}
+func (it *mockIterator) Close() error    { return nil }
 func (m *mockStub) GetChannelID() string { return "finp2p" }
 func (m *mockStub) GetTxTimestamp() (*timestamppb.Timestamp, error) {
 	return &timestamppb.Timestamp{Seconds: m.ledger.now}, nil
