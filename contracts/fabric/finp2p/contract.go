@@ -411,6 +411,17 @@ func (c *Contract) IsRecorded(ctx contractapi.TransactionContextInterface, leafH
 	return raw != nil, err
 }
 
+// RecordedIn is the id of the transaction that recorded a root (a receipt hash, or a batch's Merkle root), or ""
+// when it was never recorded: how a node finds its record again after a restart (FP6017).
+func (c *Contract) RecordedIn(ctx contractapi.TransactionContextInterface, rootHex string) (string, error) {
+	root, err := parseHash(rootHex, "root")
+	if err != nil {
+		return "", err
+	}
+	raw, err := ctx.GetStub().GetState(prefRoot + hex.EncodeToString(root))
+	return string(raw), err
+}
+
 // ------------------------------------------------------------------------------------------------------- reads
 
 // BalanceOf is {"available": ..., "held": ...} of a FinID in an asset.

@@ -439,7 +439,18 @@ func TestReceiptRegistry(t *testing.T) {
 	l, _ := setup(t)
 	a, b := strings.Repeat("01", 32), strings.Repeat("02", 32)
 	root := hex.EncodeToString(keccakSorted(mustHex(a), mustHex(b)))
-	l.ok(t, func(ctx contractapi.TransactionContextInterface) (string, error) { return cc.Record(ctx, root, "2") })
+	_, recording, err := l.run(t, operatorID, func(ctx contractapi.TransactionContextInterface) (string, error) {
+		return cc.Record(ctx, root, "2")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recordedIn := func(root string) string {
+		return l.ok(t, func(ctx contractapi.TransactionContextInterface) (string, error) { return cc.RecordedIn(ctx, root) })
+	}
+	if recordedIn(root) != recording.txID || recordedIn("0x"+root) != recording.txID || recordedIn(a) != "" {
+		t.Fatal("RecordedIn names the transaction that recorded a root, and nothing for another")
+	}
 	l.refused(t, operatorID, "FP6017", "AlreadyRecorded", func(ctx contractapi.TransactionContextInterface) (string, error) {
 		return cc.Record(ctx, "0x"+root, "2")
 	})

@@ -350,6 +350,19 @@ class FabricLedger(Ledger):
         answer = await self.query("IsRecorded", [receipt_hash.hex(), json.dumps([p.hex() for p in proof])], "receipt")
         return answer.strip() == b"true"
 
+    async def find_receipts_record(self, root: bytes) -> LedgerTransaction | None:
+        """One read of the registry (the transaction that recorded ``root``), then that transaction from the ledger
+        itself, as :meth:`find_operation` finds an operation."""
+        if not isinstance(root, bytes) or len(root) != 32:
+            return None
+        tx_id = (await self.query("RecordedIn", [root.hex()], "receipt lookup")).decode().strip()
+        if not tx_id:
+            return None
+        found = await self.transaction(tx_id)
+        if found is None or found.event.get("root") != "0x" + root.hex():
+            return None
+        return found
+
     # -- accounts -----------------------------------------------------------------------------------------------
     def account_fields(self) -> list[dict[str, str]]:
         return [
