@@ -91,8 +91,8 @@ demo: venv
 	$(BIN)/finp2p demo
 
 # Each benchmark prints its figures beside a baseline measured in the same run (README, Benchmarks).
-BENCH ?= identity messaging discovery privacy ethereum transfers adapter
-bench: venv system-deps contracts-deps
+BENCH ?= identity messaging discovery privacy ethereum fabric transfers adapter
+bench: venv system-deps contracts-deps fabric
 	@set -e; for b in $(BENCH); do echo "== bench.$$b"; $(BIN)/python -m bench.$$b; done
 
 clean:

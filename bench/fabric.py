@@ -33,8 +33,7 @@ from devnet.fabric import BATCH_MAX_MESSAGES, BATCH_TIMEOUT, FabricNetwork
 from finp2p.identity.keys import SigningKey
 from finp2p.ledger import OwnerConsent
 from finp2p_fabric.consent import Operation, sign_consent
-from finp2p_fabric.ledger import FabricLedger
-from finp2p_fabric.plugin import ledger_from, settings_from
+from finp2p_fabric.factory import ledger_from, settings_from
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_BENCH = ROOT / "bench" / "fabric-node"
@@ -57,7 +56,6 @@ def node_client_ready() -> None:
 
 async def run(network: FabricNetwork, ops: int, in_flight: int, work: Path) -> list[list[str]]:
     ledger = ledger_from(settings_from({**network.profile_settings(), "ledger_id": network.ledger_id}))
-    assert isinstance(ledger, FabricLedger)
     asset = "bench:102:asset"
     await ledger.create_asset(asset, {})
     per_worker = max(1, (3 * ops) // in_flight)

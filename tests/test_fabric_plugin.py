@@ -103,7 +103,45 @@ async def test_a_node_opens_the_profile(fabric_network: FabricNetwork, tmp_path:
         tx = await ledger.issue(asset, owner.fin_id, 7, f"profile-issue-{asset}")
         assert tx.succeeded and (await ledger.balance(asset, owner.fin_id)).available == 7
     finally:
-        await node.stop()
+        await node.close()
+
+
+@pytest.mark.fabric
+async def test_the_profile_is_checked_as_the_node_starts(
+    fabric_network: FabricNetwork, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ledger.start() reads the chaincode's configuration: a chaincode or channel that is not there, or another
+    EIP-712 chain id than the chaincode's, is FP6016 and the node does not start; an identity that is not the
+    operator starts (it can read) with a warning."""
+    from finp2p_fabric.factory import ledger_from, settings_from
+
+    async def started(user: str = "User1", **changes: object) -> None:
+        raw = {**fabric_network.profile_settings(user), "ledger_id": fabric_network.ledger_id, **changes}
+        ledger = ledger_from(settings_from(raw))
+        try:
+            await ledger.start()
+        finally:
+            await ledger.close()
+
+    await started()
+    for changes, said in (
+        ({"chaincode": "not-deployed"}, "not-deployed"),
+        ({"channel": "nochannel"}, "nochannel"),
+        ({"chain_id": 5}, "chainId '0', the profile's '5'"),
+    ):
+        with pytest.raises(FinP2PError) as exc:
+            await started(**changes)
+        assert exc.value.code is ErrorCode.LEDGER_PROFILE and said in exc.value.detail, changes
+    with caplog.at_level("WARNING", logger="finp2p_fabric.ledger"):
+        await started("User2")
+    assert "not the chaincode's operator" in caplog.text and "User2@org1.example.com" in caplog.text
+
+    settings = {**fabric_network.profile_settings(), "chain_id": 5}
+    save_profile(tmp_path / "chains" / "fabric.toml", LedgerProfile("fabric", fabric_network.ledger_id, settings))
+    (tmp_path / "node.toml").write_text('[ledgers]\nprofiles = ["chains/fabric.toml"]\n')
+    with pytest.raises(FinP2PError) as exc:
+        await Node(load_settings(tmp_path / "node.toml", env={}), PluginManager()).start()
+    assert exc.value.code is ErrorCode.LEDGER_PROFILE
 
 
 async def test_fabric_profile_errors(tmp_path: Path) -> None:
@@ -123,7 +161,7 @@ async def test_fabric_profile_errors(tmp_path: Path) -> None:
         await start('peer = "127.0.0.1:1"\nchannel = "finp2p"\nmsp_id = "Org1MSP"\ncert = "c.pem"\nkey = "k.pem"\n')
     assert exc.value.code is ErrorCode.LEDGER_PROFILE and "c.pem" in exc.value.detail
 
-    # A real identity, a peer that is not there: the first call is FP6013.
+    # A real identity, a peer that is not there: the node starts (FP6013 is transient) and the first call is FP6013.
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "user")])
     cert = (
@@ -149,7 +187,7 @@ async def test_fabric_profile_errors(tmp_path: Path) -> None:
             await node.ledgers["fabric:finp2p/finp2p"].height()
         assert exc.value.code is ErrorCode.LEDGER_UNREACHABLE
     finally:
-        await node.stop()
+        await node.close()
 
 
 def _fake_release(path: Path) -> str:

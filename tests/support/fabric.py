@@ -15,8 +15,8 @@ from devnet.fabric import FabricNetwork
 from finp2p.identity.keys import SigningKey
 from finp2p.ledger import OwnerConsent
 from finp2p_fabric.consent import Operation, sign_consent
+from finp2p_fabric.factory import ledger_from, settings_from
 from finp2p_fabric.ledger import FabricLedger
-from finp2p_fabric.plugin import ledger_from, settings_from
 
 
 @dataclass
@@ -67,7 +67,6 @@ class FabricWorld:
 def fabric_ledger(network: FabricNetwork, user: str = "User1", clock: Clock | None = None) -> FabricLedger:
     settings = settings_from({**network.profile_settings(user), "ledger_id": network.ledger_id})
     ledger = ledger_from(settings)
-    assert isinstance(ledger, FabricLedger)
     if clock is not None:
         ledger.gateway.clock = clock
     return ledger

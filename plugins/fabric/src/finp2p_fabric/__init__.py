@@ -1,6 +1,6 @@
-"""FinP2P's Hyperledger Fabric ledger plugin: the ``fabric`` ledger kind and the ``finp2p fabric`` commands."""
+"""FinP2P's Hyperledger Fabric ledger plugin: the ``fabric`` ledger kind and the ``finp2p fabric`` commands.
 
-from finp2p_fabric.consent import Operation, consent_digest, sign_consent, verifying_contract
-from finp2p_fabric.ledger import FabricLedger
-
-__all__ = ["FabricLedger", "Operation", "consent_digest", "sign_consent", "verifying_contract"]
+Importing the package (what loading the plugin does) imports neither gRPC nor Fabric's protos: they are imported
+when a ledger of this kind is built (:mod:`finp2p_fabric.ledger`, :mod:`finp2p_fabric.consent`), so a command that
+opens no ledger starts fast.
+"""

@@ -24,15 +24,13 @@ def fabric_group() -> None:
 def status_cmd(profile_file: Path, as_json: bool) -> None:
     """Check the network of a ledger profile: the peer reachable, the channel's height, the chaincode deployed and
     configured, its operator, and whether the profile's identity is that operator."""
-    from finp2p_fabric.ledger import FabricLedger
-    from finp2p_fabric.plugin import ledger_from, settings_from
+    from finp2p_fabric.factory import ledger_from, settings_from
 
     profile = load_profile(profile_file)
     settings = settings_from({**profile.settings, "ledger_id": profile.ledger_id})
 
     async def work() -> dict[str, Any]:
         ledger = ledger_from(settings)
-        assert isinstance(ledger, FabricLedger)
         try:
             height = await ledger.height()
             config = await ledger.config()

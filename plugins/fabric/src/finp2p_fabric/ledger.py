@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import re
 from collections.abc import AsyncIterator, Sequence
@@ -14,11 +15,13 @@ from fabric_protos.common import common_pb2, ledger_pb2
 from fabric_protos.peer import chaincode_event_pb2, proposal_pb2, proposal_response_pb2, transaction_pb2
 
 from finp2p.assets import merkle
-from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.errors import TRANSIENT, ErrorCode, FinP2PError
 from finp2p.identity.keys import check_fin_id
 from finp2p.ledger import Balance, Ledger, LedgerTransaction, OperationType, OwnerConsent
 from finp2p_fabric.consent import Operation, adapter_template, consent_digest, verifying_contract
 from finp2p_fabric.gateway import Gateway, Prepared
+
+log = logging.getLogger(__name__)
 
 _TX_ID = re.compile(r"[0-9a-f]{64}")
 #: Which operation each chaincode event is.
@@ -110,6 +113,55 @@ class FabricLedger(Ledger):
         """The chaincode's configuration: its operator (MSP id and identity) and its EIP-712 domain."""
         config: dict[str, Any] = await self._query_json("GetConfig", [], "read the chaincode's configuration")
         return config
+
+    async def start(self) -> None:
+        """Reach the peer and check the profile against the chaincode's configuration, before the node serves: the
+        chaincode answers on the channel, has an operator (its ``Configure`` ran), and signs consents in the
+        profile's EIP-712 domain (chain id, and the verifying contract of this channel and chaincode), or every
+        owner's signature would be checked against another digest. A peer that does not answer is FP6013 (the
+        node starts without this ledger and it connects on first use); anything else that does not fit is FP6016."""
+        try:
+            config = await self.config()
+        except FinP2PError as exc:
+            # The Gateway answers UNAVAILABLE for a channel its peer has not joined: the peer answered, the
+            # profile names a channel that is not there.
+            unknown_channel = "failed to get config for channel" in exc.detail
+            if exc.code in TRANSIENT and not unknown_channel:
+                raise
+            raise FinP2PError(
+                ErrorCode.LEDGER_PROFILE,
+                f"chaincode {self.chaincode!r} on channel {self.channel!r} at {self.gateway.endpoint}: {exc.detail}",
+            ) from None
+        expected = {
+            "channel": self.channel,
+            "chaincode": self.chaincode,
+            "chainId": str(self.chain_id),
+            "verifyingContract": self.verifying_contract,
+        }
+        found = {name: str(config.get(name, "")) for name in expected}
+        wrong = [
+            f"{name} {found[name]!r}, the profile's {value!r}"
+            for name, value in expected.items()
+            if found[name] != value
+        ]
+        if wrong:
+            raise FinP2PError(
+                ErrorCode.LEDGER_PROFILE,
+                f"chaincode {self.chaincode!r} on channel {self.channel!r} was configured with "
+                + "; ".join(wrong)
+                + " (set chain_id in the profile to the chaincode's)",
+            )
+        identity = self.gateway.identity
+        if config.get("operatorMsp") != identity.msp_id or identity.subject not in str(config.get("operatorId", "")):
+            log.warning(
+                "ledger %s: the profile's identity (%s, %s) is not the chaincode's operator (%s, %s): it can read, and "
+                "every operation it submits is refused (FP6010)",
+                self.ledger_id,
+                identity.msp_id,
+                identity.subject,
+                config.get("operatorMsp"),
+                config.get("operatorId"),
+            )
 
     async def configure(self, chain_id: int | None = None) -> str:
         """Make this identity the chaincode's operator and fix the chain id of its EIP-712 domain (once); return
