@@ -61,6 +61,10 @@ async def test_issue_transfer_and_lookup_through_qscc(fab: FabricWorld) -> None:
     assert await fab.ledger.transaction("00" * 32) is None
     assert await fab.ledger.transaction("not a transaction id") is None
     assert tx.ledger_id == fab.ledger.ledger_id == "fabric:finp2p/finp2p"
+    # The submitter is the MSP identity that signed the transaction, as the chaincode names its operator.
+    config = await fab.ledger.config()
+    assert tx.submitter == fab.ledger.gateway.identity.name == f"{config['operatorMsp']}::{config['operatorId']}"
+    assert tx.submitter.startswith("Org1MSP::x509::CN=User1@org1.example.com,")
 
 
 async def test_insufficient_balance_changes_nothing(fab: FabricWorld) -> None:

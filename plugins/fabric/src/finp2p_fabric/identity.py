@@ -7,7 +7,7 @@ SHA-256 that are in low-S form (a signature with ``s > n/2`` is refused as malle
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from cryptography import x509
@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from fabric_protos.msp import identities_pb2
+from google.protobuf.message import DecodeError
 
 from finp2p.errors import ErrorCode, FinP2PError
 
@@ -57,9 +58,30 @@ class Identity:
     def subject(self) -> str:
         return x509.load_pem_x509_certificate(self.certificate).subject.rfc4514_string()
 
+    @cached_property
+    def name(self) -> str:
+        """This identity as a transaction names its submitter (:func:`name_of`)."""
+        found = name_of(self.creator)
+        assert found is not None
+        return found
+
     def sign(self, message: bytes) -> bytes:
         """ECDSA P-256 over SHA-256, DER, with low S."""
         r, s = decode_dss_signature(self.key.sign(message, ec.ECDSA(hashes.SHA256())))
         if s > _N // 2:
             s = _N - s
         return encode_dss_signature(r, s)
+
+
+@lru_cache(maxsize=256)
+def name_of(creator: bytes) -> str | None:
+    """The MSP identity of a serialized creator as the chaincode knows its operator: ``<MSP id>::x509::<subject>::
+    <issuer>`` (the chaincode's ``operatorMsp``, then its ``operatorId``, the client identity library's form);
+    ``None`` for a creator that is not an X.509 identity."""
+    try:
+        identity = identities_pb2.SerializedIdentity.FromString(creator)
+        certificate = x509.load_pem_x509_certificate(identity.id_bytes)
+    except (DecodeError, ValueError):
+        return None
+    subject, issuer = certificate.subject.rfc4514_string(), certificate.issuer.rfc4514_string()
+    return f"{identity.mspid}::x509::{subject}::{issuer}"

@@ -20,6 +20,7 @@ from finp2p.identity.keys import check_fin_id
 from finp2p.ledger import Balance, Ledger, LedgerTransaction, OperationType, OwnerConsent
 from finp2p_fabric.consent import Operation, adapter_template, consent_digest, verifying_contract
 from finp2p_fabric.gateway import Gateway, Prepared
+from finp2p_fabric.identity import name_of
 
 log = logging.getLogger(__name__)
 
@@ -303,6 +304,7 @@ class FabricLedger(Ledger):
         """What a receipt and an auditor need from a transaction of this chaincode, from its envelope alone."""
         payload = common_pb2.Payload.FromString(envelope.payload)
         header = common_pb2.ChannelHeader.FromString(payload.header.channel_header)
+        signature_header = common_pb2.SignatureHeader.FromString(payload.header.signature_header)
         if header.type != common_pb2.ENDORSER_TRANSACTION:
             return None
         transaction = transaction_pb2.Transaction.FromString(payload.data)
@@ -321,6 +323,7 @@ class FabricLedger(Ledger):
             "height": block,
             "timestamp": int(header.timestamp.seconds),
             "succeeded": code == transaction_pb2.VALID,
+            "submitter": name_of(bytes(signature_header.creator)),
         }
         event = chaincode_event_pb2.ChaincodeEvent.FromString(action.events) if action.events else None
         if event is None or not event.event_name:
