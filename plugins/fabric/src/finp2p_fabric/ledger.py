@@ -262,7 +262,7 @@ class FabricLedger(Ledger):
     # -- reads --------------------------------------------------------------------------------------------------
     async def balance(self, asset_id: str, fin_id: str, height: int | None = None) -> Balance:
         _check_text(asset_id, "asset id")
-        check_fin_id(fin_id)
+        _check_account(fin_id, "account")
         found, current = await asyncio.gather(
             self._query_json("BalanceOf", [asset_id, fin_id], "balance"), self.height()
         )
@@ -450,6 +450,13 @@ def _check_text(value: Any, what: str) -> None:
         )
 
 
+def _check_account(value: Any, what: str) -> None:
+    try:
+        check_fin_id(value, what)
+    except FinP2PError:
+        raise FinP2PError(ErrorCode.LEDGER_INVALID_ACCOUNT, f"the {what} {str(value)[:16]!r} is not a FinID") from None
+
+
 def _operation(
     operation_id: str,
     asset_id: str,
@@ -464,12 +471,7 @@ def _operation(
     _check_text(asset_id, "asset id")
     for value, what in ((source, "source"), (destination, "destination")):
         if value:
-            try:
-                check_fin_id(value, what)
-            except FinP2PError:
-                raise FinP2PError(
-                    ErrorCode.LEDGER_INVALID_ACCOUNT, f"the {what} {value[:16]!r} is not a FinID"
-                ) from None
+            _check_account(value, what)
     if isinstance(quantity, bool) or not isinstance(quantity, int) or not 0 < quantity < 2**256:
         raise FinP2PError(ErrorCode.LEDGER_INVALID_QUANTITY, f"quantity {quantity!r} is not a positive integer")
     return Operation(operation_id, asset_id, source, destination, quantity, expiry)
