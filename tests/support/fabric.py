@@ -1,8 +1,9 @@
 """Fabric ledgers for tests: the session's devnet (one orderer, one peer, the chaincode as a service) and, per
 test, the operator's ledger on it with what tests need around it.
 
-:class:`FabricWorld` has the shape of :class:`tests.support.ethereum.EthWorld` (``ledger``, ``consent(key, kind,
-op)``, ``new_asset()``, ``now()``, ``advance_time(s)``), so that a test written against one runs on the other.
+:class:`FabricWorld` is a :class:`finp2p.testing.LedgerWorld` (and reports supply), so the ledger conformance suite
+runs on it; like :class:`tests.support.ethereum.EthWorld` it also makes an owner's consent (``consent(key, kind,
+op)``).
 """
 
 from __future__ import annotations
@@ -32,14 +33,21 @@ class Clock:
 
 @dataclass
 class FabricWorld:
+    """The operator's ledger on the session's devnet (a :class:`finp2p.testing.LedgerWorld` that reports supply, so
+    the ledger conformance suite runs on it), with the clock its transactions take their time from."""
+
     network: FabricNetwork
     ledger: FabricLedger
     clock: Clock = field(default_factory=Clock)
+    #: How far a test may move the clock: the transactions' time is the client's, and the peer refuses one more than
+    #: 15 minutes from its own clock (peer.authentication.timewindow).
+    max_expiry_step_s: int = 600
     _others: list[FabricLedger] = field(default_factory=list)
 
-    def other_ledger(self, user: str = "User2") -> FabricLedger:
-        """A ledger on the same chaincode that signs as another identity of the peer's organization."""
-        other = fabric_ledger(self.network, user)
+    def other_ledger(self, key: SigningKey | None = None, user: str = "User2") -> FabricLedger:
+        """A ledger on the same chaincode that signs as another identity of the peer's organization (``user``, a
+        Fabric client identity: ``key``, a FinID key, cannot be one, and is ignored); closed with the world."""
+        other = fabric_ledger(self.network, user, self.clock)
         self._others.append(other)
         return other
 
@@ -57,6 +65,10 @@ class FabricWorld:
     async def advance_time(self, seconds: int) -> None:
         """Make the next transactions ``seconds`` later (at most 15 minutes in all: the peer's time window)."""
         self.clock.offset += seconds
+
+    async def supply(self, asset_id: str) -> int:
+        """All units of the asset in existence, as the chaincode counts them."""
+        return await self.ledger.supply(asset_id)
 
     async def close(self) -> None:
         for other in self._others:
