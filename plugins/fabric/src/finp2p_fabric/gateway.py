@@ -12,7 +12,8 @@ The flow of one transaction, as Fabric's own Gateway clients run it:
    the peer to commit the block and answers the transaction's validation code and block number.
 
 Every call has a deadline. A refusal by the chaincode comes back as the FinP2P error its message names (see
-:mod:`finp2p_fabric.errors`); a peer that cannot be reached is FP6013.
+:mod:`finp2p_fabric.errors`); a peer that cannot be reached is FP6013, and a commit not seen after the transaction
+was submitted FP6015 (it may still commit: the node looks it up before submitting again).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ _CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.keepalive_time_ms", 60_000),
     ("grpc.max_receive_message_length", 100 * 1024 * 1024),
 ]
+
+#: How a CommitStatus call ends when the commit was not seen: FP6015, the transaction may still commit.
+_UNSEEN = frozenset({grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE})
 
 
 @dataclass(frozen=True)
@@ -160,9 +164,13 @@ class Gateway:
         try:
             return await getattr(self.stub(), method)(request, timeout=timeout)
         except grpc.aio.AioRpcError as exc:
-            if method == "CommitStatus" and exc.code() is grpc.StatusCode.DEADLINE_EXCEEDED:
+            if method == "CommitStatus" and exc.code() in _UNSEEN:
+                # Submitted already: the orderer has it, and the lookup by operation id will find it once the
+                # peer commits it. gRPC reports a deadline met mid-stream as a cancelled or reset stream too.
                 raise FinP2PError(
-                    ErrorCode.LEDGER_TIMEOUT, f"{what}: the transaction was not committed in {timeout:g} s"
+                    ErrorCode.LEDGER_TIMEOUT,
+                    f"{what}: the transaction was submitted and its commit not seen in {timeout:g} s "
+                    f"({exc.code().name}: {exc.details() or 'no details'})",
                 ) from None
             raise rpc_error(exc, what, self.endpoint) from None
 
