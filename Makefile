@@ -81,9 +81,12 @@ typecheck: venv
 
 # Compiled once here: the tests start hundreds of finp2p processes, and where PYTHONDONTWRITEBYTECODE is set each
 # would compile the project from source again.
+# Test files run side by side in PYTEST_JOBS processes (pytest-xdist), each file whole in one of them: a module's
+# network fixture is built once, and each worker chooses its ports from its own range (tests/conftest.py).
+PYTEST_JOBS ?= 2
 unit: venv system-deps contracts-deps fabric fabric-test
 	$(BIN)/python -m compileall -q -j 0 core plugins/ethereum/src plugins/fabric/src devnet tests bench
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_JOBS) --dist loadfile
 
 test: lint typecheck contracts unit
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -11,6 +13,7 @@ import pytest
 
 from devnet.fabric import FabricNetwork
 from devnet.hardhat import HardhatNode
+from finp2p.demo import use_port_range
 from tests.support.ethereum import EthWorld, make_eth_world
 from tests.support.fabric import FabricWorld, make_fabric_world
 from tests.support.ports import free_port
@@ -43,10 +46,21 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return server.create_database(f"t_{uuid.uuid4().hex[:12]}")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Test workers running side by side (``pytest -n``) each choose ports from a range of their own."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit():
+        n = int(worker[2:]) % 8
+        use_port_range(20_000 + n * 1_500, 20_000 + (n + 1) * 1_500)
+
+
 def _install(base: Path, projects: list[Path]) -> Path:
     wheels, site = base / "wheels", base / "site"
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    for project in projects:
+    for source in projects:
+        # Built from a copy: a build writes into the project's folder, which other test workers build from too.
+        project = base / "src" / source.name
+        shutil.copytree(source, project, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
         subprocess.run(
             [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(project)],
             check=True,

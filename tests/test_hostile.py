@@ -541,3 +541,35 @@ def test_data_directories_and_their_files_are_private_from_the_start(devnet: Dev
         assert _open_to_others(data) == [], name
     assert stat.S_IMODE((devnet.root / "devnet.json").stat().st_mode) == 0o600  # it holds API tokens
     assert _open_to_others(devnet.root / "users") == []
+    assert stat.S_IMODE(Path(devnet.state["commands"]["bank-b"]["env_file"]).stat().st_mode) == 0o600
+
+
+# -- 10. restarts (last: they replace bank-b's process) -------------------------------------------------------------
+async def test_a_killed_node_is_restarted_with_its_recorded_command_and_keeps_its_state(devnet: Devnet) -> None:
+    """`finp2p devnet kill` SIGKILLs a node by the PID devnet.json keeps; `restart` starts it again with the same
+    command line, directory and environment, and it serves what it served before: its users, its operations."""
+    url, auth = devnet.api("bank-b")
+    old_pid = devnet.pid("bank-b")
+    status, before = await _get(f"{url}/v1/data/bank-b:101:carol", auth)
+    assert status == 200, before
+    killed = run_cli("devnet", "kill", "bank-b", "--dir", str(devnet.root), "--json")
+    assert killed.returncode == 0, killed.stderr
+    assert json.loads(killed.stdout) == {"name": "bank-b", "pid": old_pid, "was_running": True}
+    assert not devnet.alive("bank-b")
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await _get(f"{url}/v1/data/bank-b:101:carol", auth)
+    restarted = run_cli("devnet", "restart", "bank-b", "--dir", str(devnet.root), "--json", timeout=120)
+    assert restarted.returncode == 0, restarted.stderr
+    done = json.loads(restarted.stdout)
+    devnet.state = {**devnet.state, **json.loads((devnet.root / "devnet.json").read_text())}
+    assert done["pid"] == devnet.pid("bank-b") != old_pid and devnet.alive("bank-b")
+    status, after = await _get(f"{url}/v1/data/bank-b:101:carol", auth)
+    assert status == 200 and after == before
+    carol = devnet.user("carol").fin_id  # asked of bank-a: the restarted node is back on the network
+    status, balance = await _get(f"{url}/v1/balances?asset_id={devnet.state['asset_id']}&fin_id={carol}", auth)
+    assert status == 200 and int(balance["available"]) >= 0, balance
+    for name, why in (("bank-z", "has no process 'bank-z'"),):
+        refused = run_cli("devnet", "restart", name, "--dir", str(devnet.root))
+        assert refused.returncode == 1 and why in refused.stderr, refused.stderr
+    nowhere = run_cli("devnet", "kill", "bank-b", "--dir", str(devnet.root / "none"))
+    assert nowhere.returncode == 1 and "devnet up" in nowhere.stderr, nowhere.stderr

@@ -4,6 +4,7 @@ verified by the auditor command; idempotent retries; refusals."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import time
@@ -80,7 +81,7 @@ async def until_done(org: Org, op_id: str, timeout: float = 90) -> dict[str, Any
         assert status == 200, body
         if body["state"] in ("recorded", "failed"):
             return dict(body)
-        await __import__("asyncio").sleep(0.1)
+        await asyncio.sleep(0.1)
     raise AssertionError(f"operation {op_id} still {body['state']} after {timeout} s")
 
 
@@ -335,3 +336,141 @@ async def test_the_requester_killed_after_accepting_resumes_on_restart(world: Wo
     assert done["state"] == "recorded", done.get("error")
     after = await _available(world)
     assert (after[0], after[1]) == (before[0] - 1, before[1] + 1)
+
+
+# -- every accepted operation ends (transient troubles retried, final ones answered, deadlines kept) --------------
+async def _pending_with(org: Org, op_id: str, codes: set[str], timeout: float = 60) -> dict[str, Any]:
+    """The operation once it is pending and says it waits after one of ``codes``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, body = await call(org, "GET", f"/v1/operations/{op_id}")
+        assert status == 200, body
+        assert body["state"] == "pending", body
+        if body["waiting"].get("code") in codes:
+            return dict(body)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"operation {op_id} never waited after {codes}: {body}")
+
+
+UNREACHABLE = {"FP3001", "FP3002", "FP3007"}
+
+
+def _operations_cli(org: Org, *args: str) -> tuple[int, Any]:
+    found = run_cli("operations", *args, "--api", org.api, "--json", env={"FINP2P_API_TOKEN": org.token})
+    return found.returncode, json.loads(found.stdout) if found.stdout.strip() else found.stderr
+
+
+async def test_a_party_unreachable_during_the_user_query_delays_the_transfer_and_it_completes_once(
+    world: World,
+) -> None:
+    """bank-c asks for a transfer between two of bank-b's users while bank-b is stopped: bank-a, the primary,
+    cannot fetch their information (a trouble that may pass), so nothing is written down as failed; bank-c says
+    what it waits for, and the operator sees it stuck. Once bank-b is back the transfer completes, once."""
+    c = world.orgs["bank-c"]
+    before = await _available(world)
+    world.net.orgs["bank-b"].stop()  # a clean stop: SIGTERM
+    try:
+        body = await signed_transfer_offline(world, world.alice, world.bob, 2)
+        status, accepted = await call(c, "POST", "/v1/operations", body, uuid.uuid4().hex)
+        assert status == 202, accepted
+        waiting = await _pending_with(c, accepted["id"], UNREACHABLE)
+        assert "bank-a" in waiting["waiting"]["for"] and waiting["waiting"]["attempts"] >= 1
+        code, stuck = await asyncio.to_thread(_operations_cli, c, "list", "--stuck", "--older-than", "0")
+        assert code == 0 and accepted["id"] in [op["id"] for op in stuck], stuck
+        code, retried = await asyncio.to_thread(_operations_cli, c, "retry", accepted["id"])
+        assert code == 0 and retried["id"] == accepted["id"] and retried["state"] == "pending", retried
+    finally:
+        world.net.start_org("bank-b")
+    done = await until_done(c, accepted["id"], timeout=120)
+    assert done["state"] == "recorded", done.get("error")
+    after = await _available(world)
+    assert after == (before[0] - 2, before[1] + 2), "executed exactly once"
+
+
+async def test_a_confirmation_that_comes_too_late_is_looked_up_not_failed(world: World, good_plugin_site: Path) -> None:
+    """bank-a's ledger answers a transfer it executed with FP6015 (no confirmation in time): bank-a keeps the
+    operation executing, looks it up on the ledger by its id and finishes it; bank-b's transfer is recorded and the
+    units moved once, never "failed" while on the chain."""
+    b = world.orgs["bank-b"]
+    config = world.net.org_config("bank-a")
+    world.net.orgs["bank-a"].stop()
+    world.net.orgs["bank-a"] = NodeProcess(
+        config, site=good_plugin_site, env={"FINP2P_TEST_LATE_TRANSFERS": "1"}
+    ).start()
+    try:
+        before = await _available(world)
+        done = await run_operation(b, await signed_transfer(world, world.alice, world.bob, 3))
+        assert done["state"] == "recorded", done.get("error")
+        assert await _available(world) == (before[0] - 3, before[1] + 3)
+    finally:
+        world.net.orgs["bank-a"].stop()
+        world.net.start_org("bank-a")
+
+
+async def test_the_deadline_ends_an_operation_whose_primary_is_gone(world: World) -> None:
+    """bank-a, the primary, is gone: bank-b's transfer with a 4-second deadline ends FP7013 (bank-a could not say
+    whether it executed), and the operator can neither retry into nowhere forever nor lose it: `retry` makes it
+    pending again, and once bank-a is back it completes."""
+    b = world.orgs["bank-b"]
+    before = await _available(world)
+    body = await signed_transfer_offline(world, world.alice, world.bob, 4)  # bank-a makes the consent template
+    world.net.orgs["bank-a"].stop()
+    try:
+        done = await run_operation(b, {**body, "deadline_s": 4})
+        assert done["state"] == "failed" and done["error"]["code"] == "FP7013", done
+        assert "did not answer" in done["error"]["detail"]
+        code, stuck = await asyncio.to_thread(_operations_cli, b, "list", "--stuck")
+        assert code == 0 and done["id"] in [op["id"] for op in stuck]
+    finally:
+        world.net.start_org("bank-a")
+    code, retried = await asyncio.to_thread(_operations_cli, b, "retry", done["id"])
+    assert code == 0 and retried["state"] == "pending", retried
+    finished = await until_done(b, done["id"], timeout=120)
+    assert finished["state"] == "recorded", finished.get("error")
+    assert await _available(world) == (before[0] - 4, before[1] + 4)
+    code, ended = await asyncio.to_thread(_operations_cli, b, "retry", done["id"])
+    assert code != 0 and "FP7015" in str(ended), "a recorded operation cannot be retried"
+
+
+async def test_an_abandoned_operation_is_cancelled_at_the_primary(world: World) -> None:
+    """bank-c's transfer waits while bank-b (whose users it moves) is stopped; the operator abandons it: bank-a had
+    not executed it, records it as cancelled, and refuses the operation id from then on (FP7014)."""
+    c = world.orgs["bank-c"]
+    before = await _available(world)
+    world.net.orgs["bank-b"].stop()
+    try:
+        body = await signed_transfer_offline(world, world.alice, world.bob, 5)
+        status, accepted = await call(c, "POST", "/v1/operations", body, uuid.uuid4().hex)
+        assert status == 202, accepted
+        await _pending_with(c, accepted["id"], UNREACHABLE)
+        code, abandoned = await asyncio.to_thread(_operations_cli, c, "abandon", accepted["id"])
+        assert code == 0 and abandoned["state"] == "failed", abandoned
+        assert abandoned["error"]["code"] == "FP7014", abandoned
+    finally:
+        world.net.start_org("bank-b")
+    again = await run_operation(c, body)  # the same operation id, asked again with a new key
+    assert again["state"] == "failed" and again["error"]["code"] == "FP7014", again
+    assert await _available(world) == before, "nothing executed"
+
+
+async def signed_transfer_offline(w: World, source: SigningKey, dest: SigningKey, quantity: int) -> dict[str, Any]:
+    """A transfer between bank-b's users, signed by the owner, made while bank-b may be down: the consent template
+    is asked of bank-a (the primary) through bank-c."""
+    body = {
+        "operation": "transfer",
+        "asset_id": ASSET,
+        "quantity": quantity,
+        "operation_id": f"t-{uuid.uuid4().hex[:12]}",
+        "source": source.fin_id,
+        "destination": dest.fin_id,
+        "source_user": "bank-b:101:alice",
+        "destination_user": "bank-b:101:bob",
+    }
+    status, consent = await call(w.orgs["bank-c"], "POST", "/v1/consent", body)
+    assert status == 200, consent
+    template = consent["template"]
+    signature = source.sign_digest(bytes.fromhex(template["hash"])).hex()
+    return {
+        **body,
+        "consent": {"template": "EIP712", "signer": source.fin_id, "signature": signature, "payload": template},
+    }

@@ -116,6 +116,19 @@ class LedgersSection(_Section):
     )
 
 
+class OperationsSection(_Section):
+    """How long this node, as the requester, keeps trying to reach the asset's primary node for an operation."""
+
+    deadline_s: float = Field(
+        3600.0,
+        ge=1,
+        le=30 * 86400,
+        description="After this long without a definite answer an operation ends (FP7013 or FP7014); a request may "
+        "ask for its own (deadline_s).",
+    )
+    retry_max_s: float = Field(30.0, gt=0, le=3600, description="The longest wait between two attempts.")
+
+
 class ReceiptsSection(_Section):
     """The EIP-712 domain receipts are signed in. FinP2P's routers are configured per network; the defaults are
     FinP2P's published values."""
@@ -187,6 +200,7 @@ CORE_SECTIONS: dict[str, type[BaseModel]] = {
     "adapter": AdapterSection,
     "limits": LimitsSection,
     "receipts": ReceiptsSection,
+    "operations": OperationsSection,
 }
 
 
@@ -209,6 +223,7 @@ class Settings(BaseModel):
     adapter: AdapterSection = AdapterSection()
     limits: LimitsSection = LimitsSection()
     receipts: ReceiptsSection = ReceiptsSection()
+    operations: OperationsSection = OperationsSection()
     sections: dict[str, BaseModel] = Field(default_factory=dict)
     source: Path | None = None
 

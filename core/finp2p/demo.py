@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from finp2p import processes
 from finp2p.edge.bearer import new_token_file
 from finp2p.edge.files import write_private
 from finp2p.ledger_profiles import EMBEDDED_PROFILE
+from finp2p.processes import FINP2P, NodeCommand, ProcessError
 
-FINP2P = [sys.executable, "-m", "finp2p"]
 BANKS = ("bank-a", "bank-b", "bank-c")
 ALICE = "bank-a:101:alice"
 LEDGER = EMBEDDED_PROFILE.ledger_id
@@ -37,11 +38,35 @@ class DemoError(Exception):
 
 
 _handed_out: set[int] = set()
+#: Where :func:`free_port` looks, when set (:func:`use_port_range`): processes that choose ports side by side (test
+#: workers) each take their own range, below the ephemeral ports the system hands out, so they never meet.
+_port_range: tuple[int, int] | None = None
+
+
+def use_port_range(low: int, high: int) -> None:
+    """Choose ports from ``low`` to ``high`` (exclusive) from now on, instead of asking the system for one."""
+    global _port_range
+    if not 1024 <= low < high <= 65536:
+        raise ValueError(f"a port range within 1024-65535, not {low}-{high}")
+    _port_range = (low, high)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port free now, and never one this process handed out before (a port chosen but not yet bound by the
     process it is for would otherwise be chosen again)."""
+    if _port_range is not None:
+        low, high = _port_range
+        for port in random.sample(range(low, high), high - low):
+            if port in _handed_out:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind((host, port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
+            return port
+        raise RuntimeError(f"no free port left in {low}-{high}")
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind((host, 0))
@@ -57,6 +82,8 @@ class Demo:
     say: Callable[[str], None]
     steps: list[dict[str, Any]] = field(default_factory=list)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    #: How each process was started, to start it again (``finp2p devnet restart``).
+    commands: dict[str, NodeCommand] = field(default_factory=dict)
     #: What each node's run file said when it served (its address, API, adapter), by name.
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Where each user's own key is kept (users sign their consents; the node never holds their keys).
@@ -122,27 +149,14 @@ class Demo:
         self.say(f"  ✓ {title}: {detail} ({elapsed:.1f} s)")
 
     def start(self, name: str, config: Path) -> dict[str, Any]:
-        run_file = config.parent / "data" / "node.json"
-        run_file.unlink(missing_ok=True)
-        log = (config.parent / "node.log").open("ab")
-        proc = subprocess.Popen(
-            [*FINP2P, "--log-level", "INFO", "-c", str(config), "node", "start"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=self.story == "devnet",  # a devnet outlives the command that started it
-        )
-        self.procs[name] = proc
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise DemoError(f"{name} exited; see {config.parent / 'node.log'}")
-            if run_file.exists():
-                info: dict[str, Any] = json.loads(run_file.read_text())
-                if info.get("pid") == proc.pid:
-                    self.nodes[name] = {**info, "config": str(config)}
-                    return info
-            time.sleep(0.1)
-        raise DemoError(f"{name} did not start within 60 s; see {config.parent / 'node.log'}")
+        command = self.commands[name] = NodeCommand.for_node(config)
+        proc = self.procs[name] = command.launch(detached=self.story == "devnet")  # a devnet outlives its command
+        try:
+            info = command.wait_serving(proc, name)
+        except ProcessError as exc:
+            raise DemoError(str(exc)) from None
+        self.nodes[name] = {**info, "config": str(config)}
+        return info
 
     def chain_token_file(self, bank: str) -> Path:
         """Where ``bank`` keeps the token of the embedded chain bank-a serves."""
@@ -562,6 +576,7 @@ def run_demo(keep: Path | None, say: Callable[[str], None]) -> dict[str, Any]:
         "steps": demo.steps,
         "seconds": round(time.monotonic() - started, 1),
         "processes": {name: proc.pid for name, proc in demo.procs.items()},
+        "commands": {name: command.to_dict() for name, command in demo.commands.items()},
         "directory": str(root) if (keep or not ok) else None,
     }
 
@@ -584,6 +599,7 @@ def devnet_up(root: Path, chain_rpc: str | None, say: Callable[[str], None]) -> 
         raise
     state = {
         "processes": {name: proc.pid for name, proc in demo.procs.items()},
+        "commands": {name: command.to_dict() for name, command in demo.commands.items()},
         "nodes": demo.nodes,
         "apis": {bank: {"url": url, "token": token} for bank, (url, token) in demo.apis.items()},
         "adapter": {"url": demo.adapter_url, "token_file": str(root / "bank-c" / "adapter.token")},
@@ -603,37 +619,61 @@ def devnet_status(root: Path) -> dict[str, Any]:
         state: dict[str, Any] = json.loads((root / DEVNET_FILE).read_text())
     except (OSError, ValueError):
         return {"running": False, "processes": {}}
-    alive = {name: _alive(pid) for name, pid in state["processes"].items()}
+    alive = {name: processes.alive(pid) for name, pid in state["processes"].items()}
     return {**state, "alive": alive, "running": any(alive.values())}
 
 
 def devnet_down(root: Path) -> list[str]:
     """Stop the devnet's processes by their PIDs (SIGTERM, then SIGKILL after 15 s). Returns the names stopped."""
     state = devnet_status(root)
-    stopped = []
-    for name, pid in state["processes"].items():
-        if _alive(pid):
-            os.kill(pid, signal.SIGTERM)
-            stopped.append(name)
-    deadline = time.monotonic() + 15
+    stopped = [name for name, pid in state["processes"].items() if processes.alive(pid)]
     for pid in state["processes"].values():
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
+        if processes.alive(pid):
+            os.kill(pid, signal.SIGTERM)
+    for pid in state["processes"].values():
+        processes.stop(pid)
     (root / DEVNET_FILE).unlink(missing_ok=True)
     return stopped
 
 
-def _alive(pid: int) -> bool:
+def _devnet_process(root: Path, name: str) -> tuple[dict[str, Any], NodeCommand]:
+    state = devnet_status(root)
+    if not state["processes"]:
+        raise DemoError(f"no devnet in {root}: `finp2p devnet up --dir {root}` starts one")
+    if name not in state["processes"]:
+        raise DemoError(f"the devnet in {root} has no process {name!r} (it has {', '.join(state['processes'])})")
+    if name not in state.get("commands", {}):
+        raise DemoError(f"{name} was started by an older finp2p that kept no command line: run devnet up again")
+    return state, NodeCommand.from_dict(state["commands"][name])
+
+
+def devnet_restart(root: Path, name: str) -> dict[str, Any]:
+    """Stop ``name`` (SIGTERM, SIGKILL after 15 s) if it runs, start it again with its recorded command, and wait
+    until it serves; its new PID is written to devnet.json. Returns the PID and how long the start took."""
+    state, command = _devnet_process(root, name)
+    processes.stop(state["processes"][name])
+    started = time.monotonic()
+    proc = command.launch(detached=True)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # our own child that exited is a zombie until reaped
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return True
+        info = command.wait_serving(proc, name)
+    except ProcessError as exc:
+        raise DemoError(str(exc)) from None
+    seconds = time.monotonic() - started
+    fresh = json.loads((root / DEVNET_FILE).read_text())
+    fresh["processes"][name] = proc.pid
+    fresh.setdefault("nodes", {})[name] = {**fresh.get("nodes", {}).get(name, {}), **info}
+    write_private(root / DEVNET_FILE, json.dumps(fresh, indent=2))
+    return {"name": name, "pid": proc.pid, "seconds": round(seconds, 2)}
+
+
+def devnet_kill(root: Path, name: str, *, hard: bool = True) -> dict[str, Any]:
+    """SIGKILL ``name`` (with ``hard=False``: SIGTERM, then SIGKILL after 15 s); ``finp2p devnet restart`` starts it
+    again."""
+    state, _ = _devnet_process(root, name)
+    pid = state["processes"][name]
+    was_alive = processes.alive(pid)
+    if hard:
+        processes.kill(pid)
+    else:
+        processes.stop(pid)
+    return {"name": name, "pid": pid, "was_running": was_alive}

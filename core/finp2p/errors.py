@@ -535,6 +535,24 @@ class ErrorCode(enum.Enum):
         "Have the investor sign one of FinP2P's templates (PrimarySale, Buying, Selling, Redemption, Transfer, "
         "PrivateOffer, Loan, or their hashList form); `finp2p errors` lists what each authorises.",
     )
+    OPERATION_NOT_CONFIRMED = (
+        "FP7013",
+        "the operation ended at its deadline without the primary node's answer",
+        "It may have executed: check the balances, then `finp2p operations retry ID` asks the primary node again "
+        "(it never executes an operation twice).",
+    )
+    OPERATION_CANCELLED = (
+        "FP7014",
+        "the operation was ended before the primary node executed it",
+        "Nothing was executed, and the asset's primary node refuses this operation id from now on: submit it again "
+        "with a new operation id if it is still wanted.",
+    )
+    OPERATION_ENDED = (
+        "FP7015",
+        "the operation has ended",
+        "Only a pending operation, or one that ended without a confirmed outcome (FP7013, FP7004), can be retried or "
+        "abandoned; `finp2p operations list` shows each one's state.",
+    )
 
     # -- REST and adapter APIs -------------------------------------------------------------------------------------
     API_UNAUTHORIZED = (
@@ -600,6 +618,9 @@ _HTTP_STATUS = {
     "ASSET_NOT_MANAGED": 404,
     "CONSENT_INVALID": 400,
     "OPERATION_INVALID": 400,
+    "OPERATION_NOT_CONFIRMED": 504,
+    "OPERATION_CANCELLED": 409,
+    "OPERATION_ENDED": 409,
     "API_UNAUTHORIZED": 401,
     "REQUEST_TIMEOUT": 408,
 }

@@ -23,6 +23,8 @@ from finp2p.privacy.acl import AclBackend
 from finp2p.resource_id import ResourceId
 from finp2p.store import Store
 
+#: The longest an operation may ask to be tried for (30 days).
+MAX_DEADLINE_S = 30 * 86400
 #: The largest body the REST API reads.
 MAX_BODY = 256 * 1024
 
@@ -51,7 +53,10 @@ class AssetRoutes:
         app.router.add_post("/v1/users", self.create_user)
         app.router.add_post("/v1/consent", self.consent)
         app.router.add_post("/v1/operations", self.submit)
+        app.router.add_get("/v1/operations", self.list_operations)
         app.router.add_get("/v1/operations/{id}", self.status)
+        app.router.add_post("/v1/operations/{id}/retry", self.retry)
+        app.router.add_post("/v1/operations/{id}/abandon", self.abandon)
         app.router.add_get("/v1/balances", self.balance)
         app.router.add_get("/v1/receipts", self.receipts)
         app.router.add_get("/v1/balances/broadcast", self.balance_broadcast)
@@ -99,8 +104,35 @@ class AssetRoutes:
             "the Idempotency-Key header (1-200 printable characters, one per operation)",
             ErrorCode.OPERATION_INVALID,
         )
-        parsed = OperationRequest.from_body(await _json(request))
-        return web.json_response(await self.assets.submit(parsed, key), status=202)
+        body = await _json(request)
+        deadline_s = body.get("deadline_s")
+        if deadline_s is not None and (
+            isinstance(deadline_s, bool)
+            or not isinstance(deadline_s, int | float)
+            or not 1 <= deadline_s <= MAX_DEADLINE_S
+        ):
+            raise FinP2PError(
+                ErrorCode.OPERATION_INVALID, f"deadline_s is a number of seconds from 1 to {MAX_DEADLINE_S}"
+            )
+        parsed = OperationRequest.from_body(body)
+        return web.json_response(await self.assets.submit(parsed, key, deadline_s), status=202)
+
+    async def list_operations(self, request: web.Request) -> web.Response:
+        q = request.query
+        state = q.get("state")
+        if state is not None and state not in ("pending", "recorded", "failed"):
+            raise FinP2PError(ErrorCode.OPERATION_INVALID, "state is pending, recorded or failed")
+        stuck = q.get("stuck", "false") in ("1", "true", "yes")
+        older = parse_seconds(q.get("older_than_s", "60"), "older_than_s (0 to 2592000)", maximum=30 * 86400)
+        limit = parse_count(q.get("limit", "100"), "limit", low=1, high=1000)
+        found = await self.assets.requests.list(state=state, stuck=stuck, older_than_s=older, limit=limit)
+        return web.json_response({"operations": found})
+
+    async def retry(self, request: web.Request) -> web.Response:
+        return web.json_response(await self.assets.requests.retry(request.match_info["id"]))
+
+    async def abandon(self, request: web.Request) -> web.Response:
+        return web.json_response(await self.assets.requests.abandon(request.match_info["id"]))
 
     async def status(self, request: web.Request) -> web.Response:
         op_id = request.match_info["id"]
@@ -162,6 +194,12 @@ _OPERATION = {
         "asset_id": {"type": "string", "description": "<orgId>:102:<id>"},
         "quantity": {"type": "integer", "minimum": 1},
         "operation_id": {"type": "string", "minLength": 1, "maxLength": 200},
+        "deadline_s": {
+            "type": "number",
+            "minimum": 1,
+            "maximum": 2592000,
+            "description": "how long to keep trying before the operation ends (default: [operations] deadline_s)",
+        },
         "source": _FIN_ID,
         "destination": _FIN_ID,
         "expiry": {"type": "integer", "minimum": 0},
@@ -192,8 +230,15 @@ _STATUS = {
         "error": {"type": "object"},
         "created_ms": {"type": "integer"},
         "updated_ms": {"type": "integer"},
+        "deadline_ms": {"type": "integer", "description": "when it ends unless it has before"},
+        "waiting": {
+            "type": "object",
+            "description": "while pending: what it waits for, the last transient error, since when, how many "
+            "attempts, when the next one is",
+        },
     },
 }
+_OPERATION_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
 def _body(schema: dict[str, Any]) -> dict[str, Any]:
@@ -271,6 +316,46 @@ def paths(errors: Any) -> dict[str, Any]:
                 ],
                 "requestBody": _body(_OPERATION),
                 "responses": {**_ok("accepted: poll its status", _STATUS, "202"), **errors(400, 401, 409)},
+            },
+            "get": {
+                "operationId": "listOperations",
+                "description": "Operations this node asked for, newest first; stuck=true: pending ones waiting "
+                "longer than older_than_s, and those that ended unconfirmed (FP7013, FP7004).",
+                "parameters": [
+                    {
+                        "name": "state",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["pending", "recorded", "failed"]},
+                    },
+                    {"name": "stuck", "in": "query", "schema": {"type": "boolean"}},
+                    {"name": "older_than_s", "in": "query", "schema": {"type": "number", "minimum": 0}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                ],
+                "responses": {
+                    **_ok(
+                        "the operations",
+                        {"type": "object", "properties": {"operations": {"type": "array", "items": _STATUS}}},
+                    ),
+                    **errors(400, 401),
+                },
+            },
+        },
+        "/v1/operations/{id}/retry": {
+            "post": {
+                "operationId": "retryOperation",
+                "description": "Ask the primary node again now: a pending operation's next attempt at once, one that "
+                "ended unconfirmed (FP7013, FP7004) pending again with a new deadline.",
+                "parameters": [_OPERATION_ID],
+                "responses": {**_ok("its state now", _STATUS), **errors(401, 404, 409)},
+            }
+        },
+        "/v1/operations/{id}/abandon": {
+            "post": {
+                "operationId": "abandonOperation",
+                "description": "End a pending operation (or one that ended unconfirmed) now, as its deadline would: "
+                "the primary node is asked to cancel it, and it ends with what that says.",
+                "parameters": [_OPERATION_ID],
+                "responses": {**_ok("its state now", _STATUS), **errors(401, 404, 409)},
             }
         },
         "/v1/operations/{id}": {

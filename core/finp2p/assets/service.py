@@ -3,17 +3,16 @@ requester verifies and records on its own ledger.
 
 Two roles, both in every node:
 
-- **primary** (the asset's organization): ``asset.operation`` requests are checked (who may ask, the owner's
-  consent against the ledger's own template, the users' information fetched from their organization by a private
-  data request, the compliance hooks), written down (``primary_operation``), executed on the asset's ledger and
-  answered with a receipt bundle, written down with the transaction id. A request for an operation id already seen
-  is answered from what was written, and an operation interrupted after it was written down is looked up on the
-  ledger by its id before anything is submitted again, so no operation executes twice.
-- **requester** (the organization whose application asked, through the REST API): the request is written first
-  (``requested_operation``, unique per idempotency key), sent to the primary node found by discovery (or handled
-  locally when this node is the primary), and its receipt verified (signature, the issuer's credential chain, the
-  fields asked for) and recorded in this organization's receipt registry. Unfinished operations resume when the
-  node starts again.
+- **primary** (the asset's organization, this module): ``asset.operation`` requests are checked (who may ask, the
+  owner's consent against the ledger's own template, the users' information fetched from their organization by a
+  private data request, the compliance hooks), written down (``primary_operation``), executed on the asset's ledger
+  and answered with a receipt bundle, written down with the transaction id. A request for an operation id already
+  seen is answered from what was written, and an operation interrupted after it was written down is looked up on
+  the ledger by its id before anything is submitted again, so no operation executes twice. Only a definite refusal
+  is final: a trouble that may pass (``finp2p.errors.TRANSIENT``: a party's organization or the ledger unreachable,
+  a timeout) is answered as such and changes nothing written, and an operation it interrupted on the ledger is
+  resumed in the background until it ends. ``asset.operation.cancel`` is the requester's last word at its deadline.
+- **requester** (the organization whose application asked): :mod:`finp2p.assets.requester`.
 """
 
 from __future__ import annotations
@@ -22,8 +21,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
@@ -32,37 +29,32 @@ from finp2p.assets.audit import Auditor
 from finp2p.assets.execution import execute_once
 from finp2p.assets.operations import MANAGER_ONLY, NEEDS_CONSENT, ON_HOLD, OperationRequest
 from finp2p.assets.receipts import (
-    NO_DESTINATION,
-    OPERATION_TYPES,
     Bundle,
     LedgerPlace,
     Party,
     Receipt,
     ReceiptDomain,
-    Record,
-    check_proof,
     public_profile,
 )
-from finp2p.assets.recorder import ReceiptRecorder
+from finp2p.assets.requester import CANCEL_MESSAGE, OPERATION_MESSAGE, Requests, error_from, error_json
 from finp2p.assets.templates import hash_list_template, verify_signature
 from finp2p.clock import now_ms
 from finp2p.compliance import TransferCheck
 from finp2p.errors import TRANSIENT, ErrorCode, FinP2PError
 from finp2p.identity import keys
 from finp2p.identity.canonical import canonical
-from finp2p.identity.credentials import chain_document, chain_from
+from finp2p.identity.credentials import chain_document
 from finp2p.ledger import Ledger, LedgerTransaction, OperationType
 from finp2p.network.messaging import Incoming, Messenger
 from finp2p.privacy.sharing import fetch
 from finp2p.resource_id import ResourceId
-from finp2p.store.models import ManagedAssetRow, PrimaryOperationRow, RequestedOperationRow
+from finp2p.store.models import ManagedAssetRow, PrimaryOperationRow
 
 if TYPE_CHECKING:
     from finp2p.node import Node
 
 log = logging.getLogger(__name__)
 
-OPERATION_MESSAGE = "asset.operation"
 CONSENT_MESSAGE = "asset.consent"
 BALANCE_MESSAGE = "asset.balance"
 ASSET_INFO_MESSAGE = "asset.info"
@@ -70,19 +62,8 @@ ASSET_INFO_MESSAGE = "asset.info"
 #: transaction is on its ledger as the receipt says, asked of any node with access to that ledger.
 BALANCE_QUERY = "asset.balance"
 RECEIPT_QUERY = "receipt.validate"
-#: How long a requester waits for the primary node's answer to one attempt, and how many attempts it makes
-#: before leaving the operation pending for the next resume.
-REQUEST_TIMEOUT_S = 60.0
-REQUEST_PATIENCE_S = 300.0
-
-
-def _error_json(exc: FinP2PError) -> str:
-    return json.dumps(exc.to_dict())
-
-
-def error_from(data: dict[str, Any]) -> FinP2PError:
-    code = next((c for c in ErrorCode if c.code == data.get("code")), ErrorCode.PEER_ERROR)
-    return FinP2PError(code, str(data.get("detail", "no detail")))
+#: The longest wait between two attempts to resume an interrupted operation on its ledger.
+RETRY_MAX_S = 30.0
 
 
 class AssetService:
@@ -95,9 +76,10 @@ class AssetService:
         self.org_id = str(messenger.org_id)
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._recorders: dict[str, ReceiptRecorder] = {}
-        self._settled: dict[str, asyncio.Event] = {}  # requested operations running here, set when they end
+        self._retrying: set[tuple[str, str]] = set()  # primary operations retried in the background
+        self.requests = Requests(self)
         messenger.register(OPERATION_MESSAGE, self._on_operation)
+        messenger.register(CANCEL_MESSAGE, self._on_cancel)
         messenger.register(CONSENT_MESSAGE, self._on_consent)
         messenger.register(BALANCE_MESSAGE, self._on_balance)
         messenger.register(ASSET_INFO_MESSAGE, self._on_asset_info)
@@ -114,7 +96,7 @@ class AssetService:
     async def create_asset(self, name: str, ledger_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
         """Create an asset this organization manages, on one of its ledgers, and advertise it."""
         asset_id = str(ResourceId.parse(f"{self.org_id}:102:{name}"))
-        ledger = self._ledger(ledger_id)
+        ledger = self.ledger(ledger_id)
         existing = await self.store.run(lambda s: s.get(ManagedAssetRow, asset_id))
         if existing is not None:
             raise FinP2PError(ErrorCode.LEDGER_ASSET_EXISTS, f"{asset_id} exists already on {existing.ledger_id}")
@@ -133,7 +115,7 @@ class AssetService:
         rows = await self.store.run(lambda s: list(s.exec(select(ManagedAssetRow))))
         return [{"asset_id": r.asset_id, "ledger_id": r.ledger_id, **json.loads(r.details)} for r in rows]
 
-    def _ledger(self, ledger_id: str) -> Ledger:
+    def ledger(self, ledger_id: str) -> Ledger:
         ledger = self.node.ledgers.get(ledger_id)
         if ledger is None:
             have = ", ".join(self.node.ledgers) or "none"
@@ -144,7 +126,7 @@ class AssetService:
         row = await self.store.run(lambda s: s.get(ManagedAssetRow, asset_id))
         if row is None:
             raise FinP2PError(ErrorCode.ASSET_NOT_MANAGED, f"{self.org_id} does not manage {asset_id}")
-        return row.ledger_id, self._ledger(row.ledger_id)
+        return row.ledger_id, self.ledger(row.ledger_id)
 
     # -- primary node ----------------------------------------------------------------------------------------------
     async def _on_operation(self, msg: Incoming) -> dict[str, Any]:
@@ -160,6 +142,61 @@ class AssetService:
         async with lock:
             return await self._execute(request, requester)
 
+    async def _on_cancel(self, msg: Incoming) -> dict[str, Any]:
+        assert msg.sender is not None and msg.sender.org_id is not None
+        return await self.cancel(OperationRequest.from_body(msg.body), msg.sender.org_id)
+
+    async def cancel(self, request: OperationRequest, requester: str) -> dict[str, Any]:
+        """The requester's last word at its deadline: an operation never started here is refused from now on
+        (``cancelled``); otherwise what became of it (``done`` with the receipt bundle, ``failed`` with the error,
+        or ``executing``: it may reach the ledger yet)."""
+        if request.owner_org != self.org_id:
+            raise FinP2PError(ErrorCode.ASSET_NOT_MANAGED, f"{request.asset_id} is managed by {request.owner_org}")
+        body = canonical(request.to_body()).decode()
+        op_id, op = request.operation_id, str(request.operation)
+        async with self._locks.setdefault((op_id, op), asyncio.Lock()):
+            row = await self.store.run(lambda s: s.get(PrimaryOperationRow, (op_id, op)))
+            if row is not None and (row.request != body or row.requester != requester):
+                raise FinP2PError(ErrorCode.OPERATION_ID_CONFLICT, f"operation id {op_id!r} was used for another {op}")
+            if row is None:
+                refusal = FinP2PError(ErrorCode.OPERATION_CANCELLED, f"{requester} cancelled it before it executed")
+                await self._write(op_id, op, requester, body, state="failed", answer=error_json(refusal))
+                return {"state": "cancelled"}
+            if row.state == "done":
+                return {"state": "done", "bundle": json.loads(row.answer or "{}")}
+            if row.state == "failed":
+                return {"state": "failed", "error": json.loads(row.answer or "{}")}
+            return {"state": "executing"}
+
+    def _retry_in_background(self, request: OperationRequest, requester: str, *, first_delay: float = 1.0) -> None:
+        """Resume a written-down operation until it ends (done, or a definite failure), with backoff; one
+        retrier per operation."""
+        key = (request.operation_id, str(request.operation))
+        if key in self._retrying:
+            return
+        self._retrying.add(key)
+
+        async def retry() -> None:
+            delay = first_delay
+            try:
+                while True:
+                    await asyncio.sleep(delay)
+                    try:
+                        await self.execute(request, requester)
+                        return
+                    except FinP2PError as exc:
+                        if exc.code not in TRANSIENT:
+                            log.info("operation %s ended with %s", request.operation_id, exc.code.code)
+                            return
+                        log.info("operation %s: %s; resuming again later", request.operation_id, exc.code.code)
+                    delay = min(max(delay, 0.5) * 2, RETRY_MAX_S)
+            finally:
+                self._retrying.discard(key)
+
+        task = asyncio.create_task(retry(), name=f"primary-{request.operation_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def _execute(self, request: OperationRequest, requester: str) -> dict[str, Any]:
         body = canonical(request.to_body()).decode()
         op_id, op = request.operation_id, str(request.operation)
@@ -172,19 +209,24 @@ class AssetService:
         if row is not None and row.state == "failed":
             raise error_from(json.loads(row.answer or "{}"))
         ledger_id, ledger = await self._asset_ledger(request.asset_id)
+        written = row is not None
         try:
             if row is None:  # new: checked, then written down before the ledger sees it
                 await self._check(request, requester, ledger, ledger_id)
                 await self._write(op_id, op, requester, body, state="executing")
+                written = True
                 self._step(request, "executing")
                 tx = await execute_once(ledger, request, resumed=False)
             else:  # interrupted while executing: it may have reached the ledger
                 tx = await execute_once(ledger, request, resumed=True)
         except FinP2PError as exc:
             if exc.code not in TRANSIENT:  # final: every later ask is answered with this error
-                await self._write(op_id, op, requester, body, state="failed", answer=_error_json(exc))
-            # A transient failure (the ledger unreachable, or no confirmation in time: it may yet be confirmed) leaves
-            # a written-down operation executing; the next ask resumes it, looking it up on the ledger first.
+                await self._write(op_id, op, requester, body, state="failed", answer=error_json(exc))
+            elif written:
+                # Written down and interrupted by a trouble that may pass (a ledger unreachable, or no confirmation
+                # in time: it may yet be confirmed): it stays executing, and is resumed here, looking it up on the
+                # ledger first, whether or not the requester asks again.
+                self._retry_in_background(request, requester)
             raise
         self._step(request, "on-ledger")
         # Signing is local and repeatable, so the transaction and the receipt are written together: a crash before
@@ -298,7 +340,7 @@ class AssetService:
         return Party(self.org_id, self.messenger.key.fin_id, chain)
 
     def _bundle(self, tx: LedgerTransaction, ledger_id: str) -> dict[str, Any]:
-        ledger = self._ledger(ledger_id)
+        ledger = self.ledger(ledger_id)
         asset = {"resourceId": tx.asset_id, "ledgerIdentifier": ledger.asset_identifier(tx.asset_id)}
         place = LedgerPlace.of(self.public_profile(ledger_id), tx.submitter or "")
         bundle = Bundle.issue(Receipt.of(tx, asset), self.messenger.key, self.me, place, self.domain)
@@ -312,7 +354,7 @@ class AssetService:
         """What the source must sign for ``request``: the ledger's EIP712 template, or the node's hashList one
         (asked of the primary node when it is another's asset)."""
         if request.owner_org != self.org_id:
-            address = await self._route(request.asset_id)
+            address = await self.route(request.asset_id)
             body = {**request.to_body(), "template_type": kind}
             return await self.messenger.request(address, CONSENT_MESSAGE, body, recipient=request.owner_org)
         ledger_id, ledger = await self._asset_ledger(request.asset_id)
@@ -326,7 +368,7 @@ class AssetService:
         """The balance of ``fin_id`` in ``asset_id``, from the asset's primary node."""
         owner = ResourceId.parse(asset_id).org_id
         if owner != self.org_id:
-            address = await self._route(asset_id)
+            address = await self.route(asset_id)
             body = {"asset_id": asset_id, "fin_id": fin_id}
             return await self.messenger.request(address, BALANCE_MESSAGE, body, recipient=owner)
         keys.check_fin_id(fin_id)
@@ -347,7 +389,7 @@ class AssetService:
         fin_id = keys.check_fin_id(payload.get("fin_id"))
         row = await self.store.run(lambda s: s.get(ManagedAssetRow, asset_id))
         if row is not None:
-            b = await self._ledger(row.ledger_id).balance(asset_id, fin_id)
+            b = await self.ledger(row.ledger_id).balance(asset_id, fin_id)
             return {"available": str(b.available), "held": str(b.held)}, b.height
         # Another organization's asset: read from this node's own ledger of that id (nothing the asker sends
         # becomes an endpoint), at the deployment the asset's profile names.
@@ -399,7 +441,7 @@ class AssetService:
             return row.ledger_id, self.public_profile(row.ledger_id)
         owner = ResourceId.parse(asset_id).org_id
         answer = await self.messenger.request(
-            await self._route(asset_id), ASSET_INFO_MESSAGE, {"asset_id": asset_id}, recipient=owner
+            await self.route(asset_id), ASSET_INFO_MESSAGE, {"asset_id": asset_id}, recipient=owner
         )
         return str(answer["ledger_id"]), dict(answer["asset_ledger"])
 
@@ -412,68 +454,31 @@ class AssetService:
         """What others need to read one of this node's ledgers: the profile without secrets, plus what the
         ledger adds (an endpoint it serves, contracts deployed at start)."""
         out = public_profile(self.node.ledger_profiles[ledger_id])
-        out["settings"] = {**out["settings"], **self._ledger(ledger_id).public_settings()}
+        out["settings"] = {**out["settings"], **self.ledger(ledger_id).public_settings()}
         return out
 
-    async def _route(self, asset_id: str) -> str:
+    async def route(self, asset_id: str) -> str:
         assert self.network.discovery is not None
         return await self.network.discovery.route(asset_id)
 
-    # -- requester -------------------------------------------------------------------------------------------------
-    async def submit(self, request: OperationRequest, idempotency_key: str) -> dict[str, Any]:
-        """Write the request down (once per idempotency key) and start it; answer with its status to poll."""
-        body = canonical(request.to_body()).decode()
-        now = now_ms()
+    # -- requester (finp2p.assets.requester) --------------------------------------------------------------------
+    async def submit(
+        self, request: OperationRequest, idempotency_key: str, deadline_s: float | None = None
+    ) -> dict[str, Any]:
+        return await self.requests.submit(request, idempotency_key, deadline_s)
 
-        def claim(s: Session) -> tuple[RequestedOperationRow, bool]:
-            found = s.exec(
-                select(RequestedOperationRow).where(col(RequestedOperationRow.idempotency_key) == idempotency_key)
-            ).first()
-            if found is not None:
-                return found, False
-            row = RequestedOperationRow(
-                id=uuid.uuid4().hex,
-                idempotency_key=idempotency_key,
-                request=body,
-                state="pending",
-                created_ms=now,
-                updated_ms=now,
-            )
-            s.add(row)
-            return row, True
+    async def status(self, op_id: str) -> dict[str, Any]:
+        return await self.requests.status(op_id)
 
-        row, new = await self.store.run(claim)
-        if row.request != body:
-            raise FinP2PError(
-                ErrorCode.IDEMPOTENCY_CONFLICT, f"Idempotency-Key {idempotency_key!r} was used for another request"
-            )
-        if new:
-            self._start(row.id)
-        return self._status(row)
+    async def wait(self, op_id: str, timeout: float) -> dict[str, Any]:
+        return await self.requests.wait(op_id, timeout)
 
-    def _start(self, op_id: str) -> None:
-        settled = self._settled.setdefault(op_id, asyncio.Event())
+    async def receipts(self) -> list[dict[str, Any]]:
+        return await self.requests.receipts()
 
-        async def drive() -> None:
-            try:
-                await self._drive(op_id)
-            finally:
-                settled.set()
-                self._settled.pop(op_id, None)
-
-        task = asyncio.create_task(drive(), name=f"operation-{op_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
+    # -- life cycle ----------------------------------------------------------------------------------------------
     async def start(self) -> int:
         """Pick up what a previous run left unfinished, on both sides. Returns how many it resumed."""
-        pending = await self.store.run(
-            lambda s: [
-                r.id for r in s.exec(select(RequestedOperationRow).where(col(RequestedOperationRow.state) == "pending"))
-            ]
-        )
-        for op_id in pending:
-            self._start(op_id)
         primary = await self.store.run(
             lambda s: [
                 (r.request, r.requester)
@@ -481,151 +486,12 @@ class AssetService:
             ]
         )
         for body, requester in primary:
-            task = asyncio.create_task(self._resume_primary(json.loads(body), requester))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return len(pending) + len(primary)
-
-    async def _resume_primary(self, body: dict[str, Any], requester: str) -> None:
-        try:
-            await self.execute(OperationRequest.from_body(body), requester)
-        except FinP2PError as exc:
-            log.info("resumed operation %s ended with %s", body.get("operation_id"), exc.code.code)
-
-    async def _drive(self, op_id: str) -> None:
-        row = await self.store.run(lambda s: s.get(RequestedOperationRow, op_id))
-        assert row is not None
-        request = OperationRequest.from_body(json.loads(row.request))
-        bundle: dict[str, Any] | None = None
-        try:
-            # Asking again after a crash is safe (the primary answers from what it wrote), so the answer is written
-            # once, with its record.
-            bundle = await self._ask_primary(request)
-            checked = self._check_receipt(request, bundle)
-            bundle["record"] = (await self._record(checked)).to_dict()
-            await self._update(op_id, state="recorded", bundle=json.dumps(bundle))
-            await self.node.emit("finp2p_receipt_received", raise_errors=False, receipt=bundle, node=self.node)
-        except FinP2PError as exc:
-            if exc.code in TRANSIENT:
-                log.warning("operation %s: %s; it stays pending and resumes on the next start", op_id, exc)
-                return
-            # A receipt that could not be recorded is kept with the failure: the operation itself happened.
-            kept = {"bundle": json.dumps(bundle)} if bundle is not None else {}
-            await self._update(op_id, state="failed", error=_error_json(exc), **kept)
-        except Exception as exc:  # never lose an operation to an unexpected error: it stays resumable
-            log.exception("operation %s: unexpected %s; it resumes on the next start", op_id, type(exc).__name__)
-
-    async def _ask_primary(self, request: OperationRequest) -> dict[str, Any]:
-        if request.owner_org == self.org_id:
-            return await self.execute(request, self.org_id)
-        # The primary node runs an operation once whatever happens to it, so asking again is always safe: keep
-        # asking while it is unreachable or busy (restarting, say), then leave the operation for the next resume.
-        deadline = time.monotonic() + REQUEST_PATIENCE_S
-        delay = 0.25
-        while True:
-            try:
-                address = await self._route(request.asset_id)
-                return await self.messenger.request(
-                    address,
-                    OPERATION_MESSAGE,
-                    request.to_body(),
-                    recipient=request.owner_org,
-                    timeout=REQUEST_TIMEOUT_S,
-                )
-            except FinP2PError as exc:
-                if exc.code not in TRANSIENT or time.monotonic() + delay > deadline:
-                    raise
-                log.info("operation %s: %s; asking again", request.operation_id, exc.code.code)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 4.0)
-
-    def _check_receipt(self, request: OperationRequest, bundle_data: dict[str, Any]) -> Bundle:
-        """The primary's answer must be a receipt of exactly what was asked, signed by the asset's organization,
-        with its statement of where the transaction is."""
-        try:
-            bundle = Bundle.from_dict(bundle_data)
-            check_proof(bundle.receipt, bundle.proof, bundle.issuer.fin_id)
-            identity = self.network.trust.verify_chain(chain_from(bundle.issuer.chain), role="organization")
-            bundle.check_statement()
-        except FinP2PError as exc:
-            raise FinP2PError(ErrorCode.RECEIPT_UNTRUSTED, f"the receipt does not check out: {exc}") from None
-        if identity.fin_id != bundle.issuer.fin_id or identity.org_id != request.owner_org:
-            raise FinP2PError(ErrorCode.RECEIPT_UNTRUSTED, f"the receipt is not signed by {request.owner_org}")
-        r = bundle.receipt
-        operation = str(request.operation)
-        destination = None if operation in NO_DESTINATION else request.destination
-        said = (OPERATION_TYPES[operation], request.asset_id, request.quantity, request.operation_id)
-        got = (r.operation_type, r.asset_id, r.quantity_units, r.operation_id)
-        if said != got or (request.source, destination) != (r.source_fin_id, r.destination_fin_id):
-            raise FinP2PError(ErrorCode.RECEIPT_UNTRUSTED, f"asked for {said}, the receipt says {got}")
-        return bundle
-
-    async def _record(self, bundle: Bundle) -> Record:
-        """Record the receipt's digest in this organization's registry; the record, signed."""
-        ledger_id = self.node.settings.ledgers.receipts_on or next(iter(self.node.ledgers), None)
-        if ledger_id is None:
-            raise FinP2PError(ErrorCode.LEDGER_PROFILE, "no ledger to record receipts on: name one in [ledgers]")
-        recorder = self._recorders.get(ledger_id)
-        if recorder is None:
-            recorder = self._recorders[ledger_id] = ReceiptRecorder(self._ledger(ledger_id))
-        digest = bundle.digest()
-        # A receipt recorded in a batch before a crash that came before its row was updated is recorded again
-        # (alone) when the operation resumes: two records of one receipt, both valid.
-        tx, proof = await recorder.record(digest)
-        place = LedgerPlace.of(self.public_profile(ledger_id), tx.submitter or "")
-        record = Record(self.me, place, tx.transaction_id, ["0x" + p.hex() for p in proof])
-        return record.sign(self.messenger.key, digest)
-
-    async def _update(self, op_id: str, **values: Any) -> None:
-        def write(s: Session) -> None:
-            row = s.get(RequestedOperationRow, op_id)
-            assert row is not None
-            for k, v in values.items():
-                setattr(row, k, v)
-            row.updated_ms = now_ms()
-            s.add(row)
-
-        await self.store.run(write)
-
-    async def status(self, op_id: str) -> dict[str, Any]:
-        row = await self.store.run(lambda s: s.get(RequestedOperationRow, op_id))
-        if row is None:
-            raise FinP2PError(ErrorCode.NOT_FOUND, f"no operation {op_id}")
-        return self._status(row)
-
-    async def wait(self, op_id: str, timeout: float) -> dict[str, Any]:
-        """The operation's status once it has ended, or after ``timeout`` seconds, whichever comes first."""
-        settled = self._settled.get(op_id)
-        if settled is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(settled.wait(), timeout)
-        return await self.status(op_id)
-
-    async def receipts(self) -> list[dict[str, Any]]:
-        rows = await self.store.run(
-            lambda s: list(s.exec(select(RequestedOperationRow).where(col(RequestedOperationRow.state) == "recorded")))
-        )
-        return [json.loads(r.bundle or "{}") for r in rows]
-
-    @staticmethod
-    def _status(row: RequestedOperationRow) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": row.id,
-            "state": row.state,
-            "request": json.loads(row.request),
-            "created_ms": row.created_ms,
-            "updated_ms": row.updated_ms,
-        }
-        if row.bundle:
-            out["receipt"] = json.loads(row.bundle)
-        if row.error:
-            out["error"] = json.loads(row.error)
-        return out
+            self._retry_in_background(OperationRequest.from_body(json.loads(body)), requester, first_delay=0.0)
+        return len(primary) + await self.requests.start()
 
     async def close(self) -> None:
+        await self.requests.close()
         await self.reader.close()
-        for recorder in self._recorders.values():
-            await recorder.close()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

@@ -20,7 +20,7 @@ DIR_OPTION = click.option(
 
 @click.group("devnet")
 def devnet_group() -> None:
-    """A local FinP2P network that keeps running: up, status, down."""
+    """A local FinP2P network that keeps running: up, status, restart, kill, down."""
 
 
 @devnet_group.command("up")
@@ -84,3 +84,37 @@ def down_cmd(root: Path, as_json: bool) -> None:
 
     stopped = devnet_down(root.resolve())
     emit({"stopped": stopped}, as_json, lambda: out.print(f"stopped {', '.join(stopped) or 'nothing'}"))
+
+
+@devnet_group.command("restart")
+@click.argument("name")
+@DIR_OPTION
+@json_option
+def restart_cmd(name: str, root: Path, as_json: bool) -> None:
+    """Stop the devnet's process NAME (gov-1, bank-a, ...) if it runs, and start it again with the command line,
+    directory and environment it was first started with; waits until it serves."""
+    from finp2p.demo import DemoError, devnet_restart
+
+    try:
+        done = devnet_restart(root.resolve(), name)
+    except DemoError as exc:
+        err.print(f"[red]not restarted[/]: {exc}")
+        raise SystemExit(1) from None
+    emit(done, as_json, lambda: out.print(f"{name} serves again (pid {done['pid']}, {done['seconds']} s)"))
+
+
+@devnet_group.command("kill")
+@click.argument("name")
+@click.option("--term", is_flag=True, help="SIGTERM (a clean stop) instead of SIGKILL.")
+@DIR_OPTION
+@json_option
+def kill_cmd(name: str, term: bool, root: Path, as_json: bool) -> None:
+    """Kill the devnet's process NAME by its PID (SIGKILL: a crash; --term: a clean stop); `restart` starts it."""
+    from finp2p.demo import DemoError, devnet_kill
+
+    try:
+        done = devnet_kill(root.resolve(), name, hard=not term)
+    except DemoError as exc:
+        err.print(f"[red]not killed[/]: {exc}")
+        raise SystemExit(1) from None
+    emit(done, as_json, lambda: out.print(f"{name} (pid {done['pid']}) {'stopped' if term else 'killed'}"))

@@ -53,7 +53,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "demo_cmd",
         "Run a local network on loopback (a governance node and three banks as processes) and tell its story.",
     ),
-    "devnet": ("finp2p.cli.devnet_cmd", "devnet_group", "A local FinP2P network that keeps running: up, status, down."),
+    "devnet": (
+        "finp2p.cli.devnet_cmd",
+        "devnet_group",
+        "A local FinP2P network that keeps running: up, status, restart, kill, down.",
+    ),
     "discover": (
         "finp2p.cli.discovery_cmd",
         "discover_group",
@@ -72,6 +76,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "network": ("finp2p.cli.identity_cmd", "network_group", "Create a FinP2P network (its genesis and founding keys)."),
     "node": ("finp2p.cli.node_cmd", "node_group", "Run the node."),
     "org": ("finp2p.cli.identity_cmd", "org_group", "Join the network as an organization."),
+    "operations": (
+        "finp2p.cli.operations_cmd",
+        "operations_group",
+        "Asset operations this node asked for: list the stuck ones, retry or abandon one.",
+    ),
     "plugins": (
         "finp2p.cli.misc_cmd",
         "plugins_cmd",

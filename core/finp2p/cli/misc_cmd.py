@@ -48,10 +48,10 @@ def errors_cmd(as_json: bool) -> None:
 
     def render() -> None:
         table = Table(title="finp2p error codes", title_justify="left")
-        for col in ("code", "title", "what to do"):
+        for col in ("code", "title", "transient", "what to do"):
             table.add_column(col)
-        for r in rows:
-            table.add_row(r["code"], r["title"], r["hint"])
+        for r in rows:  # transient: it may pass, so an operation that met it is tried again, not ended
+            table.add_row(r["code"], r["title"], "yes" if r["transient"] else "", r["hint"])
         out.print(table)
 
     emit(rows, as_json, render)

@@ -271,7 +271,10 @@ class RequestedOperationRow(SQLModel, table=True):
     """An operation this node's applications asked for, through the REST API: routed to the asset's primary node,
     its receipt verified and recorded on this organization's own ledger.
 
-    ``state``: pending → recorded (the receipt verified and recorded), or failed.
+    ``state``: pending → recorded (the receipt verified and recorded), or failed. A pending operation is retried
+    until ``deadline_ms``; ``waiting`` says what it waits for (JSON: who, the last transient error, since when, how
+    many attempts, when the next one is). ``bundle`` is written as soon as the receipt checks out, before it is
+    recorded.
     """
 
     __tablename__ = "requested_operation"
@@ -284,6 +287,8 @@ class RequestedOperationRow(SQLModel, table=True):
     error: str | None = Field(default=None, sa_type=Text)
     created_ms: int = Field(sa_type=BigInteger)
     updated_ms: int = Field(sa_type=BigInteger)
+    deadline_ms: int | None = Field(default=None, sa_type=BigInteger)
+    waiting: str | None = Field(default=None, sa_type=Text)
 
 
 # -- ledger-adapter API ---------------------------------------------------------------------------------------------

@@ -64,6 +64,38 @@ def _mark(node: Any, event: str) -> None:
 @hookimpl
 async def finp2p_node_started(node: Any) -> None:
     _mark(node, "started")
+    _confirm_late(node)
+
+
+class LateLedger:
+    """A ledger whose first ``late`` transfers are executed, and then answered with FP6015 (no confirmation in
+    time): what a node sees when a chain confirms a transaction after its client stopped waiting."""
+
+    def __init__(self, inner: Any, late: int) -> None:
+        self._inner = inner
+        self._late = late
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def transfer(self, *args: Any, **kwargs: Any) -> Any:
+        from finp2p.errors import ErrorCode, FinP2PError
+
+        tx = await self._inner.transfer(*args, **kwargs)
+        if self._late > 0:
+            self._late -= 1
+            raise FinP2PError(ErrorCode.LEDGER_TIMEOUT, f"transaction {tx.transaction_id} not confirmed in time")
+        return tx
+
+
+def _confirm_late(node: Any) -> None:
+    """With ``FINP2P_TEST_LATE_TRANSFERS=<n>``, the node's ledgers confirm its first n transfers too late."""
+    import os
+
+    late = int(os.environ.get("FINP2P_TEST_LATE_TRANSFERS", "0"))
+    if late > 0:
+        for ledger_id, ledger in list(node.ledgers.items()):
+            node.ledgers[ledger_id] = LateLedger(ledger, late)
 
 
 @hookimpl
