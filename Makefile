@@ -10,7 +10,7 @@ STAMP := $(VENV)/.deps-$(DEPS_HASH)
 EVM := contracts/evm
 NPM_STAMP := $(EVM)/node_modules/.deps-$(shell sha256sum $(EVM)/package-lock.json | cut -c1-16)
 
-.PHONY: help venv system-deps contracts-deps contracts contracts-update lint format hooks typecheck unit test demo bench clean
+.PHONY: help venv system-deps contracts-deps contracts contracts-update fabric fabric-test lint format hooks typecheck unit test demo bench clean
 
 help:
 	@echo "make test    set up (venv, system packages) and run ruff, mypy and the whole test suite"
@@ -20,6 +20,7 @@ help:
 	@echo "make hooks   run ruff, mypy and the import layers before every commit (pre-commit)"
 	@echo "make bench   run every benchmark (or some: make bench BENCH='messaging adapter')"
 	@echo "make contracts-update    rebuild the Solidity contracts and copy ABI and bytecode into the plugin"
+	@echo "make fabric  find or unpack Fabric $(FABRIC_VERSION) and build the chaincode (both cached)"
 	@echo "make clean   remove the venv and caches"
 
 $(STAMP):
@@ -27,7 +28,7 @@ $(STAMP):
 	@rm -f $(VENV)/.deps-*
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]' -e plugins/ethereum
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]' -e plugins/ethereum -e plugins/fabric
 	@touch $@
 
 venv: $(STAMP)
@@ -51,6 +52,16 @@ contracts-update: contracts-deps
 system-deps:
 	@scripts/ensure-postgres.sh
 
+# Fabric's binaries from its release (FABRIC_HOME, the cache, or a checked release archive: devnet/fabric_release.py)
+# and the chaincode server built with Go, cached by the hash of its sources.
+FABRIC_VERSION := 3.1.5
+fabric: venv
+	$(BIN)/python -m devnet.fabric prepare
+
+# The chaincode's Go unit tests.
+fabric-test:
+	cd contracts/fabric && go test ./...
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -73,8 +84,8 @@ typecheck: venv
 # Test files run side by side in PYTEST_JOBS processes (pytest-xdist), each file whole in one of them: a module's
 # network fixture is built once, and each worker chooses its ports from its own range (tests/conftest.py).
 PYTEST_JOBS ?= 2
-unit: venv system-deps contracts-deps
-	$(BIN)/python -m compileall -q -j 0 core plugins/ethereum/src devnet tests bench
+unit: venv system-deps contracts-deps fabric fabric-test
+	$(BIN)/python -m compileall -q -j 0 core plugins/ethereum/src plugins/fabric/src devnet tests bench
 	$(BIN)/pytest -n $(PYTEST_JOBS) --dist loadfile
 
 test: lint typecheck contracts unit
@@ -83,8 +94,8 @@ demo: venv
 	$(BIN)/finp2p demo
 
 # Each benchmark prints its figures beside a baseline measured in the same run (README, Benchmarks).
-BENCH ?= identity messaging discovery privacy ethereum transfers adapter
-bench: venv system-deps contracts-deps
+BENCH ?= identity messaging discovery privacy ethereum fabric transfers adapter
+bench: venv system-deps contracts-deps fabric
 	@set -e; for b in $(BENCH); do echo "== bench.$$b"; $(BIN)/python -m bench.$$b; done
 
 clean:

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from devnet.fabric import FabricNetwork
 from devnet.hardhat import HardhatNode
 from finp2p.demo import use_port_range
 from tests.support.ethereum import EthWorld, make_eth_world
+from tests.support.fabric import FabricWorld, make_fabric_world
 from tests.support.ports import free_port
 from tests.support.postgres import PostgresServer
 
@@ -104,6 +106,27 @@ async def eth(request: pytest.FixtureRequest) -> AsyncIterator[EthWorld]:
     """Freshly deployed FinP2P contracts on the embedded chain and on a Hardhat node, with the operator's ledger."""
     node = request.getfixturevalue("hardhat") if request.param == "hardhat" else None
     world = await make_eth_world(request.param, node)
+    try:
+        yield world
+    finally:
+        await world.close()
+
+
+@pytest.fixture(scope="session")
+def fabric_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FabricNetwork]:
+    """A real Fabric network for the session (orderer, peer and the chaincode server as processes, on free
+    loopback ports, the chaincode deployed and configured), stopped by its PIDs."""
+    network = FabricNetwork(tmp_path_factory.mktemp("fabric")).up()
+    try:
+        yield network
+    finally:
+        network.down()
+
+
+@pytest.fixture
+async def fab(fabric_network: FabricNetwork) -> AsyncIterator[FabricWorld]:
+    """The operator's ledger on the session's Fabric network, with a clock the test may move forward."""
+    world = make_fabric_world(fabric_network)
     try:
         yield world
     finally:

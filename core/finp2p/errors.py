@@ -461,6 +461,11 @@ class ErrorCode(enum.Enum):
         "the ledger cannot answer as of that point",
         "Ask for the current balance, or for a height or time this ledger still keeps.",
     )
+    LEDGER_FABRIC_NOT_FOUND = (
+        "FP6023",
+        "no Hyperledger Fabric release found",
+        "Set FABRIC_HOME to a Fabric release directory (bin/, config/) or FABRIC_ARCHIVE to its release archive.",
+    )
     LEDGER_NO_PROFILE = (
         "FP6024",
         "no ledger profile of yours reaches this ledger",
