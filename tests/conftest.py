@@ -13,7 +13,7 @@ import pytest
 
 from devnet.fabric import FabricNetwork
 from devnet.hardhat import HardhatNode
-from finp2p.demo import use_port_range
+from finp2p.demo.ports import use_port_range
 from tests.support.ethereum import EthWorld, make_eth_world
 from tests.support.fabric import FabricWorld, make_fabric_world
 from tests.support.ports import free_port

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from finp2p.demo import free_port
+from finp2p.demo.ports import free_port
 
 __all__ = ["free_port"]

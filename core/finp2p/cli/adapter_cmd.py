@@ -91,7 +91,7 @@ def serve_cmd(
     from finp2p.adapter.auth import require_token
     from finp2p.adapter.server import AdapterServer
     from finp2p.adapter.service import AdapterService
-    from finp2p.cli.main import config_path
+    from finp2p.cli.context import config_path
     from finp2p.components import ComponentContext
     from finp2p.config import open_config
     from finp2p.edge.bearer import token_from_file

@@ -12,14 +12,14 @@ from finp2p.store import Store
 
 
 def settings_of(ctx: click.Context) -> Settings:
-    from finp2p.cli.main import config_path
+    from finp2p.cli.context import config_path
 
     return open_config(config_path(ctx))[0]
 
 
 def acl_backend(ctx: click.Context, store: Store) -> AclBackend:
     """The node's configured ACL backend (a plugin may provide it), on its store."""
-    from finp2p.cli.main import config_path
+    from finp2p.cli.context import config_path
 
     settings, plugins = open_config(config_path(ctx))
     backend: AclBackend = plugins.kind("acl", settings.acl.backend).factory(

@@ -52,7 +52,7 @@ def check_cmd(file: Path, strict: bool, as_json: bool) -> None:
 @reports_errors
 def show_cmd(ctx: click.Context, as_json: bool) -> None:
     """Show the effective settings (file, overrides and defaults) of the config given with --config."""
-    from finp2p.cli.main import config_path
+    from finp2p.cli.context import config_path
 
     path = config_path(ctx)
     settings, _ = open_config(path)

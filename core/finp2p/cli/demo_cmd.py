@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 
 from finp2p.cli.output import emit, err, json_option, out
-from finp2p.demo import run_demo
+from finp2p.demo.story import run_demo
 
 
 @click.command(

@@ -36,7 +36,8 @@ def up_cmd(root: Path, rpc: str | None, as_json: bool) -> None:
     """Start a governance node and three banks as processes, each bank with its contracts on one Ethereum chain and
     its REST API, and an asset of bank-a issued to a user of bank-b. They keep running after this command; their
     PIDs, REST URLs and API tokens are in DIR/devnet.json."""
-    from finp2p.demo import DemoError, devnet_up
+    from finp2p.demo.devnet import devnet_up
+    from finp2p.demo.network import DemoError
 
     try:
         state = devnet_up(root.resolve(), rpc, (lambda text: None) if as_json else out.print)
@@ -60,7 +61,7 @@ def up_cmd(root: Path, rpc: str | None, as_json: bool) -> None:
 @json_option
 def status_cmd(root: Path, as_json: bool) -> None:
     """Which of the devnet's processes run. Exit status 3 when none does."""
-    from finp2p.demo import devnet_status
+    from finp2p.demo.devnet import devnet_status
 
     state = devnet_status(root.resolve())
     emit(
@@ -80,7 +81,7 @@ def status_cmd(root: Path, as_json: bool) -> None:
 @json_option
 def down_cmd(root: Path, as_json: bool) -> None:
     """Stop the devnet's processes by their PIDs."""
-    from finp2p.demo import devnet_down
+    from finp2p.demo.devnet import devnet_down
 
     stopped = devnet_down(root.resolve())
     emit({"stopped": stopped}, as_json, lambda: out.print(f"stopped {', '.join(stopped) or 'nothing'}"))
@@ -93,7 +94,8 @@ def down_cmd(root: Path, as_json: bool) -> None:
 def restart_cmd(name: str, root: Path, as_json: bool) -> None:
     """Stop the devnet's process NAME (gov-1, bank-a, ...) if it runs, and start it again with the command line,
     directory and environment it was first started with; waits until it serves."""
-    from finp2p.demo import DemoError, devnet_restart
+    from finp2p.demo.devnet import devnet_restart
+    from finp2p.demo.network import DemoError
 
     try:
         done = devnet_restart(root.resolve(), name)
@@ -110,7 +112,8 @@ def restart_cmd(name: str, root: Path, as_json: bool) -> None:
 @json_option
 def kill_cmd(name: str, term: bool, root: Path, as_json: bool) -> None:
     """Kill the devnet's process NAME by its PID (SIGKILL: a crash; --term: a clean stop); `restart` starts it."""
-    from finp2p.demo import DemoError, devnet_kill
+    from finp2p.demo.devnet import devnet_kill
+    from finp2p.demo.network import DemoError
 
     try:
         done = devnet_kill(root.resolve(), name, hard=not term)

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import importlib
 import logging
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from finp2p import __version__
+from finp2p.cli.context import plugin_manager
 from finp2p.cli.output import err, fail
 from finp2p.edge.files import restrict_process
 from finp2p.errors import FinP2PError
-
-if TYPE_CHECKING:
-    from finp2p.plugins import PluginManager
 
 #: The commands, imported only when run (the start-up of `finp2p --version` or `--help` costs no command's
 #: imports): name -> (module, attribute, the line `finp2p --help` shows: the command's own first line).
@@ -166,27 +163,6 @@ class PluginAwareGroup(click.Group):
                 rows.append((name, plugins[name].get_short_help_str(limit)))
         with formatter.section("Commands"):
             formatter.write_dl(rows)
-
-
-def config_path(ctx: click.Context) -> Path | None:
-    value = ctx.find_root().params.get("config")
-    return Path(value) if value else None
-
-
-def plugin_manager(ctx: click.Context) -> PluginManager:
-    """The plugins, loaded once per command with the config's ``[plugins]`` settings and ``--strict``."""
-    root = ctx.find_root()
-    pm: PluginManager | None = root.meta.get("finp2p.plugins")
-    if pm is None:
-        from finp2p.config import PluginsSection, read_raw
-        from finp2p.plugins import PluginManager
-
-        raw, _ = read_raw(config_path(root))
-        section = PluginsSection.model_validate(raw.get("plugins", {}))
-        strict = root.params.get("strict") or section.strict
-        pm = PluginManager(strict=bool(strict), disabled=section.disabled)
-        root.meta["finp2p.plugins"] = pm
-    return pm
 
 
 @click.group(cls=PluginAwareGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})

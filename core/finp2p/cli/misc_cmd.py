@@ -18,7 +18,7 @@ def plugins_cmd(ctx: click.Context, as_json: bool) -> None:
 
     Plugins that could not be loaded are listed with their error; with --strict they make the command fail.
     """
-    from finp2p.cli.main import plugin_manager
+    from finp2p.cli.context import plugin_manager
 
     pm = plugin_manager(ctx)
     infos = pm.plugins()

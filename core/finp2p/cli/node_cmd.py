@@ -28,7 +28,7 @@ def node_group() -> None:
 @reports_errors
 def start_cmd(ctx: click.Context) -> None:
     """Start the node with the config given by --config and serve until SIGINT or SIGTERM."""
-    from finp2p.cli.main import config_path
+    from finp2p.cli.context import config_path
 
     node = Node.from_config(config_path(ctx), strict=ctx.find_root().params.get("strict") or None)
 
@@ -50,7 +50,7 @@ def start_cmd(ctx: click.Context) -> None:
 
 async def as_node(ctx: click.Context, work: Callable[[NetworkStack, Store], Awaitable[T]]) -> T:
     """Run ``work`` as the node of the config given by --config: its identity and store, without serving."""
-    from finp2p.cli.main import config_path
+    from finp2p.cli.context import config_path
 
     node = Node.from_config(config_path(ctx))
     store = Store(node.settings.store_url, sqlite_synchronous=node.settings.store.sqlite_synchronous, pool_size=2)

@@ -1,0 +1,37 @@
+"""What every command reads from the command line's root: the config file given, and the plugins it enables.
+
+Kept apart from ``main`` so that command modules can import it while ``main`` imports them (no circle), and light:
+the plugins load only when a command asks for them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from finp2p.plugins import PluginManager
+
+
+def config_path(ctx: click.Context) -> Path | None:
+    """The ``--config`` file given (or FINP2P_CONFIG), if any."""
+    value = ctx.find_root().params.get("config")
+    return Path(value) if value else None
+
+
+def plugin_manager(ctx: click.Context) -> PluginManager:
+    """The plugins, loaded once per command with the config's ``[plugins]`` settings and ``--strict``."""
+    root = ctx.find_root()
+    pm: PluginManager | None = root.meta.get("finp2p.plugins")
+    if pm is None:
+        from finp2p.config import PluginsSection, read_raw
+        from finp2p.plugins import PluginManager
+
+        raw, _ = read_raw(config_path(root))
+        section = PluginsSection.model_validate(raw.get("plugins", {}))
+        strict = root.params.get("strict") or section.strict
+        pm = PluginManager(strict=bool(strict), disabled=section.disabled)
+        root.meta["finp2p.plugins"] = pm
+    return pm

@@ -1,0 +1,45 @@
+"""Free loopback ports for the processes a demo, a devnet or a test starts: chosen at run time, never the same one
+twice in one process."""
+
+from __future__ import annotations
+
+import random
+import socket
+
+_handed_out: set[int] = set()
+#: Where :func:`free_port` looks, when set (:func:`use_port_range`): processes that choose ports side by side (test
+#: workers) each take their own range, below the ephemeral ports the system hands out, so they never meet.
+_port_range: tuple[int, int] | None = None
+
+
+def use_port_range(low: int, high: int) -> None:
+    """Choose ports from ``low`` to ``high`` (exclusive) from now on, instead of asking the system for one."""
+    global _port_range
+    if not 1024 <= low < high <= 65536:
+        raise ValueError(f"a port range within 1024-65535, not {low}-{high}")
+    _port_range = (low, high)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free now, and never one this process handed out before (a port chosen but not yet bound by the
+    process it is for would otherwise be chosen again)."""
+    if _port_range is not None:
+        low, high = _port_range
+        for port in random.sample(range(low, high), high - low):
+            if port in _handed_out:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind((host, port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
+            return port
+        raise RuntimeError(f"no free port left in {low}-{high}")
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = int(s.getsockname()[1])
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
