@@ -17,9 +17,9 @@ import pytest
 from aiohttp import web
 
 from devnet.hardhat import HardhatNode
-from finp2p.assets.templates import verify_signature
 from finp2p.edge.files import write_private
 from finp2p.identity.keys import SigningKey, eth_address, save_key
+from finp2p.identity.templates import verify_signature
 from finp2p.ledger_profiles import EMBEDDED_PROFILE, save_profile
 from tests.support.adapter import (
     ISSUER,

@@ -8,7 +8,7 @@ from eth_account.messages import encode_typed_data
 from hypothesis import given
 from hypothesis import strategies as st
 
-from finp2p.assets import merkle
+from finp2p.identity import merkle
 from finp2p.identity.keys import SigningKey
 from finp2p_ethereum.consent import FIELDS, Operation, adapter_template, consent_digest, typed_data
 from tests.support.ethereum import make_eth_world

@@ -20,7 +20,6 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 
 from devnet.hardhat import HardhatNode
-from finp2p.assets import merkle
 from finp2p.assets.receipts import (
     PUBLISHED_DOMAIN,
     TYPES,
@@ -34,7 +33,7 @@ from finp2p.assets.receipts import (
     public_profile,
 )
 from finp2p.errors import ErrorCode, FinP2PError
-from finp2p.identity import eip712
+from finp2p.identity import eip712, merkle
 from finp2p.identity.canonical import keccak256
 from finp2p.identity.credentials import Credential, chain_document
 from finp2p.identity.keys import SigningKey

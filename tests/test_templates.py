@@ -14,11 +14,11 @@ from eth_account.messages import encode_typed_data
 from finp2p.adapter import router
 from finp2p.assets import router_templates
 from finp2p.assets.router_templates import PUBLISHED_TYPES, authorising_leg, issue_leg
-from finp2p.assets.templates import template_digest, verify_signature
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import eip712
 from finp2p.identity.canonical import keccak256
 from finp2p.identity.keys import SigningKey
+from finp2p.identity.templates import template_digest, verify_signature
 from tests.support.adapter import ROUTER_DOMAIN
 
 # FinP2P's own typed data: a sale with nested FinId and Term structs.

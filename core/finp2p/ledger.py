@@ -36,9 +36,10 @@ Any other exception is a bug in the plugin: the node logs it and leaves the oper
 **Imports.** A plugin imports this module, :mod:`finp2p.hookspecs` (``finp2p.hookimpl``), :mod:`finp2p.components`,
 :mod:`finp2p.errors`, :mod:`finp2p.ledger_profiles`, :mod:`finp2p.resource_id`, the bottom floor
 (:mod:`finp2p.edge`, :mod:`finp2p.identity` for keys, canonical JSON and its operator's local key), the pure
-functions a ledger shares with the node (:mod:`finp2p.assets.templates`, the consent digests, and
-:mod:`finp2p.assets.merkle`, the receipt batches), :mod:`finp2p.cli.output` for its commands and
-:mod:`finp2p.testing` in its tests; nothing else of the core. ``make lint`` checks it (import-linter).
+functions a ledger shares with the node (:mod:`finp2p.identity.templates`, the consent digests, and
+:mod:`finp2p.identity.merkle`, the receipt batches), :mod:`finp2p.cli.output` and :mod:`finp2p.cli.common` for
+its commands and :mod:`finp2p.testing` in its tests; nothing else of the core. ``make lint`` checks it
+(import-linter).
 
 **Lifecycle.** A factory (see :func:`finp2p.hookspecs.finp2p_ledger_kinds`) builds the ledger without blocking; the
 node then calls :meth:`Ledger.start` once, the operations concurrently, and :meth:`Ledger.close` once at the end.
@@ -105,7 +106,7 @@ class LedgerTransaction:
     - ``operation``, ``operation_id``, ``asset_id``, ``quantity``, ``source``, ``destination``: the operation as the
       ledger executed it (read from the ledger, not echoed from the request: the node compares them with what it
       asked). ``source`` is ``None`` for an issue, ``destination`` for a redeem and a rollback; a record of receipt
-      hashes has ``operation`` ``"record-receipts"`` and quantity 0.
+      hashes has ``operation`` ``"record-receipts"`` and the number of hashes recorded as its quantity.
     - ``succeeded``: whether the transaction took effect (``False`` only for a transaction that is on the ledger and
       failed there, as :meth:`Ledger.transaction` may find one).
     - ``height`` and ``timestamp``: the block (or Fabric block) the transaction is in, and its time in unix seconds.
@@ -148,8 +149,9 @@ class Ledger(abc.ABC):
     Each operation method names the codes it raises for its own refusals; any of them may also raise the transient
     FP6013 ``LEDGER_UNREACHABLE`` and FP6015 ``LEDGER_TIMEOUT``, FP6016 ``LEDGER_PROFILE`` when the profile turns out
     to be wrong, FP6018 ``LEDGER_NO_FUNDS`` and FP6014 ``LEDGER_REVERTED`` (the module docstring says what the node
-    does with each). Every operation id is single-use per operation kind: a second issue, transfer, redeem or hold
-    under an operation id already spent raises FP6003 ``LEDGER_OPERATION_ID_USED``.
+    does with each). Every operation id is single-use across kinds: an issue, transfer, redeem or hold under an
+    operation id already spent by any of them raises FP6003 ``LEDGER_OPERATION_ID_USED`` (a release, redeem or
+    rollback of a hold names the hold's id, and spends the hold instead).
     """
 
     #: The ledger id, CAIP-2 where one exists (``eip155:31337``, ``fabric:<channel>/<chaincode>``).
@@ -186,7 +188,9 @@ class Ledger(abc.ABC):
     ) -> LedgerTransaction:
         """Move units from ``source`` to ``destination``, authorised by the source's ``consent``: over the ledger's
         own template for this operation (:meth:`consent_template`), or over another template (a FinP2P router's)
-        that the caller has checked against the operation; the ledger checks the signature either way.
+        that the caller has checked against the operation; the ledger checks the signature either way. A template
+        of the ledger's own kind and domain must be this very operation's (FP6002 otherwise): a ledger tells its
+        own templates from a router's by their domain (EIP-712) or by a field naming the ledger (hashList).
 
         Raises FP6001 ``LEDGER_INSUFFICIENT_BALANCE`` (available units only: held ones do not count), FP6002
         ``LEDGER_BAD_SIGNATURE`` (not the source's signature over exactly this operation), FP6019
@@ -281,7 +285,7 @@ class Ledger(abc.ABC):
     @abc.abstractmethod
     async def record_receipts(self, receipt_hashes: list[bytes]) -> LedgerTransaction:
         """Record 32-byte receipt hashes in the receipt registry: one hash, or a batch as the Merkle root of
-        :mod:`finp2p.assets.merkle`; only the ledger's operator may (FP6010). The transaction's ``event`` holds
+        :mod:`finp2p.identity.merkle`; only the ledger's operator may (FP6010). The transaction's ``event`` holds
         ``root`` (``"0x"`` and 64 lowercase hex digits, which an auditor compares) and ``count``, and its
         ``quantity`` is the batch's size. A root recorded before is refused with FP6017 ``LEDGER_ALREADY_RECORDED``,
         an empty batch with FP6012."""
@@ -289,7 +293,7 @@ class Ledger(abc.ABC):
     @abc.abstractmethod
     async def receipt_recorded(self, receipt_hash: bytes, proof: Sequence[bytes] = ()) -> bool:
         """Whether the receipt registry holds ``receipt_hash``: alone (no proof), or in a batch whose Merkle root was
-        recorded (``proof`` from :func:`finp2p.assets.merkle.proofs`)."""
+        recorded (``proof`` from :func:`finp2p.identity.merkle.proofs`)."""
 
     @abc.abstractmethod
     async def find_receipts_record(self, root: bytes) -> LedgerTransaction | None:

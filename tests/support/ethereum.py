@@ -14,8 +14,8 @@ from finp2p.identity.keys import SigningKey
 from finp2p.ledger import OwnerConsent
 from finp2p_ethereum.chain import Chain, EmbeddedProvider, embedded_chain, rpc_chain
 from finp2p_ethereum.consent import Operation, sign_consent
-from finp2p_ethereum.deploy import deploy_contracts
-from finp2p_ethereum.ledger import Deployment, EthereumLedger
+from finp2p_ethereum.deploy import Deployment, deploy_contracts
+from finp2p_ethereum.ledger import EthereumLedger
 
 #: The embedded chain the tests share (each test deploys its own contracts on it).
 TEST_CHAIN = "tests"

@@ -10,9 +10,9 @@ import time
 from typing import Any
 
 from finp2p.assets.router_templates import ASSET_PARTIES, PUBLISHED_TYPES
-from finp2p.assets.templates import hash_list_template
 from finp2p.identity import eip712
 from finp2p.identity.keys import SigningKey
+from finp2p.identity.templates import hash_list_template
 
 DOMAIN = {"name": "FinP2P", "version": "1", "chainId": 1, "verifyingContract": "0x" + "00" * 20}
 #: A settlement term for the templates that have one (a price in a currency).

@@ -17,10 +17,10 @@ from finp2p.assets import router_templates
 from finp2p.assets.operations import OperationRequest
 from finp2p.assets.receipts import PUBLISHED_DOMAIN, Receipt, ReceiptDomain
 from finp2p.assets.router_templates import Leg, Terms
-from finp2p.assets.templates import SIGNATURE_ERROR_CODE, verify_signature
 from finp2p.edge.numbers import MAX_UNIX_S, parse_quantity
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity.keys import SigningKey
+from finp2p.identity.templates import SIGNATURE_ERROR_CODE, verify_signature
 from finp2p.ledger import Ledger, LedgerTransaction, OperationType, OwnerConsent
 
 #: Operations answered with a receipt, and the ledger operation each runs.

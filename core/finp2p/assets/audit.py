@@ -26,12 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finp2p.assets import merkle
 from finp2p.assets.receipts import NO_DESTINATION, OPERATION_TYPES, Bundle, LedgerPlace, Party, check_proof
 from finp2p.components import ComponentContext
 from finp2p.config import Settings
 from finp2p.errors import ErrorCode, FinP2PError
-from finp2p.identity import keys
+from finp2p.identity import keys, merkle
 from finp2p.identity.credentials import chain_from
 from finp2p.identity.genesis import Genesis
 from finp2p.identity.revocation import RevocationList

@@ -13,8 +13,8 @@ import asyncio
 import contextlib
 from collections import OrderedDict
 
-from finp2p.assets import merkle
 from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.identity import merkle
 from finp2p.ledger import Ledger, LedgerTransaction
 
 #: The transaction that recorded a receipt (alone or in a batch), and the receipt's Merkle proof.

@@ -49,9 +49,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from finp2p.assets import merkle
 from finp2p.errors import ErrorCode, FinP2PError
-from finp2p.identity import eip712
+from finp2p.identity import eip712, merkle
 from finp2p.identity.keys import SigningKey
 from finp2p.ledger import Ledger, LedgerTransaction, OperationType, OwnerConsent
 
@@ -564,7 +563,7 @@ class LedgerConformance:
 
     # -- receipts ------------------------------------------------------------------------------------------------
     async def test_receipt_registry(self, ledger_world: LedgerWorld) -> None:
-        """Receipt hashes are recorded one at a time or as a batch's Merkle root (:mod:`finp2p.assets.merkle`):
+        """Receipt hashes are recorded one at a time or as a batch's Merkle root (:mod:`finp2p.identity.merkle`):
         the transaction's ``quantity`` is the batch's size and its ``event`` holds ``root`` (0x-hex, as the auditor
         compares it) and ``count``. ``receipt_recorded`` holds a batch member with its proof, not alone, and nothing
         that was not recorded. Recording a root again is ``LEDGER_ALREADY_RECORDED``, after which the node asks

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from eth_abi.abi import encode as abi_encode
 
@@ -11,8 +12,16 @@ from finp2p.identity.keys import SigningKey
 from finp2p.ledger import LedgerProfile
 from finp2p_ethereum.artifacts import artifact
 from finp2p_ethereum.chain import Chain
-from finp2p_ethereum.ledger import Deployment
 from finp2p_ethereum.submit import Submitter
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where the contracts of one operator live on one chain."""
+
+    assets: str
+    registry: str
+    block: int
 
 
 async def deploy_contracts(

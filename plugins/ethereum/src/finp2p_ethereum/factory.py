@@ -15,7 +15,8 @@ from finp2p.identity.keys import SigningKey, check_fin_id, eth_address, load_key
 from finp2p.identity.local import LocalIdentity
 from finp2p.ledger import Ledger
 from finp2p_ethereum.chain import EMBEDDED_CHAIN_ID, embedded_chain, rpc_chain
-from finp2p_ethereum.ledger import Deployment, EthereumLedger, Serving
+from finp2p_ethereum.deploy import Deployment
+from finp2p_ethereum.ledger import EthereumLedger, Serving
 from finp2p_ethereum.submit import SubmitOptions
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}", re.ASCII)

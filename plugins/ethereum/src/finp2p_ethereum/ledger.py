@@ -13,14 +13,15 @@ from typing import Any
 from web3 import AsyncWeb3
 from web3.exceptions import TransactionNotFound
 
-from finp2p.assets import merkle
 from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.identity import merkle
 from finp2p.identity.canonical import keccak256
 from finp2p.identity.keys import SigningKey, check_fin_id, eth_address
 from finp2p.ledger import Balance, Ledger, LedgerTransaction, OperationType, OwnerConsent
 from finp2p_ethereum.artifacts import artifact, calldata, signature
 from finp2p_ethereum.chain import Chain
 from finp2p_ethereum.consent import Operation, adapter_template, consent_digest
+from finp2p_ethereum.deploy import Deployment, deploy_contracts
 from finp2p_ethereum.submit import DEFAULT_OPTIONS, SubmitOptions, Submitter
 
 log = logging.getLogger(__name__)
@@ -61,15 +62,6 @@ class Serving:
     port: int
     token: str | None
     fund: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """Where the contracts of one operator live on one chain."""
-
-    assets: str
-    registry: str
-    block: int
 
 
 class EthereumLedger(Ledger):
@@ -132,8 +124,6 @@ class EthereumLedger(Ledger):
         if self._deployment is None:
             async with self._ready:
                 if self._deployment is None:
-                    from finp2p_ethereum.deploy import deploy_contracts
-
                     self._deployment = await deploy_contracts(self.chain, self.operator)
         return self._deployment
 
@@ -642,6 +632,6 @@ def _consent(
             if consent.payload.get("hash") != own_digest.hex():
                 raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, "the consent was signed for another operation")
             return b"\0" * 32, signature
-    from finp2p.assets.templates import template_digest
+    from finp2p.identity.templates import template_digest
 
     return template_digest(consent.payload, consent.hash_func), signature

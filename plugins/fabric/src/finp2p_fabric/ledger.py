@@ -14,8 +14,8 @@ from typing import Any
 from fabric_protos.common import common_pb2, ledger_pb2
 from fabric_protos.peer import chaincode_event_pb2, proposal_pb2, proposal_response_pb2, transaction_pb2
 
-from finp2p.assets import merkle
 from finp2p.errors import TRANSIENT, ErrorCode, FinP2PError
+from finp2p.identity import merkle
 from finp2p.identity.keys import check_fin_id
 from finp2p.ledger import Balance, Ledger, LedgerTransaction, OperationType, OwnerConsent
 from finp2p_fabric.consent import Operation, adapter_template, consent_digest, verifying_contract
@@ -507,6 +507,6 @@ def _consent(
             if consent.payload.get("hash") != own_digest.hex():
                 raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, "the consent was signed for another operation")
             return None, signature
-    from finp2p.assets.templates import template_digest
+    from finp2p.identity.templates import template_digest
 
     return template_digest(consent.payload, consent.hash_func), signature
