@@ -96,7 +96,7 @@ class AssetRoutes:
         kind = body.get("template_type", "EIP712")
         if kind not in ("EIP712", "hashList"):
             raise FinP2PError(ErrorCode.OPERATION_INVALID, "template_type is EIP712 or hashList")
-        return web.json_response(await self.assets.consent_template(parsed, str(kind)))
+        return web.json_response(await self.assets.queries.consent_template(parsed, str(kind)))
 
     async def submit(self, request: web.Request) -> web.Response:
         key = TOKEN.check(
@@ -115,7 +115,7 @@ class AssetRoutes:
                 ErrorCode.OPERATION_INVALID, f"deadline_s is a number of seconds from 1 to {MAX_DEADLINE_S}"
             )
         parsed = OperationRequest.from_body(body)
-        return web.json_response(await self.assets.submit(parsed, key, deadline_s), status=202)
+        return web.json_response(await self.assets.requests.submit(parsed, key, deadline_s), status=202)
 
     async def list_operations(self, request: web.Request) -> web.Response:
         q = request.query
@@ -138,8 +138,8 @@ class AssetRoutes:
         op_id = request.match_info["id"]
         wait = parse_seconds(request.query.get("wait", "0"), "wait (seconds to wait for the end, 0 to 60)", maximum=60)
         if wait > 0:
-            return web.json_response(await self.assets.wait(op_id, wait))
-        return web.json_response(await self.assets.status(op_id))
+            return web.json_response(await self.assets.requests.wait(op_id, wait))
+        return web.json_response(await self.assets.requests.status(op_id))
 
     async def balance(self, request: web.Request) -> web.Response:
         asset_id, fin_id = request.query.get("asset_id", ""), request.query.get("fin_id", "")
@@ -150,7 +150,7 @@ class AssetRoutes:
         except FinP2PError:
             raise FinP2PError(ErrorCode.OPERATION_INVALID, f"asset_id {asset_id!r} is not a resource id") from None
         try:
-            return web.json_response(await self.assets.balance(asset_id, fin_id))
+            return web.json_response(await self.assets.queries.balance(asset_id, fin_id))
         except FinP2PError as exc:
             if exc.code is ErrorCode.MALFORMED:
                 raise FinP2PError(ErrorCode.OPERATION_INVALID, "fin_id must be a FinID") from None
@@ -161,7 +161,7 @@ class AssetRoutes:
         quorum = _quorum(request.query.get("quorum", "1"))
         try:
             ResourceId.parse(asset_id)
-            result = await self.assets.broadcast_balance(asset_id, fin_id, quorum=quorum)
+            result = await self.assets.queries.broadcast_balance(asset_id, fin_id, quorum=quorum)
         except FinP2PError as exc:
             if exc.code in (ErrorCode.MALFORMED, ErrorCode.BAD_RESOURCE_ID):
                 raise FinP2PError(ErrorCode.OPERATION_INVALID, "give asset_id (a resource id) and fin_id") from None
@@ -173,11 +173,11 @@ class AssetRoutes:
         bundle = body.get("bundle")
         if not isinstance(bundle, dict):
             raise FinP2PError(ErrorCode.OPERATION_INVALID, "give bundle, a receipt bundle as GET /v1/receipts lists")
-        result = await self.assets.validate_receipt(bundle, quorum=_quorum(body.get("quorum", 1)))
+        result = await self.assets.queries.validate_receipt(bundle, quorum=_quorum(body.get("quorum", 1)))
         return web.json_response(result.to_dict())
 
     async def receipts(self, request: web.Request) -> web.Response:
-        return web.json_response({"receipts": await self.assets.receipts()})
+        return web.json_response({"receipts": await self.assets.requests.receipts()})
 
 
 def _quorum(value: Any) -> int:

@@ -217,17 +217,17 @@ class Requests:
 
     async def _ask_primary(self, request: OperationRequest) -> dict[str, Any]:
         if request.owner_org == self.assets.org_id:
-            return await self.assets.execute(request, self.assets.org_id)
+            return await self.assets.primary.execute(request, self.assets.org_id)
         address = await self.assets.route(request.asset_id)
-        return await self.assets.messenger.request(
+        return await self.assets.primary.messenger.request(
             address, OPERATION_MESSAGE, request.to_body(), recipient=request.owner_org, timeout=REQUEST_TIMEOUT_S
         )
 
     async def _cancel_at_primary(self, request: OperationRequest) -> dict[str, Any]:
         if request.owner_org == self.assets.org_id:
-            return await self.assets.cancel(request, self.assets.org_id)
+            return await self.assets.primary.cancel(request, self.assets.org_id)
         address = await self.assets.route(request.asset_id)
-        return await self.assets.messenger.request(
+        return await self.assets.primary.messenger.request(
             address, CANCEL_MESSAGE, request.to_body(), recipient=request.owner_org, timeout=CANCEL_TIMEOUT_S
         )
 
@@ -314,8 +314,8 @@ class Requests:
         # (alone) when the operation resumes: two records of one receipt, both valid.
         tx, proof = await recorder.record(digest)
         place = LedgerPlace.of(self.assets.public_profile(ledger_id), tx.submitter or "")
-        record = Record(self.assets.me, place, tx.transaction_id, ["0x" + p.hex() for p in proof])
-        return record.sign(self.assets.messenger.key, digest)
+        record = Record(self.assets.primary.me, place, tx.transaction_id, ["0x" + p.hex() for p in proof])
+        return record.sign(self.assets.primary.messenger.key, digest)
 
     # -- what applications and operators see ---------------------------------------------------------------------
     async def status(self, op_id: str) -> dict[str, Any]:
