@@ -92,6 +92,12 @@ def good_plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def memory_ledger_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example ledger plugin (``examples/memory-ledger``), built and installed like the test plugins."""
+    return _install(tmp_path_factory.mktemp("memory-ledger"), [TESTS.parent / "examples" / "memory-ledger"])
+
+
+@pytest.fixture(scope="session")
 def hardhat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HardhatNode]:
     """A real Hardhat node for the session, on a free loopback port, stopped by its PID."""
     node = HardhatNode(tmp_path_factory.mktemp("hardhat"), free_port()).start()
