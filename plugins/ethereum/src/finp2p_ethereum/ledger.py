@@ -16,6 +16,7 @@ from web3.exceptions import TransactionNotFound
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import merkle
 from finp2p.identity.canonical import keccak256
+from finp2p.identity.consent import check_account, check_text
 from finp2p.identity.keys import SigningKey, check_fin_id, eth_address
 from finp2p.ledger import Balance, Ledger, LedgerTransaction, OperationType, OwnerConsent
 from finp2p_ethereum.artifacts import artifact, calldata, signature
@@ -182,14 +183,14 @@ class EthereumLedger(Ledger):
 
     # -- operations ----------------------------------------------------------------------------------------------
     async def create_asset(self, asset_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
-        _check_text(asset_id, "asset id")
+        check_text(asset_id, "asset id")
         contract = await self._assets()
         data = calldata("FinP2PAssets", "createAsset", [asset_id])
         receipt = await self.submitter.submit(contract.address, data, f"create asset {asset_id}")
         return {"contract": contract.address, "transaction_id": _hex(receipt["transactionHash"])}
 
     async def issue(self, asset_id: str, destination: str, quantity: int, operation_id: str) -> LedgerTransaction:
-        op = _operation(operation_id, asset_id, destination=destination, quantity=quantity)
+        op = Operation.checked(operation_id, asset_id, destination=destination, quantity=quantity)
         return await self._execute("issue", op)
 
     async def transfer(
@@ -201,13 +202,13 @@ class EthereumLedger(Ledger):
         operation_id: str,
         consent: OwnerConsent,
     ) -> LedgerTransaction:
-        op = _operation(operation_id, asset_id, source=source, destination=destination, quantity=quantity)
+        op = Operation.checked(operation_id, asset_id, source=source, destination=destination, quantity=quantity)
         return await self._execute("transfer", op, await self._consent(consent, "Transfer", op))
 
     async def redeem(
         self, asset_id: str, source: str, quantity: int, operation_id: str, consent: OwnerConsent | None
     ) -> LedgerTransaction:
-        op = _operation(operation_id, asset_id, source=source, quantity=quantity)
+        op = Operation.checked(operation_id, asset_id, source=source, quantity=quantity)
         # A redeem from a hold needs no new consent: the owner gave it for the hold.
         owner = await self._consent(consent, "Redeem", op) if consent is not None else (b"\0" * 32, b"")
         return await self._execute("redeem", op, owner)
@@ -224,7 +225,7 @@ class EthereumLedger(Ledger):
     ) -> LedgerTransaction:
         if expiry < 0:
             raise FinP2PError(ErrorCode.LEDGER_INVALID_QUANTITY, "a hold's expiry is a unix time, or 0 for none")
-        op = _operation(
+        op = Operation.checked(
             operation_id, asset_id, source=source, destination=destination or "", quantity=quantity, expiry=expiry
         )
         return await self._execute("hold", op, await self._consent(consent, "Hold", op))
@@ -232,11 +233,11 @@ class EthereumLedger(Ledger):
     async def release(
         self, asset_id: str, source: str, destination: str, quantity: int, operation_id: str
     ) -> LedgerTransaction:
-        op = _operation(operation_id, asset_id, source=source, destination=destination, quantity=quantity)
+        op = Operation.checked(operation_id, asset_id, source=source, destination=destination, quantity=quantity)
         return await self._execute("release", op)
 
     async def rollback(self, asset_id: str, source: str, quantity: int, operation_id: str) -> LedgerTransaction:
-        op = _operation(operation_id, asset_id, source=source, quantity=quantity)
+        op = Operation.checked(operation_id, asset_id, source=source, quantity=quantity)
         return await self._execute("rollback", op)
 
     async def _consent(self, consent: OwnerConsent | None, kind: str, op: Operation) -> tuple[bytes, bytes]:
@@ -254,8 +255,8 @@ class EthereumLedger(Ledger):
 
     # -- reads ---------------------------------------------------------------------------------------------------
     async def balance(self, asset_id: str, fin_id: str, height: int | None = None) -> Balance:
-        _check_text(asset_id, "asset id")
-        _check_account(fin_id, "account")
+        check_text(asset_id, "asset id")
+        check_account(fin_id, "account")
         contract = await self._assets()
         current = int(await self.chain.w3.eth.block_number)
         if height is None:
@@ -564,40 +565,6 @@ def _hex(value: Any) -> str:
 
 def _checksum(address: str) -> Any:
     return AsyncWeb3.to_checksum_address(address)
-
-
-def _check_text(value: Any, what: str) -> None:
-    if not isinstance(value, str) or not value or len(value) > 1024:
-        raise FinP2PError(
-            ErrorCode.LEDGER_INVALID_FIELD, f"the {what} must be a non-empty string of at most 1024 characters"
-        )
-
-
-def _check_account(value: str, what: str) -> None:
-    try:
-        check_fin_id(value, what)
-    except FinP2PError:
-        raise FinP2PError(ErrorCode.LEDGER_INVALID_ACCOUNT, f"the {what} {str(value)[:16]!r} is not a FinID") from None
-
-
-def _operation(
-    operation_id: str,
-    asset_id: str,
-    *,
-    source: str = "",
-    destination: str = "",
-    quantity: int,
-    expiry: int = 0,
-) -> Operation:
-    """Check an operation's fields before it costs gas: the contract would refuse the same, less clearly."""
-    _check_text(operation_id, "operation id")
-    _check_text(asset_id, "asset id")
-    for value, what in ((source, "source"), (destination, "destination")):
-        if value:
-            _check_account(value, what)
-    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 0 < quantity < 2**256:
-        raise FinP2PError(ErrorCode.LEDGER_INVALID_QUANTITY, f"quantity {quantity!r} is not a positive integer")
-    return Operation(operation_id, asset_id, source, destination, quantity, expiry)
 
 
 def _consent(

@@ -16,6 +16,7 @@ from fabric_protos.peer import chaincode_event_pb2, proposal_pb2, proposal_respo
 
 from finp2p.errors import TRANSIENT, ErrorCode, FinP2PError
 from finp2p.identity import merkle
+from finp2p.identity.consent import check_account, check_text
 from finp2p.identity.keys import check_fin_id
 from finp2p.ledger import Balance, Ledger, LedgerTransaction, OperationType, OwnerConsent
 from finp2p_fabric.consent import Operation, adapter_template, consent_digest, verifying_contract
@@ -181,13 +182,13 @@ class FabricLedger(Ledger):
         return found
 
     async def create_asset(self, asset_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
-        _check_text(asset_id, "asset id")
+        check_text(asset_id, "asset id")
         prepared, _, _ = await self.submit("CreateAsset", [asset_id], f"create asset {asset_id}")
         return {"chaincode": self.chaincode, "channel": self.channel, "transaction_id": prepared.proposal.tx_id}
 
     async def issue(self, asset_id: str, destination: str, quantity: int, operation_id: str) -> LedgerTransaction:
         return await self._execute(
-            "Issue", _operation(operation_id, asset_id, destination=destination, quantity=quantity)
+            "Issue", Operation.checked(operation_id, asset_id, destination=destination, quantity=quantity)
         )
 
     async def transfer(
@@ -199,13 +200,13 @@ class FabricLedger(Ledger):
         operation_id: str,
         consent: OwnerConsent,
     ) -> LedgerTransaction:
-        op = _operation(operation_id, asset_id, source=source, destination=destination, quantity=quantity)
+        op = Operation.checked(operation_id, asset_id, source=source, destination=destination, quantity=quantity)
         return await self._execute("Transfer", op, self._consent(consent, "Transfer", op))
 
     async def redeem(
         self, asset_id: str, source: str, quantity: int, operation_id: str, consent: OwnerConsent | None
     ) -> LedgerTransaction:
-        op = _operation(operation_id, asset_id, source=source, quantity=quantity)
+        op = Operation.checked(operation_id, asset_id, source=source, quantity=quantity)
         # A redeem from a hold needs no new consent: the owner gave it for the hold.
         owner = self._consent(consent, "Redeem", op) if consent is not None else "{}"
         return await self._execute("Redeem", op, owner)
@@ -222,7 +223,7 @@ class FabricLedger(Ledger):
     ) -> LedgerTransaction:
         if isinstance(expiry, bool) or not isinstance(expiry, int) or not 0 <= expiry < 2**256:
             raise FinP2PError(ErrorCode.LEDGER_INVALID_QUANTITY, "a hold's expiry is a unix time, or 0 for none")
-        op = _operation(
+        op = Operation.checked(
             operation_id, asset_id, source=source, destination=destination or "", quantity=quantity, expiry=expiry
         )
         return await self._execute("Hold", op, self._consent(consent, "Hold", op))
@@ -230,11 +231,13 @@ class FabricLedger(Ledger):
     async def release(
         self, asset_id: str, source: str, destination: str, quantity: int, operation_id: str
     ) -> LedgerTransaction:
-        op = _operation(operation_id, asset_id, source=source, destination=destination, quantity=quantity)
+        op = Operation.checked(operation_id, asset_id, source=source, destination=destination, quantity=quantity)
         return await self._execute("Release", op)
 
     async def rollback(self, asset_id: str, source: str, quantity: int, operation_id: str) -> LedgerTransaction:
-        return await self._execute("Rollback", _operation(operation_id, asset_id, source=source, quantity=quantity))
+        return await self._execute(
+            "Rollback", Operation.checked(operation_id, asset_id, source=source, quantity=quantity)
+        )
 
     async def consent_template(
         self,
@@ -261,8 +264,8 @@ class FabricLedger(Ledger):
 
     # -- reads --------------------------------------------------------------------------------------------------
     async def balance(self, asset_id: str, fin_id: str, height: int | None = None) -> Balance:
-        _check_text(asset_id, "asset id")
-        _check_account(fin_id, "account")
+        check_text(asset_id, "asset id")
+        check_account(fin_id, "account")
         found, current = await asyncio.gather(
             self._query_json("BalanceOf", [asset_id, fin_id], "balance"), self.height()
         )
@@ -441,40 +444,6 @@ class FabricLedger(Ledger):
 
     async def close(self) -> None:
         await self.gateway.close()
-
-
-def _check_text(value: Any, what: str) -> None:
-    if not isinstance(value, str) or not value or len(value) > 1024:
-        raise FinP2PError(
-            ErrorCode.LEDGER_INVALID_FIELD, f"the {what} must be a non-empty string of at most 1024 characters"
-        )
-
-
-def _check_account(value: Any, what: str) -> None:
-    try:
-        check_fin_id(value, what)
-    except FinP2PError:
-        raise FinP2PError(ErrorCode.LEDGER_INVALID_ACCOUNT, f"the {what} {str(value)[:16]!r} is not a FinID") from None
-
-
-def _operation(
-    operation_id: str,
-    asset_id: str,
-    *,
-    source: str = "",
-    destination: str = "",
-    quantity: int,
-    expiry: int = 0,
-) -> Operation:
-    """Check an operation's fields before it reaches the peer: the chaincode would refuse the same, less clearly."""
-    _check_text(operation_id, "operation id")
-    _check_text(asset_id, "asset id")
-    for value, what in ((source, "source"), (destination, "destination")):
-        if value:
-            _check_account(value, what)
-    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 0 < quantity < 2**256:
-        raise FinP2PError(ErrorCode.LEDGER_INVALID_QUANTITY, f"quantity {quantity!r} is not a positive integer")
-    return Operation(operation_id, asset_id, source, destination, quantity, expiry)
 
 
 def _consent(
