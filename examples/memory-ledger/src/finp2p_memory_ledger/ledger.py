@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from finp2p import hookimpl
-from finp2p.identity import merkle
-from finp2p.identity.templates import hash_list_template, template_digest
 from finp2p.components import ComponentContext, ComponentKind
 from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.identity import merkle
 from finp2p.identity.keys import check_fin_id, verify_digest
+from finp2p.identity.templates import hash_list_template, template_digest
 from finp2p.ledger import Balance, Ledger, LedgerTransaction, OperationType, OwnerConsent
 
 _SETTINGS = {"ledger_id", "profile_dir", "operator"}
