@@ -21,6 +21,7 @@ from typing import Any, Self
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import eip712
 from finp2p.identity.keys import SigningKey, check_fin_id
+from finp2p.identity.templates import template_digest
 from finp2p.ledger import OwnerConsent
 
 DOMAIN_NAME = "FinP2P"
@@ -131,3 +132,40 @@ def sign_consent(
         signature=key.sign_digest(digest).hex(),
         payload=adapter_template(primary_type, op, chain_id, contract),
     )
+
+
+def owner_signature(
+    consent: OwnerConsent | None, source: str, own_digest: bytes, own_domain: tuple[int, str]
+) -> tuple[bytes | None, bytes]:
+    """What a ledger checks of an owner's consent before it sends it: ``(the digest of the template signed, or
+    None when it is the ledger's own; the 64-byte signature r || s)``.
+
+    Typed data of the ledger's own domain (``own_domain``: chain id, verifying contract) must be this very
+    operation's (``own_digest``): the ledger recomputes it, so a signature over it for any other operation is
+    refused here, more clearly. A signature over another template (a FinP2P router's EIP712 or hashList, which the
+    caller must have checked against the operation, as the adapter API does) goes with that template's digest,
+    recomputed from its content. Raises FP6002 ``LEDGER_BAD_SIGNATURE`` and FP6019 ``LEDGER_UNSUPPORTED_CONSENT``.
+    """
+    if consent is None:
+        raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, "the operation needs the source's signature and has none")
+    if consent.template not in ("EIP712", "hashList"):
+        raise FinP2PError(ErrorCode.LEDGER_UNSUPPORTED_CONSENT, f"the consent is a {consent.template!r} signature")
+    if consent.signer != source:
+        raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, "the consent is signed by someone other than the source")
+    try:
+        signature = bytes.fromhex(consent.signature.removeprefix("0x"))
+    except ValueError:
+        raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, "the consent's signature is not hex") from None
+    if len(signature) == 65:
+        signature = signature[:64]
+    if len(signature) != 64:
+        raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, f"the signature is {len(signature)} bytes, not 64 (r || s)")
+    if consent.template == "EIP712":
+        domain = consent.payload.get("domain")
+        domain = domain if isinstance(domain, dict) else {}
+        chain_id, contract = own_domain
+        if str(domain.get("verifyingContract", "")).lower() == contract.lower() and domain.get("chainId") == chain_id:
+            if consent.payload.get("hash") != own_digest.hex():
+                raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, "the consent was signed for another operation")
+            return None, signature
+    return template_digest(consent.payload, consent.hash_func), signature

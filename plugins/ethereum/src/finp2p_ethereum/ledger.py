@@ -16,7 +16,7 @@ from web3.exceptions import TransactionNotFound
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import merkle
 from finp2p.identity.canonical import keccak256
-from finp2p.identity.consent import check_account, check_text
+from finp2p.identity.consent import check_account, check_text, owner_signature
 from finp2p.identity.keys import SigningKey, check_fin_id, eth_address
 from finp2p.ledger import Balance, Ledger, LedgerTransaction, OperationType, OwnerConsent
 from finp2p_ethereum.artifacts import artifact, calldata, signature
@@ -243,7 +243,9 @@ class EthereumLedger(Ledger):
     async def _consent(self, consent: OwnerConsent | None, kind: str, op: Operation) -> tuple[bytes, bytes]:
         deployment = await self.deployment()
         own = consent_digest(kind, op, self.chain.chain_id, deployment.assets)
-        return _consent(consent, op.source, own, (self.chain.chain_id, deployment.assets))
+        # The contract's Consent: a zero template stands for the contract's own (it recomputes the digest).
+        template, signature = owner_signature(consent, op.source, own, (self.chain.chain_id, deployment.assets))
+        return template or b"\0" * 32, signature
 
     async def _execute(self, function: str, op: Operation, *consent: tuple[bytes, bytes]) -> LedgerTransaction:
         contract = await self._assets()
@@ -565,40 +567,3 @@ def _hex(value: Any) -> str:
 
 def _checksum(address: str) -> Any:
     return AsyncWeb3.to_checksum_address(address)
-
-
-def _consent(
-    consent: OwnerConsent | None, source: str, own_digest: bytes, own_domain: tuple[int, str]
-) -> tuple[bytes, bytes]:
-    """The contract's ``Consent``: ``(template, signature)``.
-
-    Typed data of this contract's own domain must be the operation's own (the contract recomputes the digest: the
-    template goes as zero); a signature over it for any other operation is refused. A signature over another
-    template (a FinP2P router's EIP712 or hashList, which the caller must have checked against the operation, as
-    the adapter API does) goes with that template's digest, recomputed from its content here; the contract checks
-    the owner's signature over it and lets it authorise one operation."""
-    if consent is None:
-        raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, "the operation needs the source's signature and has none")
-    if consent.template not in ("EIP712", "hashList"):
-        raise FinP2PError(ErrorCode.LEDGER_UNSUPPORTED_CONSENT, f"the consent is a {consent.template!r} signature")
-    if consent.signer != source:
-        raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, "the consent is signed by someone other than the source")
-    try:
-        signature = bytes.fromhex(consent.signature.removeprefix("0x"))
-    except ValueError:
-        raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, "the consent's signature is not hex") from None
-    if len(signature) == 65:
-        signature = signature[:64]
-    if len(signature) != 64:
-        raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, f"the signature is {len(signature)} bytes, not 64 (r || s)")
-    if consent.template == "EIP712":
-        domain = consent.payload.get("domain") if isinstance(consent.payload.get("domain"), dict) else {}
-        assert isinstance(domain, dict)
-        chain_id, contract = own_domain
-        if str(domain.get("verifyingContract", "")).lower() == contract.lower() and domain.get("chainId") == chain_id:
-            if consent.payload.get("hash") != own_digest.hex():
-                raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, "the consent was signed for another operation")
-            return b"\0" * 32, signature
-    from finp2p.identity.templates import template_digest
-
-    return template_digest(consent.payload, consent.hash_func), signature

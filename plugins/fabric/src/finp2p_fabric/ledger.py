@@ -16,7 +16,7 @@ from fabric_protos.peer import chaincode_event_pb2, proposal_pb2, proposal_respo
 
 from finp2p.errors import TRANSIENT, ErrorCode, FinP2PError
 from finp2p.identity import merkle
-from finp2p.identity.consent import check_account, check_text
+from finp2p.identity.consent import check_account, check_text, owner_signature
 from finp2p.identity.keys import check_fin_id
 from finp2p.ledger import Balance, Ledger, LedgerTransaction, OperationType, OwnerConsent
 from finp2p_fabric.consent import Operation, adapter_template, consent_digest, verifying_contract
@@ -259,7 +259,7 @@ class FabricLedger(Ledger):
         own typed data (the chaincode recomputes the digest), or the digest of another template (a FinP2P router's,
         which the caller must have checked against the operation), which the chaincode accepts once."""
         own = consent_digest(kind, op, self.chain_id, self.verifying_contract)
-        template, signature = _consent(consent, op.source, own, (self.chain_id, self.verifying_contract))
+        template, signature = owner_signature(consent, op.source, own, (self.chain_id, self.verifying_contract))
         return json.dumps({"template": template.hex() if template else "", "signature": signature.hex()})
 
     # -- reads --------------------------------------------------------------------------------------------------
@@ -444,38 +444,3 @@ class FabricLedger(Ledger):
 
     async def close(self) -> None:
         await self.gateway.close()
-
-
-def _consent(
-    consent: OwnerConsent | None, source: str, own_digest: bytes, own_domain: tuple[int, str]
-) -> tuple[bytes | None, bytes]:
-    """``(template digest or None, signature)``, as the Ethereum plugin checks a consent before sending it.
-
-    Typed data of this chaincode's own domain must be the operation's own (the chaincode recomputes the digest: no
-    template goes); a signature over it for any other operation is refused. A signature over another template (a
-    FinP2P router's EIP712 or hashList) goes with that template's digest, recomputed from its content here."""
-    if consent is None:
-        raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, "the operation needs the source's signature and has none")
-    if consent.template not in ("EIP712", "hashList"):
-        raise FinP2PError(ErrorCode.LEDGER_UNSUPPORTED_CONSENT, f"the consent is a {consent.template!r} signature")
-    if consent.signer != source:
-        raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, "the consent is signed by someone other than the source")
-    try:
-        signature = bytes.fromhex(consent.signature.removeprefix("0x"))
-    except ValueError:
-        raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, "the consent's signature is not hex") from None
-    if len(signature) == 65:
-        signature = signature[:64]
-    if len(signature) != 64:
-        raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, f"the signature is {len(signature)} bytes, not 64 (r || s)")
-    if consent.template == "EIP712":
-        domain = consent.payload.get("domain")
-        domain = domain if isinstance(domain, dict) else {}
-        chain_id, contract = own_domain
-        if str(domain.get("verifyingContract", "")).lower() == contract.lower() and domain.get("chainId") == chain_id:
-            if consent.payload.get("hash") != own_digest.hex():
-                raise FinP2PError(ErrorCode.LEDGER_BAD_SIGNATURE, "the consent was signed for another operation")
-            return None, signature
-    from finp2p.identity.templates import template_digest
-
-    return template_digest(consent.payload, consent.hash_func), signature
