@@ -22,7 +22,7 @@ from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import eip712
 from finp2p.identity.keys import SigningKey, check_fin_id
 from finp2p.identity.templates import template_digest
-from finp2p.ledger import OwnerConsent
+from finp2p.ledger import OperationType, OwnerConsent
 
 DOMAIN_NAME = "FinP2P"
 DOMAIN_VERSION = "1"
@@ -32,6 +32,9 @@ FIELDS: dict[str, list[tuple[str, str]]] = {
     "Hold": [*_MOVE, ("quantity", "uint256"), ("expiry", "uint256")],
     "Redeem": [("operationId", "string"), ("assetId", "string"), ("source", "string"), ("quantity", "uint256")],
 }
+
+#: The primary type of the owner's consent for each operation that needs one.
+CONSENT_TYPES = {OperationType.TRANSFER: "Transfer", OperationType.HOLD: "Hold", OperationType.REDEEM: "Redeem"}
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,25 @@ def typed_data(primary_type: str, op: ConsentOperation, chain_id: int, contract:
 def adapter_template(primary_type: str, op: ConsentOperation, chain_id: int, contract: str) -> dict[str, Any]:
     """The same typed data as the ledger-adapter API's ``EIP712Template`` carries it."""
     return eip712.adapter_template(*_parts(primary_type, op, chain_id, contract))
+
+
+def operation_template(
+    operation: OperationType,
+    asset_id: str,
+    source: str,
+    destination: str | None,
+    quantity: int,
+    operation_id: str,
+    expiry: int,
+    chain_id: int,
+    contract: str,
+) -> dict[str, Any]:
+    """A ledger's answer to ``consent_template``: the adapter template of the operation in the ledger's domain;
+    FP6020 for an operation that needs no owner consent."""
+    if operation not in CONSENT_TYPES:
+        raise FinP2PError(ErrorCode.LEDGER_INVALID_FIELD, f"{operation} needs no owner consent")
+    op = ConsentOperation(operation_id, asset_id, source, destination or "", quantity, expiry)
+    return adapter_template(CONSENT_TYPES[operation], op, chain_id, contract)
 
 
 def sign_consent(

@@ -16,12 +16,12 @@ from web3.exceptions import TransactionNotFound
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import merkle
 from finp2p.identity.canonical import keccak256
-from finp2p.identity.consent import check_account, check_text, owner_signature
+from finp2p.identity.consent import check_account, check_text, operation_template, owner_signature
 from finp2p.identity.keys import SigningKey, check_fin_id, eth_address
 from finp2p.ledger import Balance, Ledger, LedgerTransaction, OperationType, OwnerConsent
 from finp2p_ethereum.artifacts import artifact, calldata, signature
 from finp2p_ethereum.chain import Chain
-from finp2p_ethereum.consent import Operation, adapter_template, consent_digest
+from finp2p_ethereum.consent import Operation, consent_digest
 from finp2p_ethereum.deploy import Deployment, deploy_contracts
 from finp2p_ethereum.submit import DEFAULT_OPTIONS, SubmitOptions, Submitter
 
@@ -51,7 +51,6 @@ _EVENTS = {
 #: is not paid). Checking an operation with one eth_call and sending it with this limit costs one execution on the
 #: node instead of the several of a gas estimate's search.
 OPERATION_GAS_LIMIT = 1_000_000
-_CONSENT_TYPES = {OperationType.TRANSFER: "Transfer", OperationType.HOLD: "Hold", OperationType.REDEEM: "Redeem"}
 
 
 @dataclass(frozen=True)
@@ -175,11 +174,18 @@ class EthereumLedger(Ledger):
         operation_id: str,
         expiry: int = 0,
     ) -> dict[str, Any]:
-        if operation not in _CONSENT_TYPES:
-            raise FinP2PError(ErrorCode.LEDGER_INVALID_FIELD, f"{operation} needs no owner consent")
         deployment = await self.deployment()
-        op = Operation(operation_id, asset_id, source, destination or "", quantity, expiry)
-        return adapter_template(_CONSENT_TYPES[operation], op, self.chain.chain_id, deployment.assets)
+        return operation_template(
+            operation,
+            asset_id,
+            source,
+            destination,
+            quantity,
+            operation_id,
+            expiry,
+            self.chain.chain_id,
+            deployment.assets,
+        )
 
     # -- operations ----------------------------------------------------------------------------------------------
     async def create_asset(self, asset_id: str, metadata: dict[str, Any]) -> dict[str, Any]:

@@ -16,10 +16,10 @@ from fabric_protos.peer import chaincode_event_pb2, proposal_pb2, proposal_respo
 
 from finp2p.errors import TRANSIENT, ErrorCode, FinP2PError
 from finp2p.identity import merkle
-from finp2p.identity.consent import check_account, check_text, owner_signature
+from finp2p.identity.consent import check_account, check_text, operation_template, owner_signature
 from finp2p.identity.keys import check_fin_id
 from finp2p.ledger import Balance, Ledger, LedgerTransaction, OperationType, OwnerConsent
-from finp2p_fabric.consent import Operation, adapter_template, consent_digest, verifying_contract
+from finp2p_fabric.consent import Operation, consent_digest, verifying_contract
 from finp2p_fabric.gateway import Gateway, Prepared
 from finp2p_fabric.identity import name_of
 
@@ -43,7 +43,6 @@ _FUNCTIONS = {
     "Release": OperationType.RELEASE,
     "Rollback": OperationType.ROLLBACK,
 }
-_CONSENT_TYPES = {OperationType.TRANSFER: "Transfer", OperationType.HOLD: "Hold", OperationType.REDEEM: "Redeem"}
 #: Validation codes after which a transaction can be endorsed and submitted again: it changed nothing, and
 #: another transaction changed what it read (two operations on one balance in one block).
 _RETRYABLE = {transaction_pb2.MVCC_READ_CONFLICT, transaction_pb2.PHANTOM_READ_CONFLICT}
@@ -249,10 +248,17 @@ class FabricLedger(Ledger):
         operation_id: str,
         expiry: int = 0,
     ) -> dict[str, Any]:
-        if operation not in _CONSENT_TYPES:
-            raise FinP2PError(ErrorCode.LEDGER_INVALID_FIELD, f"{operation} needs no owner consent")
-        op = Operation(operation_id, asset_id, source, destination or "", quantity, expiry)
-        return adapter_template(_CONSENT_TYPES[operation], op, self.chain_id, self.verifying_contract)
+        return operation_template(
+            operation,
+            asset_id,
+            source,
+            destination,
+            quantity,
+            operation_id,
+            expiry,
+            self.chain_id,
+            self.verifying_contract,
+        )
 
     def _consent(self, consent: OwnerConsent | None, kind: str, op: Operation) -> str:
         """The chaincode's ``Consent`` argument (JSON): ``{"template": "", "signature": r||s}`` for this ledger's
