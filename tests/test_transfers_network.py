@@ -402,6 +402,8 @@ async def test_a_confirmation_that_comes_too_late_is_looked_up_not_failed(world:
         done = await run_operation(b, await signed_transfer(world, world.alice, world.bob, 3))
         assert done["state"] == "recorded", done.get("error")
         assert await _available(world) == (before[0] - 3, before[1] + 3)
+        late = (config.parent / "data" / "paper-late.jsonl").read_text().splitlines()
+        assert len(late) == 1, "bank-a's ledger answered the transfer late, once"
     finally:
         world.net.orgs["bank-a"].stop()
         world.net.start_org("bank-a")

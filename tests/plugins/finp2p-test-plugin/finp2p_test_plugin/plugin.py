@@ -71,9 +71,10 @@ class LateLedger:
     """A ledger whose first ``late`` transfers are executed, and then answered with FP6015 (no confirmation in
     time): what a node sees when a chain confirms a transaction after its client stopped waiting."""
 
-    def __init__(self, inner: Any, late: int) -> None:
+    def __init__(self, inner: Any, late: int, marks: Path) -> None:
         self._inner = inner
         self._late = late
+        self._marks = marks  # one line per late answer, so a test sees the late path taken
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -84,6 +85,8 @@ class LateLedger:
         tx = await self._inner.transfer(*args, **kwargs)
         if self._late > 0:
             self._late -= 1
+            with self._marks.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"late": tx.transaction_id}) + "\n")
             raise FinP2PError(ErrorCode.LEDGER_TIMEOUT, f"transaction {tx.transaction_id} not confirmed in time")
         return tx
 
@@ -95,7 +98,7 @@ def _confirm_late(node: Any) -> None:
     late = int(os.environ.get("FINP2P_TEST_LATE_TRANSFERS", "0"))
     if late > 0:
         for ledger_id, ledger in list(node.ledgers.items()):
-            node.ledgers[ledger_id] = LateLedger(ledger, late)
+            node.ledgers[ledger_id] = LateLedger(ledger, late, _data(node) / "paper-late.jsonl")
 
 
 @hookimpl
