@@ -5,6 +5,8 @@ plain processes, the FinP2P chaincode run as a service through the project's ext
     devnet/fabric status [--state DIR]                 is it running, where, at which height
     devnet/fabric down [--state DIR]                   stop it (SIGTERM, then SIGKILL), by the PIDs it kept
     devnet/fabric prepare                              find or unpack Fabric, build the chaincode (cached)
+    devnet/fabric deploy NAME --user UserN --profile FILE   another organization's chaincode, operated by UserN
+    devnet/fabric profile [NAME] --user UserN [--read-only] --profile FILE   a profile signing as UserN
 
 ``up`` writes ``chains/devnet-fabric.toml``, a ledger profile a node's config can name, signing as the peer
 organization's User1 (the chaincode's operator). Every port is chosen free at run time. The tests use
@@ -23,6 +25,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -54,6 +57,8 @@ BATCH_TIMEOUT = "100ms"
 BATCH_MAX_MESSAGES = 16
 #: The orderer's and the peer's logging: their own INFO lines, not gRPC's.
 _NODE_LOGGING = "grpc=warning:info"
+#: What Fabric's lifecycle accepts as a chaincode name.
+_CHAINCODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 PORT_NAMES = ("orderer", "orderer_admin", "orderer_ops", "peer", "peer_chaincode", "peer_ops", "chaincode")
 
 
@@ -166,6 +171,8 @@ class FabricNetwork:
     chain_id: int = 0
     pids: dict[str, int] = field(default_factory=dict)
     package_id: str = ""
+    #: The chaincode definitions on the channel (one per organization's deployment) and their operators.
+    chaincodes: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     fabric_home: Path | None = None
     _processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
@@ -206,7 +213,7 @@ class FabricNetwork:
 
     @property
     def ledger_id(self) -> str:
-        return f"fabric:{self.channel}/{self.chaincode}"
+        return f"fabric:{self.channel}"
 
     def log(self, name: str) -> Path:
         return self.state_dir / "logs" / f"{name}.log"
@@ -233,6 +240,7 @@ class FabricNetwork:
             "chaincode": self.chaincode,
             "chain_id": self.chain_id,
             "package_id": self.package_id,
+            "chaincodes": self.chaincodes,
             "fabric_home": str(self.fabric),
             "timings": self.timings,
         }
@@ -252,6 +260,7 @@ class FabricNetwork:
             int(state.get("chain_id", 0)),
             dict(state["pids"]),
             state.get("package_id", ""),
+            dict(state.get("chaincodes", {})),
             dict(state.get("timings", {})),
             Path(state["fabric_home"]),
         )
@@ -316,7 +325,7 @@ class FabricNetwork:
             "PeerOrgs:\n"
             f"  - Name: {PEER_ORG}\n    Domain: {PEER_DOMAIN}\n    EnableNodeOUs: true\n"
             f"    Template:\n      Count: 1\n{sans}"
-            "    Users:\n      Count: 2\n"
+            "    Users:\n      Count: 4\n"
         )
         config = self.state_dir / "crypto-config.yaml"
         config.write_text(crypto_config)
@@ -584,7 +593,7 @@ Profiles:
         return ["-o", f"127.0.0.1:{self.ports['orderer']}", "--tls", "--cafile", str(self.orderer_tls_ca)]
 
     def _deploy(self, binary: Path, timeout: float) -> None:
-        label = f"{self.chaincode}_1"
+        label = f"{CHAINCODE}_1"
         package = _package(label, f"127.0.0.1:{self.ports['chaincode']}")
         path = self.state_dir / "chaincode.tar.gz"
         path.write_bytes(package)
@@ -593,7 +602,23 @@ Profiles:
         self._run([self._bin("peer"), "lifecycle", "chaincode", "install", str(path)], env=env, what="install")
         self._start_chaincode(binary)
         self._wait_raft_leader(timeout)
-        definition = ["--channelID", self.channel, "--name", self.chaincode, "--version", "1", "--sequence", "1"]
+        self._define(self.chaincode, "User1")
+
+    def deploy_chaincode(self, name: str, user: str) -> dict[str, Any]:
+        """Another organization's deployment on the channel: the chaincode defined again under ``name`` (the same
+        installed package and server; its own world state) with ``user`` as its operator. Returns the settings of
+        a profile for it, signing as ``user``."""
+        if not _CHAINCODE_NAME.fullmatch(name) or name in self.chaincodes:
+            raise FabricError(f"{name!r} is not a new chaincode name (letters, digits, - and _)")
+        self._define(name, user)
+        self._save()
+        return self.profile_settings(user, name)
+
+    def _define(self, name: str, user: str) -> None:
+        """Approve and commit the chaincode definition ``name`` on the installed package, then have ``user`` call
+        ``Configure``: it becomes that deployment's operator and fixes the EIP-712 chain id."""
+        env = self._admin_env()
+        definition = ["--channelID", self.channel, "--name", name, "--version", "1", "--sequence", "1"]
         self._run(
             [
                 self._bin("peer"),
@@ -606,7 +631,7 @@ Profiles:
                 self.package_id,
             ],
             env=env,
-            what="approveformyorg",
+            what=f"approveformyorg {name}",
         )
         self._run(
             [
@@ -622,9 +647,8 @@ Profiles:
                 str(self.peer_tls_ca),
             ],
             env=env,
-            what="commit",
+            what=f"commit {name}",
         )
-        # The operator: User1 fixes itself and the EIP-712 chain id in the chaincode's config.
         args = json.dumps({"Args": ["Configure", str(self.chain_id)]})
         self._run(
             [
@@ -635,7 +659,7 @@ Profiles:
                 "-C",
                 self.channel,
                 "-n",
-                self.chaincode,
+                name,
                 "-c",
                 args,
                 "--peerAddresses",
@@ -644,9 +668,10 @@ Profiles:
                 str(self.peer_tls_ca),
                 "--waitForEvent",
             ],
-            env=self._admin_env("User1"),
-            what="chaincode Configure",
+            env=self._admin_env(user),
+            what=f"chaincode {name} Configure",
         )
+        self.chaincodes[name] = user
 
     def _start_chaincode(self, binary: Path) -> None:
         # A clean environment: a CORE_PEER_TLS_ENABLED leaking in would switch the server to TLS.
@@ -728,8 +753,9 @@ Profiles:
         info = json.loads(out[out.index("{") :].strip())
         return int(info["height"])
 
-    def profile_settings(self, user: str = "User1") -> dict[str, Any]:
-        """The ``[settings]`` of a ``fabric`` ledger profile for this network, signing as ``user``."""
+    def profile_settings(self, user: str = "User1", chaincode: str | None = None) -> dict[str, Any]:
+        """The ``[settings]`` of a ``fabric`` ledger profile for this network, signing as ``user``, on ``chaincode``
+        (by default the first deployment's)."""
         identity = self.user(user)
         return {
             "peer": self.peer_endpoint,
@@ -738,7 +764,7 @@ Profiles:
             "cert": str(identity["cert"]),
             "key": str(identity["key"]),
             "channel": self.channel,
-            "chaincode": self.chaincode,
+            "chaincode": chaincode or self.chaincode,
             "chain_id": self.chain_id,
         }
 
@@ -755,16 +781,19 @@ def _base_env(logging: str = "warning") -> dict[str, str]:
     return {**{k: v for k, v in os.environ.items() if k in keep}, "FABRIC_LOGGING_SPEC": logging}
 
 
-def write_profile(network: FabricNetwork, path: Path) -> None:
+def write_profile(network: FabricNetwork, path: Path, settings: dict[str, Any] | None = None) -> None:
     from finp2p.ledger import LedgerProfile
     from finp2p.ledger_profiles import save_profile
 
-    save_profile(path, LedgerProfile("fabric", network.ledger_id, network.profile_settings()))
+    save_profile(path, LedgerProfile("fabric", network.ledger_id, settings or network.profile_settings()))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="devnet/fabric", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["up", "down", "status", "prepare"])
+    parser.add_argument("command", choices=["up", "down", "status", "prepare", "deploy", "profile"])
+    parser.add_argument("name", nargs="?", help="deploy: the new chaincode's name (one per organization)")
+    parser.add_argument("--user", default="User2", help="deploy, profile: its identity, User1 to User4 of Org1")
+    parser.add_argument("--read-only", action="store_true", help="profile: for reading (an auditor's)")
     parser.add_argument("--state", type=Path, default=DEFAULT_STATE, help="where PIDs, logs and crypto are kept")
     parser.add_argument("--profile", type=Path, default=DEFAULT_PROFILE, help="the ledger profile to write (up)")
     args = parser.parse_args(argv)
@@ -803,6 +832,17 @@ def main(argv: list[str] | None = None) -> int:
         if running is None:
             print("no Fabric devnet is running")
             return 3
+        if args.command == "deploy":
+            if not args.name:
+                parser.error("deploy needs the chaincode's NAME")
+            write_profile(running, args.profile, running.deploy_chaincode(args.name, args.user))
+            print(f"chaincode {args.name} on channel {running.channel}, operator {args.user}: profile {args.profile}")
+            return 0
+        if args.command == "profile":
+            settings = running.profile_settings(args.user, args.name)
+            write_profile(running, args.profile, {**settings, **({"read_only": True} if args.read_only else {})})
+            print(f"profile {args.profile}: channel {running.channel} as {args.user}")
+            return 0
         print(
             f"running: peer {running.peer_endpoint} (pid {running.pids['peer']}), orderer pid "
             f"{running.pids['orderer']}, chaincode pid {running.pids['chaincode']}, channel {running.channel} "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 
 import pytest
 
@@ -54,7 +55,7 @@ class TestFabricLedger(LedgerConformance):
         assert found is not None and found.event["name"] == "Transferred" and found.event["chaincode"] == "finp2p"
         assert found.event["op"]["quantity"] == 30 and found.height >= 1
         assert found.height < await fab.ledger.height()
-        assert tx.ledger_id == fab.ledger.ledger_id == "fabric:finp2p/finp2p"
+        assert tx.ledger_id == fab.ledger.ledger_id == "fabric:finp2p"
         config = await fab.ledger.config()
         assert tx.submitter == fab.ledger.gateway.identity.name == f"{config['operatorMsp']}::{config['operatorId']}"
         assert tx.submitter.startswith("Org1MSP::x509::CN=User1@org1.example.com,")
@@ -289,8 +290,43 @@ class TestFabricLedger(LedgerConformance):
         with pytest.raises(FinP2PError) as exc:
             fab.ledger.check_account("ledgerAccountId", "0x" + "11" * 20)
         assert exc.value.code is ErrorCode.OPERATION_INVALID
-        assert fab.ledger.public_settings() == {}
+        assert fab.ledger.public_settings() == {"channel": "finp2p", "chaincode": fab.ledger.chaincode, "chain_id": 0}
         assert json.dumps(fab.ledger.asset_identifier(asset))
+        with pytest.raises(FinP2PError) as exc:
+            fab.ledger.check_account("ledgerAccountId", "02" + "00" * 32)  # a FinID's form, but no key
+        assert exc.value.code is ErrorCode.OPERATION_INVALID
+
+    async def test_another_organizations_chaincode_is_read_through_a_view(self, ledger_world: FabricWorld) -> None:
+        """The channel is the ledger; another organization's deployment on it is a chaincode of its own, read
+        through this connection by its name alone. A name that is no FinP2P chaincode, another channel or a name
+        Fabric could not have are FP6016; a transaction of one chaincode is not found through another's view."""
+        fab = ledger_world
+        name = f"v-{uuid.uuid4().hex[:8]}"
+        theirs = ledger_from(
+            settings_from({**fab.network.deploy_chaincode(name, "User2"), "ledger_id": fab.ledger.ledger_id})
+        )
+        try:
+            assert theirs.ledger_id == fab.ledger.ledger_id == "fabric:finp2p"
+            asset, alice, _ = await _funded(fab)
+            assert fab.ledger.view(fab.ledger.public_settings()) is fab.ledger
+            view = theirs.view(fab.ledger.public_settings())
+            await view.verify_deployment()
+            assert (await view.balance(asset, alice.fin_id)).available == 100
+            issued = await fab.ledger.find_operation(f"issue-{asset}", OperationType.ISSUE)
+            assert issued is not None
+            assert (await view.transaction(issued.transaction_id)) == issued
+            assert await theirs.transaction(issued.transaction_id) is None, "not a transaction of their chaincode"
+            recorded = await theirs.record_receipts([b"\x07" * 32])
+            assert await fab.ledger.view(theirs.public_settings()).receipt_recorded(b"\x07" * 32)
+            assert not await fab.ledger.receipt_recorded(b"\x07" * 32), "each registry is its own"
+            assert recorded.submitter and "User2" in recorded.submitter
+            for bad in ({"chaincode": "no-such-chaincode"}, {"chaincode": "a b"}, {"chaincode": name, "channel": "x"}):
+                with pytest.raises(FinP2PError) as exc:
+                    await fab.ledger.view(bad).balance(asset, alice.fin_id)
+                assert exc.value.code is ErrorCode.LEDGER_PROFILE, bad
+        finally:
+            await theirs.close()
+        assert (await fab.ledger.balance(asset, alice.fin_id)).available == 100, "closing a view's owner is its own"
 
     async def test_the_peer_stopped_and_back(self, ledger_world: FabricWorld) -> None:
         """With the peer down every call is a clear FP6013 (transient); once it is back the same ledger object

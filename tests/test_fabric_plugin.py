@@ -58,7 +58,7 @@ def test_devnet_fabric_up_status_down(tmp_path: Path) -> None:
     assert set(pids) == {"orderer", "peer", "chaincode"}
     try:
         written = load_profile(profile)
-        assert written.kind == "fabric" and written.ledger_id == "fabric:finp2p/finp2p"
+        assert written.kind == "fabric" and written.ledger_id == "fabric:finp2p"
         assert written.settings["msp_id"] == "Org1MSP" and "User1@" in written.settings["cert"]
         status = run("status")
         assert status.returncode == 0 and f"pid {pids['peer']}" in status.stdout and "height" in status.stdout
@@ -96,7 +96,7 @@ async def test_a_node_opens_the_profile(fabric_network: FabricNetwork, tmp_path:
     node = Node(load_settings(tmp_path / "node.toml", env={}), PluginManager())
     await node.start()
     try:
-        ledger = node.ledgers["fabric:finp2p/finp2p"]
+        ledger = node.ledgers["fabric:finp2p"]
         owner = SigningKey.generate()
         asset = f"org:102:profile-{owner.fin_id[:12]}"
         await ledger.create_asset(asset, {})
@@ -146,9 +146,7 @@ async def test_the_profile_is_checked_as_the_node_starts(
 
 async def test_fabric_profile_errors(tmp_path: Path) -> None:
     async def start(settings: str) -> Node:
-        (tmp_path / "chain.toml").write_text(
-            f'kind = "fabric"\nledger_id = "fabric:finp2p/finp2p"\n[settings]\n{settings}'
-        )
+        (tmp_path / "chain.toml").write_text(f'kind = "fabric"\nledger_id = "fabric:finp2p"\n[settings]\n{settings}')
         (tmp_path / "node.toml").write_text('[ledgers]\nprofiles = ["chain.toml"]\n')
         node = Node(load_settings(tmp_path / "node.toml", env={}), PluginManager())
         await node.start()
@@ -184,7 +182,7 @@ async def test_fabric_profile_errors(tmp_path: Path) -> None:
     )
     try:
         with pytest.raises(FinP2PError) as exc:
-            await node.ledgers["fabric:finp2p/finp2p"].height()
+            await node.ledgers["fabric:finp2p"].height()
         assert exc.value.code is ErrorCode.LEDGER_UNREACHABLE
     finally:
         await node.close()

@@ -154,7 +154,8 @@ class Ledger(abc.ABC):
     rollback of a hold names the hold's id, and spends the hold instead).
     """
 
-    #: The ledger id, CAIP-2 where one exists (``eip155:31337``, ``fabric:<channel>/<chaincode>``).
+    #: The ledger id, CAIP-2 where one exists (``eip155:31337``, ``fabric:<channel>``): the chain or channel, on which
+    #: each organization has a deployment of its own (contracts, a chaincode) that :meth:`view` reads.
     ledger_id: str
 
     async def start(self) -> None:  # noqa: B027 - optional: a ledger may connect on first use instead

@@ -34,7 +34,7 @@ from finp2p.compliance import TransferCheck
 from finp2p.config import Settings
 from finp2p.errors import TRANSIENT, ErrorCode, FinP2PError
 from finp2p.identity.canonical import canonical
-from finp2p.identity.keys import SigningKey, check_fin_id
+from finp2p.identity.keys import SigningKey, check_fin_id, check_point
 from finp2p.ledger import Ledger, LedgerTransaction, OperationType
 from finp2p.plugins import PluginManager
 from finp2p.store import Store
@@ -538,7 +538,7 @@ class AdapterService:
     # -- account mapping -----------------------------------------------------------------------------------------
     async def map_owner(self, fin_id: str, accounts: dict[str, str], status: str) -> dict[str, Any]:
         """Create or update a FinID's ledger accounts; each checked by the ledger plugin (FP7010 otherwise)."""
-        fin_id = check_fin_id(fin_id)
+        fin_id = check_point(fin_id)
         if not accounts:
             raise FinP2PError(ErrorCode.OPERATION_INVALID, "accountMappings is empty: give at least one account")
         checked = {name: self.ledger.check_account(name, value) for name, value in accounts.items()}

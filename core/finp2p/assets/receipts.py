@@ -72,6 +72,7 @@ PRIVATE_SETTINGS = frozenset(
         "profile_dir",
         "key",
         "cert",
+        "tls_ca",
         "rpc_token_file",
         "serve_rpc_token_file",
         "serve_rpc_open",

@@ -40,6 +40,13 @@ def _public_key(fin_id: str) -> coincurve.PublicKey:
         raise FinP2PError(ErrorCode.MALFORMED, f"FinID {fin_id[:12]}… is not a point on secp256k1") from None
 
 
+def check_point(fin_id: Any, what: str = "FinID") -> str:
+    """Return ``fin_id`` if it is a well-formed FinID and a point on secp256k1 (a key someone can sign with), else
+    raise FP2001."""
+    _public_key(check_fin_id(fin_id, what))
+    return str(fin_id)
+
+
 def eth_address(fin_id: str) -> str:
     """The Ethereum address of a FinID, EIP-55 checksummed."""
     raw = _public_key(fin_id).format(compressed=False)[1:]

@@ -7,7 +7,7 @@ import json
 import logging
 import random
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ from fabric_protos.peer import chaincode_event_pb2, proposal_pb2, proposal_respo
 from finp2p.errors import TRANSIENT, ErrorCode, FinP2PError
 from finp2p.identity import merkle
 from finp2p.identity.consent import check_account, check_text, operation_template, owner_signature
-from finp2p.identity.keys import check_fin_id
+from finp2p.identity.keys import check_point
 from finp2p.ledger import Balance, Ledger, LedgerTransaction, OperationType, OwnerConsent
 from finp2p_fabric.consent import Operation, consent_digest, verifying_contract
 from finp2p_fabric.gateway import Gateway, Prepared
@@ -26,6 +26,10 @@ from finp2p_fabric.identity import name_of
 log = logging.getLogger(__name__)
 
 _TX_ID = re.compile(r"[0-9a-f]{64}")
+#: A chaincode name as Fabric's lifecycle accepts it (the profile's own pattern).
+_CHAINCODE = re.compile(r"[A-Za-z0-9_.+\-]{1,128}")
+#: Other organizations' chaincodes this ledger reads (broadcast questions, audits), the oldest dropped beyond.
+MAX_VIEWS = 64
 #: Which operation each chaincode event is.
 _EVENTS = {
     "Issued": OperationType.ISSUE,
@@ -59,7 +63,11 @@ class ChaincodeEvent:
 
 
 class FabricLedger(Ledger):
-    """The FinP2P chaincode on one channel, used as one MSP identity (the operator, unless read only)."""
+    """The FinP2P chaincode on one channel, used as one MSP identity (the operator, unless read only).
+
+    The ledger is the channel (``fabric:<channel>``); each organization's deployment on it is a chaincode of its
+    own (as each has its own contracts on an Ethereum chain), named in its public settings and read through this
+    connection with :meth:`view`."""
 
     def __init__(
         self,
@@ -74,10 +82,13 @@ class FabricLedger(Ledger):
         self.gateway = gateway
         self.channel = channel
         self.chaincode = chaincode
-        self.ledger_id = ledger_id or f"fabric:{channel}/{chaincode}"
+        self.ledger_id = ledger_id or f"fabric:{channel}"
         self.chain_id = chain_id
         self.verifying_contract = verifying_contract(channel, chaincode)
         self.mvcc_retries = max(1, mvcc_retries)
+        self._views: dict[str, FabricLedger] = {}
+        self._owns_gateway = True
+        self._checked = False
 
     # -- chaincode calls ----------------------------------------------------------------------------------------
     async def submit(self, function: str, args: Sequence[str], what: str) -> tuple[Prepared, int, int]:
@@ -163,6 +174,60 @@ class FabricLedger(Ledger):
                 config.get("operatorMsp"),
                 config.get("operatorId"),
             )
+
+    async def verify_deployment(self) -> None:
+        """The chaincode answers on this channel as a configured FinP2P chaincode of this name (its operator fixed,
+        its EIP-712 domain this channel's and chaincode's). Which code a chaincode runs is not something a client
+        can read on Fabric: the channel's endorsement policy vouches for it, through the peer the auditor asks."""
+        if self._checked:
+            return
+        try:
+            config = await self.config()
+        except FinP2PError as exc:
+            if exc.code in TRANSIENT:
+                raise
+            raise FinP2PError(
+                ErrorCode.LEDGER_PROFILE,
+                f"chaincode {self.chaincode!r} on channel {self.channel!r} is no FinP2P chaincode: {exc.detail}",
+            ) from None
+        fits = (
+            config.get("channel") == self.channel
+            and config.get("chaincode") == self.chaincode
+            and config.get("verifyingContract") == self.verifying_contract
+            and bool(config.get("operatorMsp"))
+        )
+        if not fits:
+            raise FinP2PError(
+                ErrorCode.LEDGER_PROFILE,
+                f"chaincode {self.chaincode!r} on channel {self.channel!r} is not a configured FinP2P chaincode",
+            )
+        self._checked = True
+
+    def view(self, settings: Mapping[str, Any]) -> FabricLedger:
+        """Another organization's chaincode on this channel (its name checked), read through this connection.
+        A deployment on another channel is another ledger: FP6016."""
+        channel = settings.get("channel", self.channel)
+        chaincode = settings.get("chaincode")
+        if channel != self.channel:
+            raise FinP2PError(
+                ErrorCode.LEDGER_PROFILE, f"{channel!r} is not channel {self.channel!r}, this ledger's"
+            )
+        if not isinstance(chaincode, str) or not _CHAINCODE.fullmatch(chaincode):
+            raise FinP2PError(ErrorCode.LEDGER_PROFILE, "a deployment on Fabric is named by its chaincode's name")
+        if chaincode == self.chaincode:
+            return self
+        found = self._views.get(chaincode)
+        if found is None:
+            chain_id = settings.get("chain_id", 0)
+            valid = isinstance(chain_id, int) and not isinstance(chain_id, bool) and 0 <= chain_id < 2**256
+            found = FabricLedger(
+                self.gateway, self.channel, chaincode, ledger_id=self.ledger_id, chain_id=chain_id if valid else 0
+            )
+            found._owns_gateway = False
+            if len(self._views) >= MAX_VIEWS:  # the oldest view goes: a peer cannot make this grow without end
+                self._views.pop(next(iter(self._views)))
+            self._views[chaincode] = found
+        return found
 
     async def configure(self, chain_id: int | None = None) -> str:
         """Make this identity the chaincode's operator and fix the chain id of its EIP-712 domain (once); return
@@ -272,6 +337,8 @@ class FabricLedger(Ledger):
     async def balance(self, asset_id: str, fin_id: str, height: int | None = None) -> Balance:
         check_text(asset_id, "asset id")
         check_account(fin_id, "account")
+        if not self._owns_gateway:  # another organization's chaincode, named by a peer: a FinP2P one first
+            await self.verify_deployment()
         found, current = await asyncio.gather(
             self._query_json("BalanceOf", [asset_id, fin_id], "balance"), self.height()
         )
@@ -440,13 +507,15 @@ class FabricLedger(Ledger):
     def check_account(self, field: str, value: str) -> str:
         super().check_account(field, value)
         try:
-            return check_fin_id(value, field)
+            return check_point(value, field)
         except FinP2PError:
             raise FinP2PError(ErrorCode.OPERATION_INVALID, f"{field} {value[:16]!r}… is not a FinID") from None
 
     def public_settings(self) -> dict[str, Any]:
-        """What another party needs besides the profile to read this ledger: nothing of this node's."""
-        return {}
+        """What names this deployment for others (the profile's, repeated so that no profile can leave it out)."""
+        return {"channel": self.channel, "chaincode": self.chaincode, "chain_id": self.chain_id}
 
     async def close(self) -> None:
-        await self.gateway.close()
+        self._views.clear()
+        if self._owns_gateway:
+            await self.gateway.close()
