@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from devnet.hardhat import HardhatNode
@@ -23,22 +22,10 @@ from tests.support.cli import run_cli
 from tests.support.fuzz import run_schemathesis
 from tests.support.network import Net, make_net
 from tests.support.nodes import NodeProcess
+from tests.support.rest import Org, call, consented, run_operation, until_done
 
 pytestmark = [pytest.mark.slow, pytest.mark.hardhat]
 ASSET = "bank-a:102:bond"
-
-
-@dataclass
-class Org:
-    name: str
-    api: str
-    token: str
-
-    def headers(self, key: str | None = None) -> dict[str, str]:
-        out = {"Authorization": f"Bearer {self.token}"}
-        if key is not None:
-            out["Idempotency-Key"] = key
-        return out
 
 
 @dataclass
@@ -66,31 +53,6 @@ def world(tmp_path_factory: pytest.TempPathFactory, hardhat: HardhatNode) -> Ite
         net.stop_all()
 
 
-async def call(org: Org, method: str, path: str, body: Any = None, key: str | None = None) -> tuple[int, Any]:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.request(method, org.api + path, json=body, headers=org.headers(key)) as resp,
-    ):
-        return resp.status, await resp.json()
-
-
-async def until_done(org: Org, op_id: str, timeout: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, body = await call(org, "GET", f"/v1/operations/{op_id}")
-        assert status == 200, body
-        if body["state"] in ("recorded", "failed"):
-            return dict(body)
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"operation {op_id} still {body['state']} after {timeout} s")
-
-
-async def run_operation(org: Org, body: dict[str, Any], key: str | None = None) -> dict[str, Any]:
-    status, accepted = await call(org, "POST", "/v1/operations", body, key or uuid.uuid4().hex)
-    assert status == 202, accepted
-    return await until_done(org, accepted["id"])
-
-
 async def signed_transfer(
     w: World, source: SigningKey, dest: SigningKey, quantity: int, **extra: Any
 ) -> dict[str, Any]:
@@ -104,15 +66,7 @@ async def signed_transfer(
         "destination": dest.fin_id,
         **extra,
     }
-    status, consent = await call(w.orgs["bank-b"], "POST", "/v1/consent", body)
-    assert status == 200, consent
-    template = consent["template"]
-    signer = extra.pop("signer", source)
-    signature = signer.sign_digest(bytes.fromhex(template["hash"])).hex()
-    return {
-        **body,
-        "consent": {"template": "EIP712", "signer": source.fin_id, "signature": signature, "payload": template},
-    }
+    return await consented(w.orgs["bank-b"], body, source)
 
 
 async def test_the_transfer_story(world: World) -> None:
@@ -468,11 +422,4 @@ async def signed_transfer_offline(w: World, source: SigningKey, dest: SigningKey
         "source_user": "bank-b:101:alice",
         "destination_user": "bank-b:101:bob",
     }
-    status, consent = await call(w.orgs["bank-c"], "POST", "/v1/consent", body)
-    assert status == 200, consent
-    template = consent["template"]
-    signature = source.sign_digest(bytes.fromhex(template["hash"])).hex()
-    return {
-        **body,
-        "consent": {"template": "EIP712", "signer": source.fin_id, "signature": signature, "payload": template},
-    }
+    return await consented(w.orgs["bank-c"], body, source)

@@ -80,14 +80,25 @@ class Net:
         """Register ``org_id``, deploy its contracts on the chain at ``rpc_url`` with its own key, give it a REST
         API and an API token, and start it. Returns the API's URL and the token."""
         assert self.register(org_id)[0] == 0
-        config = self.org_config(org_id)
-        profile = config.parent / "chain.toml"
+        return self.join(org_id, [self.deploy_ethereum(org_id, rpc_url)])
+
+    def deploy_ethereum(self, org_id: str, rpc_url: str, name: str = "chain.toml") -> str:
+        """Deploy the registered ``org_id``'s contracts on the chain at ``rpc_url``; the profile's file name."""
+        profile = self.org_config(org_id).parent / name
         deployed = self.cli(org_id, "ethereum", "deploy", "--rpc", rpc_url, "--out", str(profile), "--json")
         assert deployed.returncode == 0, deployed.stderr
+        return name
+
+    def join(self, org_id: str, profiles: list[str], receipts_on: str | None = None) -> tuple[str, str]:
+        """Give the registered ``org_id`` the ledger ``profiles`` (files beside its config), the ledger that records
+        its receipts, a REST API and an API token, and start it. Returns the API's URL and the token."""
+        config = self.org_config(org_id)
         port = free_port()
         with config.open("a") as fh:
             fh.write(f"\n[advert]\ncheck_s = 0.5\n\n[api]\nport = {port}\n")
-            fh.write('\n[ledgers]\nprofiles = ["chain.toml"]\n')
+            fh.write(f"\n[ledgers]\nprofiles = {json.dumps(profiles)}\n")
+            if receipts_on is not None:
+                fh.write(f"receipts_on = {json.dumps(receipts_on)}\n")
         token = self.cli(org_id, "api", "token", "tests").stdout.strip()
         self.start_org(org_id)
         return f"http://127.0.0.1:{port}", token
