@@ -612,15 +612,25 @@ async def test_a_transfer_on_the_ledger_before_a_crash_is_its_answer_whatever_th
 
 
 # -- inside a node -----------------------------------------------------------------------------------------------------
-async def test_a_node_serves_the_adapter_from_its_config(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["embedded", pytest.param("fabric", marks=pytest.mark.fabric)])
+async def test_a_node_serves_the_adapter_from_its_config(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """A node's ``[adapter]`` serves the API over the node's own ledger (the embedded chain, or its chaincode on
+    the Fabric channel), with the node's key and its compliance rules."""
     from finp2p.identity.local import LocalIdentity
     from finp2p.node import Node
 
     node_key = LocalIdentity(tmp_path / "data").key(create=True)  # as `finp2p org init` makes it
     blocked = Investor.new()  # on the node's [compliance] blocked list
-    save_profile(tmp_path / "embedded.toml", EMBEDDED_PROFILE)
+    profile = EMBEDDED_PROFILE
+    if backend == "fabric":
+        network: FabricNetwork = request.getfixturevalue("fabric_network")
+        settings = network.deploy_chaincode(f"nd-{uuid.uuid4().hex[:8]}", "User1")
+        profile = LedgerProfile("fabric", network.ledger_id, settings)
+    save_profile(tmp_path / "ledger.toml", profile)
     (tmp_path / "node.toml").write_text(
-        '[node]\nname = "adapter-node"\ndata_dir = "data"\n\n[ledgers]\nprofiles = ["embedded.toml"]\n\n'
+        '[node]\nname = "adapter-node"\ndata_dir = "data"\n\n[ledgers]\nprofiles = ["ledger.toml"]\n\n'
         '[adapter]\nport = 0\nbase_path = "/adapter"\ntoken_file = "adapter.token"\n\n'
         f'[compliance]\nblocked_fin_ids = ["{blocked.fin_id}"]\n'
     )
@@ -630,7 +640,7 @@ async def test_a_node_serves_the_adapter_from_its_config(tmp_path: Path) -> None
     try:
         assert node.describe()["adapter"].endswith("/adapter")
         async with aiohttp.ClientSession() as session:
-            api = AdapterClient(node.adapter.url, session, EMBEDDED_PROFILE.ledger_id, "node-adapter-token")
+            api = AdapterClient(node.adapter.url, session, profile.ledger_id, "node-adapter-token")
             assert await api.get("/health") == (200, {"status": "ok"})
             asset = await api.create_asset()
             alice = Investor.new()
