@@ -429,7 +429,7 @@ class ErrorCode(enum.Enum):
     LEDGER_PROFILE = (
         "FP6016",
         "invalid ledger profile",
-        "Fix the profile file named; `finp2p ethereum deploy` writes a valid one.",
+        "Fix the profile file named (`finp2p ethereum deploy` and `devnet/fabric up` or `deploy` write valid ones).",
     )
     LEDGER_ALREADY_RECORDED = (
         "FP6017",

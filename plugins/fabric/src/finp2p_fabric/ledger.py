@@ -209,9 +209,7 @@ class FabricLedger(Ledger):
         channel = settings.get("channel", self.channel)
         chaincode = settings.get("chaincode")
         if channel != self.channel:
-            raise FinP2PError(
-                ErrorCode.LEDGER_PROFILE, f"{channel!r} is not channel {self.channel!r}, this ledger's"
-            )
+            raise FinP2PError(ErrorCode.LEDGER_PROFILE, f"{channel!r} is not channel {self.channel!r}, this ledger's")
         if not isinstance(chaincode, str) or not _CHAINCODE.fullmatch(chaincode):
             raise FinP2PError(ErrorCode.LEDGER_PROFILE, "a deployment on Fabric is named by its chaincode's name")
         if chaincode == self.chaincode:
