@@ -31,16 +31,22 @@ def devnet_group() -> None:
     help="An Ethereum JSON-RPC node for the banks' contracts (`devnet/hardhat up` starts one on :8545). "
     "Default: an embedded chain in bank-a's node, served on loopback.",
 )
+@click.option(
+    "--fabric",
+    is_flag=True,
+    help="Also start a Fabric devnet (orderer, peer and the FinP2P chaincode, from Fabric's release archive: "
+    "`make fabric`) and give bank-a an asset there, beside the Ethereum one.",
+)
 @json_option
-def up_cmd(root: Path, rpc: str | None, as_json: bool) -> None:
+def up_cmd(root: Path, rpc: str | None, fabric: bool, as_json: bool) -> None:
     """Start a governance node and three banks as processes, each bank with its contracts on one Ethereum chain and
-    its REST API, and an asset of bank-a issued to a user of bank-b. They keep running after this command; their
-    PIDs, REST URLs and API tokens are in DIR/devnet.json."""
+    its REST API, and an asset of bank-a issued to a user of bank-b (with --fabric, a second asset on a Fabric
+    channel). They keep running after this command; their PIDs, REST URLs and API tokens are in DIR/devnet.json."""
     from finp2p.demo.devnet import devnet_up
     from finp2p.demo.network import DemoError
 
     try:
-        state = devnet_up(root.resolve(), rpc, (lambda text: None) if as_json else out.print)
+        state = devnet_up(root.resolve(), rpc, (lambda text: None) if as_json else out.print, fabric=fabric)
     except DemoError as exc:
         err.print(f"[red]devnet not started[/]: {exc}; files in {root}")
         raise SystemExit(1) from None
@@ -51,7 +57,12 @@ def up_cmd(root: Path, rpc: str | None, as_json: bool) -> None:
         out.print(f"bank-c's ledger adapter: {state['adapter']['url']} (token in {state['adapter']['token_file']})")
         for user, keys in state["users"].items():
             out.print(f"user {user}: key {keys['key_file']} (0600): sign its consents with it")
-        out.print(f"asset {state['asset_id']} on {state['ledger_id']}; stop with `finp2p devnet down --dir {root}`")
+        out.print(f"asset {state['asset_id']} on {state['ledger_id']}")
+        if "fabric" in state:
+            f = state["fabric"]
+            out.print(f"asset {f['asset_id']} on {f['ledger_id']} (peer {f['peer']})")
+            out.print(f"an auditor's profile of the channel: {f['auditor_profile']}")
+        out.print(f"stop with `finp2p devnet down --dir {root}`")
 
     emit(state, as_json, render)
 

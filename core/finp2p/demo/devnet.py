@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from finp2p.demo import processes
-from finp2p.demo.network import ASSET_NAME, Demo, DemoError
+from finp2p.demo.network import ASSET_NAME, FABRIC_ASSET_NAME, Demo, DemoError
 from finp2p.demo.processes import NodeCommand, ProcessError
 from finp2p.demo.story import tell
 from finp2p.edge.files import write_private
@@ -20,13 +20,14 @@ from finp2p.edge.files import write_private
 DEVNET_FILE = "devnet.json"
 
 
-def devnet_up(root: Path, chain_rpc: str | None, say: Callable[[str], None]) -> dict[str, Any]:
-    """Build the demo's network in ``root`` with an asset issued, and leave its processes running (their PIDs
-    in ``root/devnet.json``). On a failure, everything started is stopped."""
+def devnet_up(root: Path, chain_rpc: str | None, say: Callable[[str], None], *, fabric: bool = False) -> dict[str, Any]:
+    """Build the demo's network in ``root`` with an asset issued (and with ``fabric``, a Fabric devnet and an asset
+    of bank-a there), and leave its processes running (their PIDs in ``root/devnet.json``). On a failure, everything
+    started is stopped."""
     if (root / DEVNET_FILE).exists() and devnet_status(root)["running"]:
         raise DemoError(f"a devnet runs already in {root}: `finp2p devnet down --dir {root}` stops it")
     root.mkdir(parents=True, exist_ok=True)
-    demo = Demo(root, say, story="devnet", chain_rpc=chain_rpc)
+    demo = Demo(root, say, story="devnet", chain_rpc=chain_rpc, fabric=fabric)
     try:
         tell(demo)
     except (DemoError, KeyboardInterrupt):
@@ -45,6 +46,16 @@ def devnet_up(root: Path, chain_rpc: str | None, say: Callable[[str], None]) -> 
         "asset_id": f"bank-a:102:{ASSET_NAME}",
         "steps": demo.steps,
     }
+    if demo.fabric_devnet is not None:
+        fabric_state = demo.fabric_devnet.state()
+        state["fabric"] = {
+            "state_dir": str(demo.fabric_devnet.state_dir),
+            "pids": fabric_state["pids"],
+            "ledger_id": demo.fabric_ledger_id,
+            "asset_id": f"bank-a:102:{FABRIC_ASSET_NAME}",
+            "peer": f"127.0.0.1:{fabric_state['ports']['peer']}",
+            "auditor_profile": str(demo.auditor_profiles()[-1]),
+        }
     write_private(root / DEVNET_FILE, json.dumps(state, indent=2))  # it holds API tokens
     return state
 
@@ -54,18 +65,25 @@ def devnet_status(root: Path) -> dict[str, Any]:
         state: dict[str, Any] = json.loads((root / DEVNET_FILE).read_text())
     except (OSError, ValueError):
         return {"running": False, "processes": {}}
-    alive = {name: processes.alive(pid) for name, pid in state["processes"].items()}
+    alive = {name: processes.alive(pid) for name, pid in _pids(state).items()}
     return {**state, "alive": alive, "running": any(alive.values())}
+
+
+def _pids(state: dict[str, Any]) -> dict[str, int]:
+    """Every process of the devnet by name: the FinP2P nodes, and the Fabric devnet's (``fabric-peer``, ...)."""
+    fabric = state.get("fabric", {}).get("pids", {})
+    return {**state["processes"], **{f"fabric-{name}": pid for name, pid in fabric.items()}}
 
 
 def devnet_down(root: Path) -> list[str]:
     """Stop the devnet's processes by their PIDs (SIGTERM, then SIGKILL after 15 s). Returns the names stopped."""
     state = devnet_status(root)
-    stopped = [name for name, pid in state["processes"].items() if processes.alive(pid)]
-    for pid in state["processes"].values():
+    pids = _pids(state) if state["processes"] else {}
+    stopped = [name for name, pid in pids.items() if processes.alive(pid)]
+    for pid in pids.values():
         if processes.alive(pid):
             os.kill(pid, signal.SIGTERM)
-    for pid in state["processes"].values():
+    for pid in pids.values():
         processes.stop(pid)
     (root / DEVNET_FILE).unlink(missing_ok=True)
     return stopped

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from finp2p.demo.fabric import FabricDevnet
 from finp2p.demo.processes import FINP2P, NodeCommand, ProcessError
 from finp2p.edge.files import write_private
 from finp2p.ledger_profiles import EMBEDDED_PROFILE
@@ -21,6 +22,8 @@ BANKS = ("bank-a", "bank-b", "bank-c")
 ALICE = "bank-a:101:alice"
 LEDGER = EMBEDDED_PROFILE.ledger_id
 ASSET_NAME = "bond-2031"
+#: The asset bank-a manages on the Fabric channel (``--fabric``).
+FABRIC_ASSET_NAME = "fabric-bond-2031"
 
 
 class DemoError(Exception):
@@ -52,6 +55,15 @@ class Demo:
     chain_url: str = ""
     #: The receipt bundle of the story's transfer, which the auditor and the broadcasts then check.
     receipt: dict[str, Any] = field(default_factory=dict)
+    #: The users' own keys (:class:`finp2p.identity.keys.SigningKey`), by name, which sign their consents.
+    wallets: dict[str, Any] = field(default_factory=dict)
+    #: ``--fabric``: bank-a also manages an asset on a Fabric devnet started for the story (``devnet/fabric.py``).
+    fabric: bool = False
+    fabric_devnet: FabricDevnet | None = None
+    fabric_ledger_id: str = ""
+    fabric_receipt: dict[str, Any] = field(default_factory=dict)
+    #: The Fabric devnet's processes (orderer, peer, chaincode server) by name, once it is up.
+    fabric_pids: dict[str, int] = field(default_factory=dict)
 
     def http(self, bank: str, method: str, path: str, body: Any = None, key: str | None = None) -> Any:
         """One call to a bank's REST API, as the bank's own application makes it."""
@@ -115,6 +127,13 @@ class Demo:
         """Where ``bank`` keeps the token of the embedded chain bank-a serves."""
         return self.root / bank / "chain.token"
 
+    def auditor_profiles(self) -> list[Path]:
+        """The auditor's own profiles: of the chain, and of the Fabric channel when there is one."""
+        fabric = self.root / "auditor" / "fabric.toml"
+        if self.fabric_devnet is not None and not fabric.exists():
+            self.fabric_devnet.reader(fabric)
+        return [self.auditor_profile(), *([fabric] if self.fabric_devnet is not None else [])]
+
     def auditor_profile(self) -> Path:
         """The auditor's own profile of the chain: its endpoint (and token), no contracts of its own."""
         path = self.root / "auditor" / "chain.toml"
@@ -130,6 +149,9 @@ class Demo:
         return path
 
     def stop_all(self) -> None:
+        """Stop every process the story started, by PID (the Fabric devnet's too)."""
+        if self.fabric_devnet is not None:
+            self.fabric_devnet.down()
         for proc in self.procs.values():
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGTERM)

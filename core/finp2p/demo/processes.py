@@ -136,5 +136,6 @@ def kill(pid: int) -> None:
     if not alive(pid):
         return
     os.kill(pid, signal.SIGKILL)
-    while alive(pid):
+    deadline = time.monotonic() + STOP_TIMEOUT_S  # a killed process is gone at once, unless no one reaps it
+    while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.02)

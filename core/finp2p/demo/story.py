@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from finp2p.demo.network import ALICE, ASSET_NAME, BANKS, LEDGER, Demo, DemoError
+from finp2p.demo.network import ALICE, ASSET_NAME, BANKS, FABRIC_ASSET_NAME, LEDGER, Demo, DemoError
 from finp2p.demo.ports import free_port
 from finp2p.edge.bearer import new_token_file
 from finp2p.edge.files import write_private
@@ -24,7 +24,16 @@ from finp2p.edge.files import write_private
 
 def tell(demo: Demo) -> None:
     """The whole story: the network created, members registered and verified, discovery, private data, a
-    broadcast; then an asset (:func:`asset_story`) and a router's view (:func:`adapter_story`)."""
+    broadcast; then an asset (:func:`asset_story`) and a router's view (:func:`adapter_story`). With ``demo.fabric``,
+    Fabric is looked for first (a clear error if it is not there), and the story adds a Fabric devnet and an asset
+    on it (:func:`fabric_story`)."""
+    if demo.fabric:
+        from finp2p.demo.fabric import FabricDevnet, FabricMissing
+
+        try:
+            demo.fabric_devnet = FabricDevnet.find(demo.root / "fabric")
+        except FabricMissing as exc:
+            raise DemoError(str(exc)) from None
     net = demo.root / "net"
     gov_port = free_port()
     configs = {b: demo.root / b / "node.toml" for b in BANKS}
@@ -55,7 +64,8 @@ def tell(demo: Demo) -> None:
             api_port = free_port()
             with configs[bank].open("a") as fh:
                 fh.write(f"\n[advert]\ncheck_s = 0.5\n\n[api]\nport = {api_port}\n")
-                fh.write('\n[ledgers]\nprofiles = ["chain.toml"]\n')
+                profiles = ["chain.toml", "fabric.toml"] if demo.fabric and bank == "bank-a" else ["chain.toml"]
+                fh.write(f"\n[ledgers]\nprofiles = {json.dumps(profiles)}\n")
             demo.apis[bank] = (f"http://127.0.0.1:{api_port}", "")
             if bank == "bank-c":  # bank-c also serves its ledger to FinP2P routers, who need its token
                 adapter_port = free_port()
@@ -135,6 +145,11 @@ def tell(demo: Demo) -> None:
         where = f"the chain at {chain_url}" if demo.chain_rpc else f"the embedded chain bank-a serves at {chain_url}"
         return ", ".join(started) + f"; contracts on {where}"
 
+    if demo.fabric:
+        demo.step(
+            "start a Fabric network (orderer, peer, FinP2P chaincode; Fabric's release binaries)",
+            lambda: fabric_up(demo),
+        )
     demo.step("start the banks (mutual TLS, adverts, one Ethereum chain they share)", start_banks)
     if demo.story == "devnet":
         asset_story(demo, net)
@@ -208,7 +223,7 @@ def asset_story(demo: Demo, net: Path) -> None:
     from finp2p.identity.keys import SigningKey, save_key
 
     asset_id = f"bank-a:102:{ASSET_NAME}"
-    wallets = {"carol": SigningKey.generate(), "dave": SigningKey.generate()}  # the users' own keys
+    wallets = demo.wallets = {"carol": SigningKey.generate(), "dave": SigningKey.generate()}  # the users' own keys
     for user, key in wallets.items():  # kept (0600) so that whoever uses the network can sign as them
         demo.user_keys[user] = demo.root / "users" / f"{user}.key"
         save_key(demo.user_keys[user], key)
@@ -233,28 +248,12 @@ def asset_story(demo: Demo, net: Path) -> None:
 
     demo.step("create an asset managed by bank-a on its ledger, and issue it", create_and_issue)
     if demo.story == "devnet":
+        if demo.fabric:
+            fabric_story(demo, net)
         return
 
     def transfer() -> str:
-        body = {
-            "operation": "transfer",
-            "asset_id": asset_id,
-            "quantity": 250,
-            "operation_id": "demo-transfer-1",
-            "source": wallets["carol"].fin_id,
-            "destination": wallets["dave"].fin_id,
-            "source_user": "bank-b:101:carol",
-            "destination_user": "bank-b:101:dave",
-        }
-        template = demo.http("bank-b", "POST", "/v1/consent", body)["template"]
-        signature = wallets["carol"].sign_digest(bytes.fromhex(template["hash"])).hex()  # carol's wallet signs
-        body["consent"] = {
-            "template": "EIP712",
-            "signer": wallets["carol"].fin_id,
-            "signature": signature,
-            "payload": template,
-        }
-        done = demo.operation("bank-b", body)
+        done = _transfer(demo, asset_id, 250, "demo-transfer-1")
         demo.receipt = done["receipt"]
         record = demo.receipt["record"]["transaction_id"]
         return (
@@ -265,15 +264,7 @@ def asset_story(demo: Demo, net: Path) -> None:
     demo.step("transfer between two users of bank-b, on bank-a's asset", transfer)
 
     def audit() -> str:
-        bundle = demo.root / "receipt.json"
-        bundle.write_text(json.dumps(demo.receipt, indent=2))
-        genesis, profile = str(net / "genesis.json"), str(demo.auditor_profile())
-        out = json.loads(
-            demo.cli("receipt", "verify", str(bundle), "--genesis", genesis, "--ledger", profile, "--json")
-        )
-        held = sum(c["ok"] for c in out["checks"])
-        verdicts = "; ".join(f"{c['check']} {c['status']}" for c in out["checks"])
-        return f"{held} of {len(out['checks'])} checks hold ({verdicts})"
+        return _audit(demo, net, demo.receipt, "receipt.json")
 
     demo.step("an auditor verifies the receipt (genesis and ledger only, no node)", audit)
 
@@ -293,7 +284,111 @@ def asset_story(demo: Demo, net: Path) -> None:
         return f"{len(out['answers'])} nodes with access to the ledger say the receipt is {valid}, {state}"
 
     demo.step("broadcast the receipt's metadata for validation", validate)
+    if demo.fabric:
+        fabric_story(demo, net)
     demo.step("a FinP2P router uses bank-c's ledger through the ledger-adapter API", lambda: adapter_story(demo))
+
+
+def fabric_up(demo: Demo) -> str:
+    """The Fabric devnet, with bank-a's chaincode on its channel (bank-a's node opens it when it starts)."""
+    from finp2p.demo.fabric import FabricMissing
+    from finp2p.ledger_profiles import load_profile
+
+    assert demo.fabric_devnet is not None, "found before the story starts"
+    try:
+        state = demo.fabric_devnet.up(demo.root / "bank-a" / "fabric.toml")
+    except FabricMissing as exc:
+        raise DemoError(str(exc)) from None
+    demo.fabric_ledger_id = load_profile(demo.root / "bank-a" / "fabric.toml").ledger_id
+    demo.fabric_pids = {f"fabric-{name}": int(pid) for name, pid in state["pids"].items()}
+    ports = state["ports"]
+    return (
+        f"channel {state['channel']} on peer 127.0.0.1:{ports['peer']}, orderer 127.0.0.1:{ports['orderer']}; "
+        f"chaincode {state['chaincode']} operated by bank-a ({demo.fabric_ledger_id})"
+    )
+
+
+def fabric_story(demo: Demo, net: Path) -> None:
+    """An asset of bank-a on the Fabric channel, issued to bank-b's user, moved between bank-b's users; the receipt
+    of the Fabric transaction recorded by bank-b on Ethereum and verified by the auditor on both ledgers."""
+    asset_id = f"bank-a:102:{FABRIC_ASSET_NAME}"
+
+    def create_and_issue() -> str:
+        made = demo.http(
+            "bank-a",
+            "POST",
+            "/v1/assets",
+            {"name": FABRIC_ASSET_NAME, "ledger_id": demo.fabric_ledger_id},
+            key="fasset",
+        )
+        issue = {
+            "operation": "issue",
+            "asset_id": asset_id,
+            "quantity": 500,
+            "operation_id": "demo-fabric-issue-1",
+            "destination": demo.wallets["carol"].fin_id,
+        }
+        done = demo.operation("bank-a", issue)
+        chaincode = made["ledger"]["chaincode"]
+        return f"{asset_id} in chaincode {chaincode}; 500 units issued to carol (transaction {_block(done)})"
+
+    demo.step("create an asset managed by bank-a on Fabric, and issue it", create_and_issue)
+    if demo.story == "devnet":
+        return
+
+    def transfer() -> str:
+        done = _transfer(demo, asset_id, 120, "demo-fabric-transfer-1")
+        bundle = demo.fabric_receipt = done["receipt"]
+        record = bundle["record"]
+        return (
+            f"bank-a executed it through its chaincode (transaction {bundle['receipt']['id'][:14]}…); bank-b "
+            f"recorded the receipt on {record['ledger']['ledger_id']} (tx {record['transaction_id'][:14]}…)"
+        )
+
+    demo.step("transfer between bank-b's users on the Fabric asset, the receipt recorded on Ethereum", transfer)
+    demo.step(
+        "the auditor verifies it: the Fabric transaction through qscc, the record on Ethereum",
+        lambda: _audit(demo, net, demo.fabric_receipt, "fabric-receipt.json"),
+    )
+
+
+def _transfer(demo: Demo, asset_id: str, quantity: int, operation_id: str) -> dict[str, Any]:
+    """carol gives dave ``quantity`` units (both users of bank-b): the template asked of bank-b, signed by carol's
+    wallet, the operation sent to bank-b and followed until its receipt is recorded."""
+    body: dict[str, Any] = {
+        "operation": "transfer",
+        "asset_id": asset_id,
+        "quantity": quantity,
+        "operation_id": operation_id,
+        "source": demo.wallets["carol"].fin_id,
+        "destination": demo.wallets["dave"].fin_id,
+        "source_user": "bank-b:101:carol",
+        "destination_user": "bank-b:101:dave",
+    }
+    template = demo.http("bank-b", "POST", "/v1/consent", body)["template"]
+    signature = demo.wallets["carol"].sign_digest(bytes.fromhex(template["hash"])).hex()  # carol's wallet signs
+    body["consent"] = {
+        "template": "EIP712",
+        "signer": demo.wallets["carol"].fin_id,
+        "signature": signature,
+        "payload": template,
+    }
+    return demo.operation("bank-b", body)
+
+
+def _audit(demo: Demo, net: Path, receipt: dict[str, Any], name: str) -> str:
+    """``finp2p receipt verify`` of ``receipt``, with the genesis and the auditor's own ledger profiles only."""
+    bundle = demo.root / name
+    bundle.write_text(json.dumps(receipt, indent=2))
+    args = ["receipt", "verify", str(bundle), "--genesis", str(net / "genesis.json"), "--json"]
+    for profile in demo.auditor_profiles():
+        args += ["--ledger", str(profile)]
+    out = json.loads(demo.cli(*args))
+    held = sum(c["ok"] for c in out["checks"])
+    if held != len(out["checks"]):
+        raise DemoError("the auditor's checks did not all hold: " + json.dumps(out["checks"])[:600])
+    verdicts = "; ".join(f"{c['check']} {c['status']}" for c in out["checks"])
+    return f"{held} of {len(out['checks'])} checks hold ({verdicts})"
 
 
 def adapter_story(demo: Demo) -> str:
@@ -353,10 +448,10 @@ def _block(status: dict[str, Any]) -> str:
     return Bundle.from_dict(status["receipt"]).receipt.id[:14] + "…"
 
 
-def run_demo(keep: Path | None, say: Callable[[str], None]) -> dict[str, Any]:
+def run_demo(keep: Path | None, say: Callable[[str], None], *, fabric: bool = False) -> dict[str, Any]:
     root = keep or Path(tempfile.mkdtemp(prefix="finp2p-demo-"))
     root.mkdir(parents=True, exist_ok=True)
-    demo = Demo(root, say)
+    demo = Demo(root, say, fabric=fabric)
     started = time.monotonic()
     previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
@@ -376,7 +471,7 @@ def run_demo(keep: Path | None, say: Callable[[str], None]) -> dict[str, Any]:
         "error": error,
         "steps": demo.steps,
         "seconds": round(time.monotonic() - started, 1),
-        "processes": {name: proc.pid for name, proc in demo.procs.items()},
+        "processes": {**{name: proc.pid for name, proc in demo.procs.items()}, **demo.fabric_pids},
         "commands": {name: command.to_dict() for name, command in demo.commands.items()},
         "directory": str(root) if (keep or not ok) else None,
     }
