@@ -229,3 +229,27 @@ async def test_a_ledger_that_does_not_answer_yet_does_not_stop_the_node(tmp_path
     finally:
         await node.close()
     assert events == ["start test:a", "close test:a"]
+
+
+async def test_the_primary_handles_one_operation_at_a_time_and_forgets_its_lock() -> None:
+    """Two attempts at one operation never run side by side, others do, and once all are done no lock is kept (a
+    node that runs for months does not keep one per operation id it ever saw)."""
+    import asyncio
+
+    from finp2p.assets.primary import Primary
+
+    primary = Primary.__new__(Primary)  # only the lock table: the rest needs a whole node
+    primary._locks = {}
+    inside: list[str] = []
+    overlaps: list[tuple[str, str]] = []
+
+    async def attempt(op_id: str) -> None:
+        async with primary._exclusive(op_id, "transfer"):
+            overlaps.extend((op_id, other) for other in inside if other == op_id)
+            inside.append(op_id)
+            await asyncio.sleep(0.01)
+            inside.remove(op_id)
+
+    await asyncio.gather(*(attempt(f"op-{n % 3}") for n in range(12)))
+    assert overlaps == [], "two attempts at one operation ran side by side"
+    assert primary._locks == {}

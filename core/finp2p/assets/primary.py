@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
@@ -56,7 +57,9 @@ class Primary:
         self.network = service.network
         self.messenger = service.messenger
         self.org_id = service.org_id
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        #: One lock per operation being handled (an asyncio.Lock and how many hold or await it), dropped when the
+        #: last one is done: a node that runs for months does not keep a lock per operation id it ever saw.
+        self._locks: dict[tuple[str, str], tuple[asyncio.Lock, list[int]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._retrying: set[tuple[str, str]] = set()  # operations resumed in the background
         self.messenger.register(OPERATION_MESSAGE, self._on_operation)
@@ -70,10 +73,22 @@ class Primary:
         """Run ``request`` as the asset's primary node, once; return the receipt bundle (or raise its error)."""
         if request.owner_org != self.org_id:
             raise FinP2PError(ErrorCode.ASSET_NOT_MANAGED, f"{request.asset_id} is managed by {request.owner_org}")
-        key = (request.operation_id, str(request.operation))
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
+        async with self._exclusive(request.operation_id, str(request.operation)):
             return await self._execute(request, requester)
+
+    @contextlib.asynccontextmanager
+    async def _exclusive(self, op_id: str, op: str) -> AsyncIterator[None]:
+        """Handle one operation (id and kind) at a time: a retry waits for the first attempt, never runs beside it."""
+        key = (op_id, op)
+        lock, users = self._locks.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                del self._locks[key]
 
     async def _on_cancel(self, msg: Incoming) -> dict[str, Any]:
         assert msg.sender is not None and msg.sender.org_id is not None
@@ -87,7 +102,7 @@ class Primary:
             raise FinP2PError(ErrorCode.ASSET_NOT_MANAGED, f"{request.asset_id} is managed by {request.owner_org}")
         body = canonical(request.to_body()).decode()
         op_id, op = request.operation_id, str(request.operation)
-        async with self._locks.setdefault((op_id, op), asyncio.Lock()):
+        async with self._exclusive(op_id, op):
             row = await self.store.run(lambda s: s.get(PrimaryOperationRow, (op_id, op)))
             if row is not None and (row.request != body or row.requester != requester):
                 raise FinP2PError(ErrorCode.OPERATION_ID_CONFLICT, f"operation id {op_id!r} was used for another {op}")
