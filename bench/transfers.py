@@ -1,16 +1,23 @@
-"""End-to-end transfers benchmark: from the requester's REST call to its recorded receipt, against bare web3.py.
+"""End-to-end transfers benchmark: from the requester's REST call to its recorded receipt, against the fastest
+direct way to make the same ledger transfers.
 
-    .venv/bin/python -m bench.transfers [--transfers 200] [--in-flight 16]
+    .venv/bin/python -m bench.transfers [--ledger ethereum|fabric] [--transfers 200] [--in-flight 16]
 
-Starts a Hardhat node (free port), a governance node and two banks as processes on loopback (mutual TLS), all
-stopped by their PIDs at the end. bank-a manages an asset on the Hardhat chain; bank-b's application asks for
-transfers between two of its users through bank-b's REST API. Each transfer is routed to bank-a's node, checked
-(the owner's consent, compliance), executed on the chain, answered with a signed receipt that bank-b verifies and
-records on its own contracts (receipts arriving together share one recording transaction). Timed from the POST to
-the moment ``GET /v1/operations/{id}`` says ``recorded``.
+Starts the ledger (a Hardhat node, or a Fabric devnet: orderer, peer, chaincode), a governance node and two banks as
+processes on loopback (mutual TLS), all stopped by their PIDs at the end. bank-a manages an asset on the ledger;
+bank-b's application asks for transfers between its users through bank-b's REST API. Each transfer is routed to
+bank-a's node, checked (the owner's consent, compliance), executed on the ledger, answered with a signed receipt
+that bank-b verifies and records in its own registry on the same ledger (its contracts, or its chaincode on the
+channel; receipts arriving together share one recording transaction). Timed from the POST to the moment
+``GET /v1/operations/{id}`` says ``recorded``. The transfers in flight move units between distinct pairs of users
+(on Fabric two transfers of one balance in one block would invalidate each other; on Ethereum it changes nothing).
 
-Baseline, same run, same chain: bare web3.py sending the same contract's ``transfer`` calls (signed locally,
-receipts awaited) with the same number in flight. Aim: end-to-end rate / bare rate >= 0.7.
+Baseline, same run, same ledger, same number in flight:
+
+- ``--ledger ethereum``: bare web3.py sending the same contract's ``transfer`` calls (signed locally, receipts
+  awaited). Aim: end-to-end rate / bare rate >= 0.7.
+- ``--ledger fabric``: the Fabric plugin called directly (``FabricLedger.transfer``: endorse, submit, commit
+  status), which ``bench.fabric`` measures against Fabric's own Node client.
 """
 
 from __future__ import annotations
@@ -29,12 +36,16 @@ from eth_account import Account
 
 from bench.common import in_flight as run_in_flight
 from bench.common import print_table
+from devnet.fabric import BATCH_TIMEOUT, FabricNetwork
 from devnet.hardhat import HardhatNode
+from finp2p.identity.consent import ConsentOperation, operation_template, sign_consent
 from finp2p.identity.keys import SigningKey, load_key
-from finp2p.ledger_profiles import load_profile
+from finp2p.ledger import LedgerProfile, OperationType
+from finp2p.ledger_profiles import load_profile, save_profile
 from finp2p_ethereum.artifacts import artifact
 from finp2p_ethereum.chain import rpc_chain
 from finp2p_ethereum.consent import Operation, adapter_template
+from finp2p_fabric.factory import ledger_from, settings_from
 from tests.support.network import make_net
 from tests.support.ports import free_port
 
@@ -56,47 +67,84 @@ class Api:
             return answer
 
 
-async def end_to_end(bank_a: Api, bank_b: Api, transfers: int, in_flight: int) -> tuple[float, list[float], str]:
-    alice, bob = SigningKey.generate(), SigningKey.generate()
-    asset = (await bank_a.call("POST", "/v1/assets", {"name": "bench", "ledger_id": "eip155:31337"}, "a"))["asset_id"]
-    issue = {
-        "operation": "issue",
-        "asset_id": asset,
-        "quantity": 10**9,
-        "operation_id": "issue",
-        "destination": alice.fin_id,
-    }
-    await _done(bank_a, (await bank_a.call("POST", "/v1/operations", issue, "issue"))["id"])
+class Pairs:
+    """Pairs of users, each in at most one transfer at a time (the sources funded by ``fund``)."""
+
+    def __init__(self, count: int) -> None:
+        self.all = [(SigningKey.generate(), SigningKey.generate()) for _ in range(count)]
+        self._free: asyncio.Queue[tuple[SigningKey, SigningKey]] = asyncio.Queue()
+        for pair in self.all:
+            self._free.put_nowait(pair)
+
+    async def take(self) -> tuple[SigningKey, SigningKey]:
+        return await self._free.get()
+
+    def give_back(self, pair: tuple[SigningKey, SigningKey]) -> None:
+        self._free.put_nowait(pair)
+
+
+async def end_to_end(
+    bank_a: Api, bank_b: Api, ledger_id: str, transfers: int, in_flight: int
+) -> tuple[float, list[float], str]:
+    pairs = Pairs(in_flight)
+    asset = (await bank_a.call("POST", "/v1/assets", {"name": "bench", "ledger_id": ledger_id}, "a"))["asset_id"]
+    for n, (source, _) in enumerate(pairs.all):
+        issue = {
+            "operation": "issue",
+            "asset_id": asset,
+            "quantity": 10**9,
+            "operation_id": f"issue-{n}",
+            "destination": source.fin_id,
+        }
+        await _done(bank_a, (await bank_a.call("POST", "/v1/operations", issue, f"issue-{n}"))["id"])
     # The consent template's domain, asked once; each transfer's template is then computed as a wallet would.
+    alice, bob = pairs.all[0]
     probe = {"operation": "transfer", "asset_id": asset, "quantity": 1, "operation_id": "probe"}
     probe |= {"source": alice.fin_id, "destination": bob.fin_id}
     domain = (await bank_b.call("POST", "/v1/consent", probe))["template"]["domain"]
 
-    def body(n: int) -> dict[str, Any]:
-        op = Operation(f"t-{n}-{uuid.uuid4().hex[:8]}", asset, alice.fin_id, bob.fin_id, 1)
-        template = adapter_template("Transfer", op, domain["chainId"], domain["verifyingContract"])
-        signature = alice.sign_digest(bytes.fromhex(template["hash"])).hex()
+    def body(n: int, source: SigningKey, destination: SigningKey) -> dict[str, Any]:
+        op_id = f"t-{n}-{uuid.uuid4().hex[:8]}"
+        template = operation_template(
+            OperationType.TRANSFER,
+            asset,
+            source.fin_id,
+            destination.fin_id,
+            1,
+            op_id,
+            0,
+            int(domain["chainId"]),
+            domain["verifyingContract"],
+        )
+        signature = source.sign_digest(bytes.fromhex(template["hash"])).hex()
         return {
             "operation": "transfer",
             "asset_id": asset,
             "quantity": 1,
-            "operation_id": op.operation_id,
-            "source": alice.fin_id,
-            "destination": bob.fin_id,
-            "consent": {"template": "EIP712", "signer": alice.fin_id, "signature": signature, "payload": template},
+            "operation_id": op_id,
+            "source": source.fin_id,
+            "destination": destination.fin_id,
+            "consent": {"template": "EIP712", "signer": source.fin_id, "signature": signature, "payload": template},
         }
 
     async def one(n: int) -> float:
-        started = time.perf_counter()
-        accepted = await bank_b.call("POST", "/v1/operations", body(n), uuid.uuid4().hex)
-        await _done(bank_b, accepted["id"])
-        return time.perf_counter() - started
+        pair = await pairs.take()
+        try:
+            started = time.perf_counter()
+            accepted = await bank_b.call("POST", "/v1/operations", body(n, *pair), uuid.uuid4().hex)
+            await _done(bank_b, accepted["id"])
+            return time.perf_counter() - started
+        finally:
+            pairs.give_back(pair)
 
     for n in range(5):  # warm up connections and caches
         await one(-n - 1)
     rate, latencies = await run_in_flight(one, transfers, in_flight)
-    balance = await bank_b.call("GET", f"/v1/balances?asset_id={asset}&fin_id={bob.fin_id}")
-    assert int(balance["available"]) == transfers + 5, balance
+    moved = 0
+    for _, destination in pairs.all:
+        balance = await bank_b.call("GET", f"/v1/balances?asset_id={asset}&fin_id={destination.fin_id}")
+        moved += int(balance["available"])
+    assert moved == transfers + 5, moved
     receipts = (await bank_b.call("GET", "/v1/receipts"))["receipts"]
     batches = len({r["record"]["transaction_id"] for r in receipts if r["receipt"]["operationType"] == "transfer"})
     return rate, latencies, f"{batches} recording transactions for {transfers + 5} receipts"
@@ -164,29 +212,82 @@ def _ms(values: list[float], q: float) -> str:
     return f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000:.0f}"
 
 
-async def measure(transfers: int, in_flight: int, node: HardhatNode, root: Path) -> list[list[str]]:
-    net = make_net(root / "net", ["gov-1"], auto_approve=True)
-    net.governance["gov-1"].start()
+async def plugin_direct(network: FabricNetwork, transfers: int, in_flight: int) -> tuple[float, list[float]]:
+    """The same transfers by the Fabric plugin alone, as the chaincode's operator, with the same concurrency."""
+    ledger = ledger_from(settings_from({**network.profile_settings(), "ledger_id": network.ledger_id}))
+    pairs = Pairs(in_flight)
+    asset = f"direct:102:{uuid.uuid4().hex[:8]}"
+    await ledger.create_asset(asset, {})
+    await asyncio.gather(
+        *(ledger.issue(asset, s.fin_id, 10**9, f"i-{asset}-{n}") for n, (s, _) in enumerate(pairs.all))
+    )
+
+    async def one(n: int) -> float:
+        source, destination = pair = await pairs.take()
+        try:
+            started = time.perf_counter()
+            op = ConsentOperation(f"d-{n}-{asset}", asset, source.fin_id, destination.fin_id, 1)
+            consent = sign_consent(source, "Transfer", op, ledger.chain_id, ledger.verifying_contract)
+            await ledger.transfer(asset, source.fin_id, destination.fin_id, 1, op.operation_id, consent)
+            return time.perf_counter() - started
+        finally:
+            pairs.give_back(pair)
+
+    for n in range(5):
+        await one(-n - 1)
     try:
-        apis = {org: net.join_with_ledger(org, node.url) for org in ("bank-a", "bank-b")}
+        return await run_in_flight(one, transfers, in_flight)
+    finally:
+        await ledger.close()
+
+
+def _fabric_profile(network: FabricNetwork, folder: Path, user: str, chaincode: str) -> str:
+    settings = network.profile_settings(user, chaincode)
+    save_profile(folder / "fabric.toml", LedgerProfile("fabric", network.ledger_id, settings))
+    return "fabric.toml"
+
+
+async def measure(ledger: str, transfers: int, in_flight: int, root: Path) -> list[list[str]]:
+    node = HardhatNode(root / "hardhat", free_port()).start() if ledger == "ethereum" else None
+    network = FabricNetwork(root / "fabric").up() if ledger == "fabric" else None
+    net = make_net(root / "net", ["gov-1"], auto_approve=True)
+    try:
+        net.governance["gov-1"].start()
+        if node is not None:
+            apis = {org: net.join_with_ledger(org, node.url) for org in ("bank-a", "bank-b")}
+            ledger_id = "eip155:31337"
+        else:
+            assert network is not None
+            # bank-a operates the devnet's chaincode; bank-b's registry is a chaincode of its own on the channel.
+            chaincodes = {"bank-a": (network.chaincode, "User1"), "bank-b": ("bench-bank-b", "User2")}
+            network.deploy_chaincode(*chaincodes["bank-b"])
+            apis = {}
+            for org, (chaincode, user) in chaincodes.items():
+                assert net.register(org)[0] == 0
+                profile = _fabric_profile(network, net.org_config(org).parent, user, chaincode)
+                apis[org] = net.join(org, [profile])
+            ledger_id = network.ledger_id
         async with aiohttp.ClientSession() as http:
             bank_a, bank_b = (Api(http, *apis[o]) for o in ("bank-a", "bank-b"))
-            rate, latencies, batches = await end_to_end(bank_a, bank_b, transfers, in_flight)
-        a_dir = net.org_config("bank-a").parent
-        base_rate, base_latencies = await bare(
-            node, a_dir / "chain.toml", a_dir / "data" / "identity" / "finid.key", transfers, in_flight
-        )
+            rate, latencies, batches = await end_to_end(bank_a, bank_b, ledger_id, transfers, in_flight)
+        if node is not None:
+            a_dir = net.org_config("bank-a").parent
+            base_rate, base_latencies = await bare(
+                node, a_dir / "chain.toml", a_dir / "data" / "identity" / "finid.key", transfers, in_flight
+            )
+            baseline = "bare web3.py transfer calls"
+        else:
+            assert network is not None
+            base_rate, base_latencies = await plugin_direct(network, transfers, in_flight)
+            baseline = "Fabric plugin called directly (FabricLedger.transfer)"
     finally:
         net.stop_all()
+        if node is not None:
+            node.stop()
+        if network is not None:
+            network.down()
     return [
-        [
-            "bare web3.py transfer calls",
-            f"{base_rate:,.1f}",
-            _ms(base_latencies, 0.5),
-            _ms(base_latencies, 0.99),
-            "1.00 (baseline)",
-            "",
-        ],
+        [baseline, f"{base_rate:,.1f}", _ms(base_latencies, 0.5), _ms(base_latencies, 0.99), "1.00 (baseline)", ""],
         [
             "FinP2P end to end (REST → receipt recorded)",
             f"{rate:,.1f}",
@@ -200,18 +301,16 @@ async def measure(transfers: int, in_flight: int, node: HardhatNode, root: Path)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ledger", choices=["ethereum", "fabric"], default="ethereum", help="the asset's ledger")
     parser.add_argument("--transfers", type=int, default=200, help="transfers per measurement (at most 5000)")
     parser.add_argument("--in-flight", type=int, default=16, help="transfers in flight at once")
     args = parser.parse_args()
     transfers, in_flight = max(10, min(args.transfers, 5000)), max(1, args.in_flight)
     root = Path(tempfile.mkdtemp(prefix="bench-transfers-"))
-    node = HardhatNode(root / "hardhat", free_port()).start()
-    try:
-        rows = asyncio.run(measure(transfers, in_flight, node, root))
-    finally:
-        node.stop()
+    rows = asyncio.run(measure(args.ledger, transfers, in_flight, root))
+    where = "one Hardhat node" if args.ledger == "ethereum" else f"one Fabric devnet (BatchTimeout {BATCH_TIMEOUT})"
     print_table(
-        f"Transfers on one Hardhat node ({transfers}, {in_flight} in flight)",
+        f"Transfers on {where} ({transfers}, {in_flight} in flight)",
         ["path", "transfers/s", "p50 ms", "p99 ms", "ratio", "notes"],
         rows,
     )
