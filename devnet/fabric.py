@@ -795,7 +795,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--user", default="User2", help="deploy, profile: its identity, User1 to User4 of Org1")
     parser.add_argument("--read-only", action="store_true", help="profile: for reading (an auditor's)")
     parser.add_argument("--state", type=Path, default=DEFAULT_STATE, help="where PIDs, logs and crypto are kept")
-    parser.add_argument("--profile", type=Path, default=DEFAULT_PROFILE, help="the ledger profile to write (up)")
+    parser.add_argument(
+        "--profile", type=Path, default=DEFAULT_PROFILE, help="the ledger profile to write (up, deploy, profile)"
+    )
     args = parser.parse_args(argv)
     state = args.state.resolve()
     try:
