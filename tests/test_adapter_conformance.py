@@ -528,8 +528,11 @@ async def test_bad_input_gets_a_clear_answer_and_the_server_keeps_serving(api: A
 
 
 def test_the_served_document_matches_what_is_served_and_nothing_errs(served: Served) -> None:
-    """schemathesis drives every documented route with generated input, on each ledger: no server error, and every
-    status and body as the served document says."""
+    """schemathesis drives every documented route with generated input, on the embedded chain and on Fabric: no
+    server error, and every status and body as the served document says. (On Hardhat the document and the plugin
+    are the embedded chain's; 30 s of the suite spared.)"""
+    if served.backend == "hardhat":
+        pytest.skip("the same document and plugin as on the embedded chain")
     url = served.process.url
     run_schemathesis(f"{url}/openapi.json", url, f"Authorization: Bearer {served.process.token}")
 
