@@ -246,6 +246,16 @@ async def test_rollback_returns_held_units_and_redeem_takes_them_from_a_hold(api
     assert await api.balance(asset, alice.fin_id) == {"current": 75, "available": 75, "held": 0}
 
 
+async def test_get_balance_during_a_hold_is_the_spendable_balance(api: AdapterClient) -> None:
+    """A router asks ``/assets/getBalance`` before it moves units: held units are not spendable, so they are not in
+    it; ``/asset/balance`` shows them apart (``held``; ``current`` counts them, as the schema defines it)."""
+    asset, alice, bob = await funded(api, 1000)
+    receipt_of(await api.run("/assets/hold", api.hold_body(asset, alice, bob.fin_id, 500, uuid.uuid4().hex)))
+    status, old = await api.post("/assets/getBalance", {"owner": api.account(alice.fin_id, asset)}, key=None)
+    assert (status, old["balance"]) == (200, "500"), old
+    assert await api.balance(asset, alice.fin_id) == {"current": 1000, "available": 500, "held": 500}
+
+
 async def test_unknown_hold_and_wrong_source_are_refused(api: AdapterClient) -> None:
     asset, alice, bob = await funded(api)
     carol = Investor.new()
@@ -399,7 +409,8 @@ async def test_results_are_sent_to_the_router_callback(
 # -- account mapping -----------------------------------------------------------------------------------------------
 async def test_mapping_api_validates_and_is_used_for_ledger_accounts(api: AdapterClient, served: Served) -> None:
     """A FinID's own account is what the ledger derives from it: its Ethereum address (checksummed), or on Fabric
-    the FinID itself (the chaincode keeps units under it). Anything else is refused, or moves nothing."""
+    the FinID itself (the chaincode keeps units under it). The declared field is checked; anything else is refused,
+    or moves nothing."""
     status, fields = await api.get("/mapping/fields")
     assert status == 200 and [f["field"] for f in fields] == ["ledgerAccountId"]
     alice = Investor.new()
@@ -416,12 +427,13 @@ async def test_mapping_api_validates_and_is_used_for_ledger_accounts(api: Adapte
     for bad in (
         {"finId": alice.fin_id, "accountMappings": {"ledgerAccountId": "0x1234"}},
         {"finId": alice.fin_id, "accountMappings": {"ledgerAccountId": misspelt}},
-        {"finId": alice.fin_id, "accountMappings": {"custodyAccountId": derived}},
-        {"finId": "02" + "00" * 32, "accountMappings": {"ledgerAccountId": derived}},  # not on the curve
+        {"finId": alice.fin_id, "accountMappings": {"custodyAccountId": ""}},
         {"finId": "xyz", "accountMappings": {"ledgerAccountId": derived}},
     ):
         status, error = await api.post("/mapping/owners", bad, key=None)
         assert status == 400 and error["error"], (bad, error)
+    status, error = await api.post("/mapping/owners", {"finId": "0xz1", "accountMappings": {"a": "b"}}, key=None)
+    assert status == 400 and "hexadecimal" in error["error"]
     status, listed = await api.get(f"/mapping/owners?finIds={alice.fin_id}")
     assert status == 200 and listed == [
         {"finId": alice.fin_id, "status": "active", "accountMappings": mapped["accountMappings"]}
@@ -441,6 +453,28 @@ async def test_mapping_api_validates_and_is_used_for_ledger_accounts(api: Adapte
     assert error_of(await api.run("/assets/issue", issue))["code"] == 7010
     issue["destination"] = {**destination, "ledgerAccount": {"type": "walletAccount", "address": derived}}
     assert receipt_of(await api.run("/assets/issue", issue))["destination"] == issue["destination"]
+
+
+async def test_mapping_takes_owners_as_routers_register_them(api: AdapterClient) -> None:
+    """Routers' owners: short hex finIds, account fields of their own (kept and returned as given), and
+    ``status: inactive`` that removes the mapping from every later query. A finId that is no key gets no derived
+    account (nothing is provisioned for it) and moves nothing."""
+    short = "aabb01"
+    body = {"finId": short, "accountMappings": {"custodyAccountId": "cust-42"}}
+    status, mapped = await api.post("/mapping/owners", body, key=None)
+    assert status == 200 and mapped["accountMappings"] == {"custodyAccountId": "cust-42"}, mapped
+    assert mapped["credentialStatus"] == "skipped", "no account is derived from a finId that is no key"
+    status, mapped = await api.post("/mapping/owners", {**body, "finId": "AABB02"}, key=None)
+    assert status == 200 and mapped["finId"] == "aabb02"
+    status, listed = await api.get("/mapping/owners?finIds=aabb01,aabb02")
+    assert status == 200 and [o["finId"] for o in listed] == ["aabb01", "aabb02"]
+    assert listed[0]["accountMappings"] == {"custodyAccountId": "cust-42"}
+    status, gone = await api.post("/mapping/owners", {**body, "status": "inactive"}, key=None)
+    assert status == 200 and gone["status"] == "inactive"
+    status, listed = await api.get("/mapping/owners?finIds=aabb01,aabb02")
+    assert [o["finId"] for o in listed] == ["aabb02"], "an inactive owner is in no later answer"
+    status, listed = await api.get("/mapping/owners")
+    assert "aabb01" not in [o["finId"] for o in listed]
 
 
 def _checksummed(address: str) -> str:
@@ -535,6 +569,50 @@ def test_the_served_document_matches_what_is_served_and_nothing_errs(served: Ser
         pytest.skip("the same document and plugin as on the embedded chain")
     url = served.process.url
     run_schemathesis(f"{url}/openapi.json", url, f"Authorization: Bearer {served.process.token}")
+
+
+# -- as FinP2P routers really call it -----------------------------------------------------------------------------
+async def test_an_issue_comes_with_an_empty_signature_or_a_buyers_primary_sale(api: AdapterClient) -> None:
+    """An issue moves no one's existing units: the asset manager's own issue comes with ``signature: {}``; a
+    PrimarySale is verified as its buyer's, who need not be the destination (reference routers name the issuer),
+    and must sell exactly these units."""
+    asset = await api.create_asset()
+    alice, buyer = Investor.new(), Investor.new()
+
+    def issue(quantity: int, signature: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "nonce": signature.get("template", {}).get("message", {}).get("nonce") or nonce(),
+            "destination": api.account(alice.fin_id, asset),
+            "quantity": str(quantity),
+            "settlementRef": "",
+            "signature": signature,
+        }
+
+    assert receipt_of(await api.run("/assets/issue", issue(10, {})))["quantity"] == "10"
+    n = nonce()
+    sale = buyer.buys(ISSUER, asset, 5, n)
+    assert receipt_of(await api.run("/assets/issue", {**issue(5, sale), "nonce": n}))["quantity"] == "5"
+    other = buyer.buys(ISSUER, asset, 5, n)  # the buyer's template for 5, sent for 6
+    assert error_of(await api.run("/assets/issue", {**issue(6, other), "nonce": n}))["code"] == 4
+    forged = json.loads(json.dumps(sale))
+    forged["template"]["message"]["asset"]["amount"] = "7"  # no longer what the buyer signed
+    assert error_of(await api.run("/assets/issue", {**issue(7, forged), "nonce": n}))["code"] == 4
+    assert (await api.balance(asset, alice.fin_id))["available"] == 15
+    unknown = {**issue(1, {}), "destination": api.account(alice.fin_id, f"bank-z:102:{uuid.uuid4()}")}
+    assert error_of(await api.run("/assets/issue", unknown))["code"] == 6008, "an operation result, not a 4xx"
+
+
+async def test_empty_settlement_refs_and_plan_ids_are_absent_not_invalid(api: AdapterClient) -> None:
+    """Routers send ``settlementRef: ""`` and an execution context with an empty plan id when they have none."""
+    asset, alice, bob = await funded(api)
+    body = api.transfer_body(asset, alice, bob.fin_id, 3)
+    body |= {"settlementRef": "", "executionContext": {"executionPlanId": "", "instructionSequenceNumber": 0}}
+    moved = receipt_of(await api.run("/assets/transfer", body))
+    assert moved["quantity"] == "3" and not moved.get("tradeDetails", {}).get("executionContext"), moved
+    with_plan = api.transfer_body(asset, alice, bob.fin_id, 2)
+    with_plan["executionContext"] = {"executionPlanId": "plan-1", "instructionSequenceNumber": 2}
+    moved = receipt_of(await api.run("/assets/transfer", with_plan))
+    assert moved["tradeDetails"]["executionContext"]["executionPlanId"] == "plan-1"
 
 
 # -- crash and restart -----------------------------------------------------------------------------------------------

@@ -159,7 +159,8 @@ class AdapterApp:
         body = await self._body(request, "getBalance")
         owner = body["owner"]
         balance = await self.service.balance(owner["asset"], owner["finId"])
-        return web.json_response({"asset": owner["asset"], "balance": str(balance.available + balance.held)})
+        # The units the owner can spend: what a router asks before it moves them (held units are not).
+        return web.json_response({"asset": owner["asset"], "balance": str(balance.available)})
 
     async def balance_info(self, request: web.Request) -> web.StreamResponse:
         body = await self._body(request, "balance")

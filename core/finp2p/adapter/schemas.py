@@ -153,11 +153,16 @@ SIGNATURE: Schema = {
         "hashFunc": HASH_FUNCTION,
     },
 }
+#: The buyer's signature on an issue, or ``{}``: routers send an empty one for the asset manager's own issue (it
+#: moves no one's existing units), and a buyer-signed PrimarySale otherwise.
+ISSUE_SIGNATURE: Schema = {"anyOf": [{"type": "object", "maxProperties": 0}, SIGNATURE]}
+#: What routers send empty when they have none (``settlementRef: ""``, an execution plan id): taken as absent.
+MAYBE_TEXT: Schema = {"type": "string", "maxLength": 1024}
 EXECUTION_CONTEXT: Schema = {
     "type": "object",
     "required": ["executionPlanId", "instructionSequenceNumber"],
     "properties": {
-        "executionPlanId": TEXT,
+        "executionPlanId": MAYBE_TEXT,
         "instructionSequenceNumber": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1},
     },
 }
@@ -190,8 +195,8 @@ REQUESTS: dict[str, Schema] = {
         nonce=NONCE,
         destination=ACCOUNT,
         quantity=QUANTITY,
-        settlementRef=TEXT,
-        signature=SIGNATURE,
+        settlementRef=MAYBE_TEXT,
+        signature=ISSUE_SIGNATURE,
         executionContext=EXECUTION_CONTEXT,
     ),
     "transfer": _request(
@@ -200,7 +205,7 @@ REQUESTS: dict[str, Schema] = {
         source=ACCOUNT,
         destination=ACCOUNT,
         quantity=QUANTITY,
-        settlementRef=TEXT,
+        settlementRef=MAYBE_TEXT,
         signature=SIGNATURE,
         executionContext=EXECUTION_CONTEXT,
     ),
@@ -210,7 +215,7 @@ REQUESTS: dict[str, Schema] = {
         operationId=OPERATION_ID,
         source=ACCOUNT,
         quantity=QUANTITY,
-        settlementRef=TEXT,
+        settlementRef=MAYBE_TEXT,
         signature=SIGNATURE,
         executionContext=EXECUTION_CONTEXT,
     ),
@@ -340,7 +345,8 @@ REQUESTS["planProposalStatus"] = _request(
 )
 REQUESTS["createOwnerMapping"] = _request(
     ["finId", "accountMappings"],
-    finId=FIN_ID,
+    # Any hexadecimal string (routers' test owners have short ones), checked by the server with that message.
+    finId={"type": "string", "minLength": 1, "maxLength": 256},
     status={"type": "string", "enum": ["active", "inactive"]},
     accountMappings={"type": "object", "minProperties": 1, "additionalProperties": {"type": "string"}},
 )

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 import time
 import uuid
 from typing import Any
@@ -40,6 +41,7 @@ from finp2p.plugins import PluginManager
 from finp2p.store import Store
 from finp2p.store.models import AdapterOperationRow, AdapterOwnerRow, AdapterPlanRow
 
+_HEX = re.compile(r"[0-9a-fA-F]{1,66}")
 log = logging.getLogger(__name__)
 
 #: Operations the compliance hooks are asked about (as on the primary node).
@@ -537,15 +539,31 @@ class AdapterService:
 
     # -- account mapping -----------------------------------------------------------------------------------------
     async def map_owner(self, fin_id: str, accounts: dict[str, str], status: str) -> dict[str, Any]:
-        """Create or update a FinID's ledger accounts; each checked by the ledger plugin (FP7010 otherwise)."""
-        fin_id = check_point(fin_id)
+        """Create, update or (``status: inactive``) remove a FinID's accounts.
+
+        As routers register owners: any hexadecimal finId up to 66 digits (test routers use short ones; FP7010 for
+        one that is not hex), account fields beyond the ledger's kept as given (the declared ones checked by the
+        ledger plugin, FP7010 otherwise). The account the ledger derives from a finId counts only for a finId that
+        is a key (a point on secp256k1): nothing is provisioned, and no units move, for any other."""
+        fin_id = _mapping_fin_id(fin_id)
         if not accounts:
             raise FinP2PError(ErrorCode.OPERATION_INVALID, "accountMappings is empty: give at least one account")
-        checked = {name: self.ledger.check_account(name, value) for name, value in accounts.items()}
-        derived = self.ledger.account_of(fin_id)
-        # The ledger derives the FinID's own account; an account it did not derive is recorded for requests to
-        # name, but holds nothing this adapter moves, so nothing is provisioned for it.
-        own = all(derived.get(name) == value for name, value in checked.items())
+        declared = {f["field"] for f in self.ledger.account_fields()}
+        checked: dict[str, str] = {}
+        for name, value in accounts.items():
+            if name in declared:
+                checked[name] = self.ledger.check_account(name, value)
+            elif isinstance(value, str) and value.strip() and len(name) <= 128 and len(value) <= 1024:
+                checked[name] = value  # a field of the router's own (e.g. custodyAccountId): kept, not interpreted
+            else:
+                raise FinP2PError(ErrorCode.OPERATION_INVALID, f"account field {name[:40]!r} needs a non-empty value")
+        if status == "inactive":  # the owner's mapping goes: no later query returns it
+            await self.store.run(lambda s: _delete_owner(s, fin_id))
+            return {"finId": fin_id, "status": "inactive", "accountMappings": checked}
+        derived = self._derived_accounts(fin_id)
+        # An account the ledger did not derive is recorded for requests to name, but holds nothing this adapter
+        # moves, so nothing is provisioned for it.
+        own = bool(derived) and all(derived.get(name) == value for name, value in checked.items() if name in declared)
 
         def write(s: Session) -> None:
             row = s.get(AdapterOwnerRow, fin_id) or AdapterOwnerRow(
@@ -563,11 +581,19 @@ class AdapterService:
             "credentialStatus": "existing" if own else "skipped",
         }
 
+    def _derived_accounts(self, fin_id: str) -> dict[str, str]:
+        """The accounts the ledger derives from ``fin_id``: none unless it is a key someone can sign with."""
+        try:
+            check_point(fin_id)
+        except FinP2PError:
+            return {}
+        return self.ledger.account_of(fin_id)
+
     async def owners(self, fin_ids: list[str] | None) -> list[dict[str, Any]]:
         def read(s: Session) -> list[AdapterOwnerRow]:
             query = select(AdapterOwnerRow).order_by(col(AdapterOwnerRow.fin_id))
             if fin_ids is not None:
-                query = query.where(col(AdapterOwnerRow.fin_id).in_(fin_ids))
+                query = query.where(col(AdapterOwnerRow.fin_id).in_([f.lower() for f in fin_ids]))
             return list(s.exec(query).all())
 
         return [
@@ -576,11 +602,13 @@ class AdapterService:
         ]
 
     async def accounts_of(self, fin_id: str) -> dict[str, str]:
-        """The FinID's mapped accounts when it has an active mapping, else the ones the ledger derives."""
+        """The FinID's ledger accounts (the fields the ledger declares) when it has an active mapping, else the ones
+        the ledger derives."""
         row = await self.store.run(lambda s: s.get(AdapterOwnerRow, fin_id))
         if row is not None and row.status == "active":
-            return dict(json.loads(row.accounts))
-        return self.ledger.account_of(fin_id)
+            declared = {f["field"] for f in self.ledger.account_fields()}
+            return {k: v for k, v in json.loads(row.accounts).items() if k in declared}
+        return self._derived_accounts(fin_id)
 
     async def _check_ledger_account(self, fin_id: str, address: str) -> None:
         accounts = await self.accounts_of(fin_id)
@@ -591,6 +619,18 @@ class AdapterService:
                 f"ledger account {address} is not FinID {fin_id[:16]}…'s (its accounts: "
                 f"{', '.join(accounts.values())})",
             )
+
+
+def _mapping_fin_id(fin_id: Any) -> str:
+    if not isinstance(fin_id, str) or not _HEX.fullmatch(fin_id):
+        raise FinP2PError(ErrorCode.OPERATION_INVALID, "finId must be a hexadecimal string (at most 66 digits)")
+    return fin_id.lower()
+
+
+def _delete_owner(s: Session, fin_id: str) -> None:
+    row = s.get(AdapterOwnerRow, fin_id)
+    if row is not None:
+        s.delete(row)
 
 
 def _set(s: Session, cid: str, **values: Any) -> None:

@@ -153,8 +153,15 @@ def prepare(ledger: Ledger, operation: str, body: dict[str, Any], cid: str, now:
     operation_id = str(body.get("operationId") or cid)
     if operation == "issue":
         assert dst is not None
-        _, terms = signed_terms(body, dst)  # the buyer's, checked here: issuing takes no owner's consent
-        leg = router_templates.issue_leg(terms, signer=dst, destination=dst, asset_id=asset_id, quantity=quantity)
+        # Issuing moves no one's existing units: the asset manager's own issue comes with ``signature: {}``; a
+        # buyer's PrimarySale is verified as its buyer's (who need not be the destination) and kept with the issue.
+        if body.get("signature"):
+            sold = router_templates.read(body["signature"].get("template"))
+            buyer = router_templates.issue_buyer(sold, asset_id, quantity)
+            _, terms = signed_terms(body, buyer)
+            leg = router_templates.issue_leg(
+                terms, signer=buyer, destination=buyer, asset_id=asset_id, quantity=quantity
+            )
     elif operation == "payout" and dst is None:
         assert src is not None
         kind = OperationType.REDEEM
@@ -181,7 +188,14 @@ def prepare(ledger: Ledger, operation: str, body: dict[str, Any], cid: str, now:
         expiry=expiry,
         consent=consent,
     )
-    return Prepared(request, source, destination, body.get("executionContext"), leg, terms)
+    return Prepared(request, source, destination, _context(body.get("executionContext")), leg, terms)
+
+
+def _context(context: Any) -> dict[str, Any] | None:
+    """The request's execution context; one with an empty plan id (routers send it when there is no plan) is none."""
+    if not isinstance(context, dict) or not str(context.get("executionPlanId", "")).strip():
+        return None
+    return context
 
 
 def _require_redemption(terms: Terms) -> None:

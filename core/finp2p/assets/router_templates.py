@@ -278,6 +278,15 @@ def authorising_leg(
     raise _invalid(f"the signed {terms.kind} template authorises something else ({'; '.join(mismatches)})")
 
 
+def issue_buyer(terms: Terms, asset_id: str, quantity: int) -> str:
+    """Who buys ``quantity`` of ``asset_id`` in a primary sale's template: the receiver of its asset leg, the party
+    whose signature it must carry. FP7009 when it sells no such units."""
+    for leg in terms.legs:
+        if leg.name == "asset" and leg.asset_id == asset_id and leg.amount == quantity and leg.receiver:
+            return leg.receiver
+    raise _invalid(f"the signed {terms.kind} template does not sell {quantity} of {asset_id}")
+
+
 def issue_leg(terms: Terms, *, signer: str, destination: str, asset_id: str, quantity: int) -> Leg:
     """The asset leg of a primary sale to ``destination``: the units it receives, signed by a party of the
     template. FP7009 otherwise."""
