@@ -204,3 +204,57 @@ def test_a_replaced_acl_backend_is_used(tmp_path: Path, good_plugin_site: Path) 
         assert rules == [{"subject": "org:friend", "action": "read", "resource": "own:102:*"}], "listed from the file"
     finally:
         n.stop_all()
+
+
+def test_the_rest_api_grants_and_withdraws_access_as_the_command_does(net: Net) -> None:
+    """bank-a's own application shares a user's record with bank-c through the REST API (as `finp2p data share`
+    does), bank-c reads it, the application withdraws the access, bank-c is refused; bad requests are 400 with the
+    field named, another organization's record is not bank-a's to share."""
+    import urllib.error
+    import urllib.request
+
+    from tests.support.ports import free_port
+
+    zoe = "bank-a:101:zoe"
+    assert (
+        net.cli(
+            "bank-a", "data", "put", zoe, "--body", json.dumps({"legal_name": "Zoe", "kyc_status": "verified"})
+        ).returncode
+        == 0
+    )
+    config = net.org_config("bank-a")
+    config.write_text(config.read_text() + f"\n[api]\nport = {free_port()}\n")
+    net.orgs["bank-a"].stop()
+    node = net.start_org("bank-a")
+    token = net.cli("bank-a", "api", "token", "kyc-desk").stdout.strip()
+
+    def post(path: str, body: Any) -> tuple[int, Any]:
+        req = urllib.request.Request(
+            node.info["api"] + path,
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read())
+
+    assert get(net, "bank-c", zoe)[0] != 0, "not shared yet"
+    status, body = post(f"/v1/data/{zoe}/share", {"org_id": "bank-c"})
+    assert (status, body) == (200, {"resource_id": zoe, "org_id": "bank-c", "mode": "pull"}), body
+    code, out, _ = get(net, "bank-c", zoe)
+    assert code == 0 and json.loads(out)["data"]["kyc_status"] == "verified"
+    status, body = post(f"/v1/data/{zoe}/unshare", {"org_id": "bank-c"})
+    assert status == 200 and body["withdrawn"] is True, body
+    code, _, err = get(net, "bank-c", zoe)
+    assert code != 0 and "FP5001" in err
+
+    for bad in ({"org_id": "Bank C!"}, {"org_id": "bank-c", "push": "yes"}, {"org_id": "bank-c", "extra": 1}, []):
+        status, body = post(f"/v1/data/{zoe}/share", bad)
+        assert status == 400 and body["error"]["code"] in ("FP2001", "FP7010"), (bad, body)
+    status, body = post("/v1/data/bank-b:101:someone/share", {"org_id": "bank-c"})
+    assert status == 403 and body["error"]["code"] == "FP5001", body
+    status, body = post("/v1/data/bank-b:101:someone/unshare", {"org_id": "bank-c"})
+    assert status == 403, body

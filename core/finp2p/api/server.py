@@ -14,12 +14,13 @@ from finp2p.api import assets_api, tokens
 from finp2p.api.assets_api import MAX_BODY, AssetRoutes
 from finp2p.assets.service import AssetService
 from finp2p.edge import http
-from finp2p.edge.identifiers import TOKEN
+from finp2p.edge.identifiers import ORG_ID, TOKEN
 from finp2p.edge.limits import DEFAULT_LIMITS, ServerLimits
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.network.idempotency import IdempotencyStore
 from finp2p.privacy import records, sharing
 from finp2p.privacy.acl import AclBackend
+from finp2p.resource_id import ResourceId
 from finp2p.stack import NetworkStack
 from finp2p.store import Store
 
@@ -49,6 +50,32 @@ RECORD_SCHEMA = {
         "version": {"type": "integer", "minimum": 1},
         "data": {"type": "object"},
         "replica": {"type": "boolean"},
+    },
+}
+
+ORG_ID_SCHEMA = {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{1,62}$"}
+SHARE_SCHEMA = {
+    "type": "object",
+    "required": ["org_id"],
+    "properties": {"org_id": ORG_ID_SCHEMA, "push": {"type": "boolean", "default": False}},
+    "additionalProperties": False,
+}
+UNSHARE_SCHEMA = {
+    "type": "object",
+    "required": ["org_id"],
+    "properties": {"org_id": ORG_ID_SCHEMA},
+    "additionalProperties": False,
+}
+SHARED = {
+    "type": "object",
+    "required": ["resource_id", "org_id"],
+    "properties": {
+        "resource_id": {"type": "string"},
+        "org_id": {"type": "string"},
+        "mode": {"type": "string", "enum": ["pull", "push"]},
+        "withdrawn": {"type": "boolean"},
+        "push_stopped": {"type": "boolean"},
+        "replica_deleted": {"type": "boolean"},
     },
 }
 
@@ -135,6 +162,32 @@ def openapi() -> dict[str, Any]:
                     },
                 },
             },
+            "/v1/data/{resource_id}/share": {
+                "post": {
+                    "operationId": "shareData",
+                    "parameters": [rid, assets_api.IDEMPOTENCY_KEY],
+                    "description": "Let another organization read one of this organization's records: by pull (it "
+                    "is told, then asks, each request checked) or by push (it keeps a replica that follows updates).",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": SHARE_SCHEMA}}},
+                    "responses": {
+                        "200": {"description": "access granted", "content": {"application/json": {"schema": SHARED}}},
+                        **_errors(400, 401, 403, 404, 502, 504),
+                    },
+                }
+            },
+            "/v1/data/{resource_id}/unshare": {
+                "post": {
+                    "operationId": "unshareData",
+                    "parameters": [rid, assets_api.IDEMPOTENCY_KEY],
+                    "description": "Withdraw an organization's access: effective on its next request; pushes stop; "
+                    "it is asked to delete its replica.",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": UNSHARE_SCHEMA}}},
+                    "responses": {
+                        "200": {"description": "access withdrawn", "content": {"application/json": {"schema": SHARED}}},
+                        **_errors(400, 401, 403, 404),
+                    },
+                }
+            },
             **assets_api.paths(_errors),
         },
     }
@@ -215,12 +268,41 @@ class Api:
         version = await sharing.update(self.store, self.acl, str(self.stack.identity.org_id), resource_id, body)
         return web.json_response({"resource_id": resource_id, "version": version})
 
+    async def _share(self, request: web.Request) -> web.Response:
+        """What ``finp2p data share`` does, for the organization's own applications."""
+        resource_id = request.match_info["resource_id"]
+        body = _access_body(await http.json_body(request, max_bytes=MAX_BODY), {"org_id", "push"})
+        push = body.get("push", False)
+        if not isinstance(push, bool):
+            raise FinP2PError(ErrorCode.OPERATION_INVALID, "push must be true (a replica) or false (by pull)")
+        assert self.stack.discovery is not None
+        answer = await sharing.share(
+            self.store, self.acl, self.stack.messenger, self.stack.discovery, resource_id, body["org_id"], push=push
+        )
+        return web.json_response({k: answer[k] for k in ("resource_id", "org_id", "mode")})
+
+    async def _unshare(self, request: web.Request) -> web.Response:
+        """What ``finp2p data unshare`` does, for the organization's own applications."""
+        resource_id = request.match_info["resource_id"]
+        body = _access_body(await http.json_body(request, max_bytes=MAX_BODY), {"org_id"})
+        assert self.stack.discovery is not None
+        owner = str(self.stack.identity.org_id)
+        if ResourceId.parse(resource_id).org_id != owner:
+            raise FinP2PError(ErrorCode.ACL_DENIED, f"{resource_id} belongs to another organization")
+        return web.json_response(
+            await sharing.unshare(
+                self.store, self.acl, self.stack.messenger, self.stack.discovery, resource_id, body["org_id"]
+            )
+        )
+
     async def start(self, host: str, port: int, limits: ServerLimits = DEFAULT_LIMITS) -> str:
         app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY)
         app.router.add_get("/openapi.json", self._openapi)
         app.router.add_get("/v1/health", self._health)
         app.router.add_get("/v1/data/{resource_id}", self._get_data)
         app.router.add_put("/v1/data/{resource_id}", self._put_data)
+        app.router.add_post("/v1/data/{resource_id}/share", self._share)
+        app.router.add_post("/v1/data/{resource_id}/unshare", self._unshare)
         if self.assets is not None:
             AssetRoutes(self.assets, self.store, self.acl, str(self.stack.identity.org_id)).add_to(app)
         self._runner = http.runner(app, limits)
@@ -233,3 +315,14 @@ class Api:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+def _access_body(body: Any, fields: set[str]) -> dict[str, Any]:
+    """A share or unshare request: an object with a well-formed ``org_id`` and nothing it does not know."""
+    if not isinstance(body, dict):
+        raise FinP2PError(ErrorCode.OPERATION_INVALID, 'the body is a JSON object: {"org_id": "bank-b"}')
+    unknown = sorted(set(body) - fields)
+    if unknown:
+        raise FinP2PError(ErrorCode.OPERATION_INVALID, f"unknown fields {', '.join(unknown)[:200]}")
+    ORG_ID.check(body.get("org_id"), "org_id")
+    return body
