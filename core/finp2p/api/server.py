@@ -171,7 +171,7 @@ def openapi() -> dict[str, Any]:
                     "requestBody": {"required": True, "content": {"application/json": {"schema": SHARE_SCHEMA}}},
                     "responses": {
                         "200": {"description": "access granted", "content": {"application/json": {"schema": SHARED}}},
-                        **_errors(400, 401, 403, 404, 502, 504),
+                        **_errors(400, 401, 403, 404, 409, 502, 504),
                     },
                 }
             },
@@ -184,7 +184,7 @@ def openapi() -> dict[str, Any]:
                     "requestBody": {"required": True, "content": {"application/json": {"schema": UNSHARE_SCHEMA}}},
                     "responses": {
                         "200": {"description": "access withdrawn", "content": {"application/json": {"schema": SHARED}}},
-                        **_errors(400, 401, 403, 404),
+                        **_errors(400, 401, 403, 404, 409, 502, 504),
                     },
                 }
             },

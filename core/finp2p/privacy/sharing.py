@@ -93,10 +93,10 @@ async def share(
     owner = str(messenger.org_id)
     if ResourceId.parse(resource_id).org_id != owner:
         raise FinP2PError(ErrorCode.ACL_DENIED, f"{resource_id} belongs to another organization")
+    address = (await discovery.org(org_id)).addresses[0]  # an organization of the network, before any grant
     await acl.grant(AclRule(f"org:{org_id}", "read", resource_id))
     await _notify(messenger, discovery, owner, org_id, resource_id, granted=True)
     topic = data_topic(resource_id) if push else announce_topic(org_id)
-    address = (await discovery.org(org_id)).addresses[0]
     answer = await messenger.request(
         address, "private.offer", {"resource_id": resource_id, "topic": topic}, recipient=org_id, attempts=3
     )
