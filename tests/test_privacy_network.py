@@ -251,7 +251,8 @@ def test_the_rest_api_grants_and_withdraws_access_as_the_command_does(net: Net) 
     code, _, err = get(net, "bank-c", zoe)
     assert code != 0 and "FP5001" in err
 
-    for bad in ({"org_id": "Bank C!"}, {"org_id": "bank-c", "push": "yes"}, {"org_id": "bank-c", "extra": 1}, []):
+    bads: list[Any] = [{"org_id": "Bank C!"}, {"org_id": "bank-c", "push": "yes"}, {"org_id": "bank-c", "extra": 1}, []]
+    for bad in bads:
         status, body = post(f"/v1/data/{zoe}/share", bad)
         assert status == 400 and body["error"]["code"] in ("FP2001", "FP7010"), (bad, body)
     status, body = post("/v1/data/bank-b:101:someone/share", {"org_id": "bank-c"})

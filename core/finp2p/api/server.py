@@ -87,6 +87,24 @@ def _errors(*statuses: int) -> dict[str, Any]:
     }
 
 
+def _access_route(
+    rid: dict[str, Any], operation_id: str, description: str, body: dict[str, Any], answer: str
+) -> dict[str, Any]:
+    """A route that grants or withdraws another organization's access to one of this organization's records."""
+    return {
+        "post": {
+            "operationId": operation_id,
+            "parameters": [rid, assets_api.IDEMPOTENCY_KEY],
+            "description": description,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            "responses": {
+                "200": {"description": answer, "content": {"application/json": {"schema": SHARED}}},
+                **_errors(400, 401, 403, 404, 409, 502, 504),
+            },
+        }
+    }
+
+
 def openapi() -> dict[str, Any]:
     rid = {
         "name": "resource_id",
@@ -162,32 +180,22 @@ def openapi() -> dict[str, Any]:
                     },
                 },
             },
-            "/v1/data/{resource_id}/share": {
-                "post": {
-                    "operationId": "shareData",
-                    "parameters": [rid, assets_api.IDEMPOTENCY_KEY],
-                    "description": "Let another organization read one of this organization's records: by pull (it "
-                    "is told, then asks, each request checked) or by push (it keeps a replica that follows updates).",
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": SHARE_SCHEMA}}},
-                    "responses": {
-                        "200": {"description": "access granted", "content": {"application/json": {"schema": SHARED}}},
-                        **_errors(400, 401, 403, 404, 409, 502, 504),
-                    },
-                }
-            },
-            "/v1/data/{resource_id}/unshare": {
-                "post": {
-                    "operationId": "unshareData",
-                    "parameters": [rid, assets_api.IDEMPOTENCY_KEY],
-                    "description": "Withdraw an organization's access: effective on its next request; pushes stop; "
-                    "it is asked to delete its replica.",
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": UNSHARE_SCHEMA}}},
-                    "responses": {
-                        "200": {"description": "access withdrawn", "content": {"application/json": {"schema": SHARED}}},
-                        **_errors(400, 401, 403, 404, 409, 502, 504),
-                    },
-                }
-            },
+            "/v1/data/{resource_id}/share": _access_route(
+                rid,
+                "shareData",
+                "Let another organization read one of this organization's records: by pull (it is told, then asks, "
+                "each request checked) or by push (it keeps a replica that follows updates).",
+                SHARE_SCHEMA,
+                "access granted",
+            ),
+            "/v1/data/{resource_id}/unshare": _access_route(
+                rid,
+                "unshareData",
+                "Withdraw an organization's access: effective on its next request; pushes stop; it is asked to "
+                "delete its replica.",
+                UNSHARE_SCHEMA,
+                "access withdrawn",
+            ),
             **assets_api.paths(_errors),
         },
     }
