@@ -75,6 +75,7 @@ class AdapterService:
         settings: Settings | None = None,
     ) -> None:
         self.ledger = ledger
+        self._fields: frozenset[str] | None = None
         self.store = store
         self.key = key
         self.plugins = plugins
@@ -548,7 +549,7 @@ class AdapterService:
         fin_id = _mapping_fin_id(fin_id)
         if not accounts:
             raise FinP2PError(ErrorCode.OPERATION_INVALID, "accountMappings is empty: give at least one account")
-        declared = {f["field"] for f in self.ledger.account_fields()}
+        declared = self._declared_fields()
         checked: dict[str, str] = {}
         for name, value in accounts.items():
             if name in declared:
@@ -581,6 +582,12 @@ class AdapterService:
             "credentialStatus": "existing" if own else "skipped",
         }
 
+    def _declared_fields(self) -> frozenset[str]:
+        """The account fields the ledger declares (they do not change while it runs: read once)."""
+        if self._fields is None:
+            self._fields = frozenset(f["field"] for f in self.ledger.account_fields())
+        return self._fields
+
     def _derived_accounts(self, fin_id: str) -> dict[str, str]:
         """The accounts the ledger derives from ``fin_id``: none unless it is a key someone can sign with."""
         try:
@@ -591,7 +598,9 @@ class AdapterService:
 
     async def owners(self, fin_ids: list[str] | None) -> list[dict[str, Any]]:
         def read(s: Session) -> list[AdapterOwnerRow]:
-            query = select(AdapterOwnerRow).order_by(col(AdapterOwnerRow.fin_id))
+            # Active owners only: an inactive one is removed (and one an older version kept as inactive, skipped).
+            query = select(AdapterOwnerRow).where(col(AdapterOwnerRow.status) == "active")
+            query = query.order_by(col(AdapterOwnerRow.fin_id))
             if fin_ids is not None:
                 query = query.where(col(AdapterOwnerRow.fin_id).in_([f.lower() for f in fin_ids]))
             return list(s.exec(query).all())
@@ -606,7 +615,7 @@ class AdapterService:
         the ledger derives."""
         row = await self.store.run(lambda s: s.get(AdapterOwnerRow, fin_id))
         if row is not None and row.status == "active":
-            declared = {f["field"] for f in self.ledger.account_fields()}
+            declared = self._declared_fields()
             return {k: v for k, v in json.loads(row.accounts).items() if k in declared}
         return self._derived_accounts(fin_id)
 

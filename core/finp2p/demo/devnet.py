@@ -78,7 +78,7 @@ def _pids(state: dict[str, Any]) -> dict[str, int]:
 def devnet_down(root: Path) -> list[str]:
     """Stop the devnet's processes by their PIDs (SIGTERM, then SIGKILL after 15 s). Returns the names stopped."""
     state = devnet_status(root)
-    pids = _pids(state) if state["processes"] else {}
+    pids = _pids(state)
     stopped = [name for name, pid in pids.items() if processes.alive(pid)]
     for pid in pids.values():
         if processes.alive(pid):

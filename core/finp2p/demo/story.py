@@ -30,6 +30,7 @@ def tell(demo: Demo) -> None:
     if demo.fabric:
         from finp2p.demo.fabric import FabricDevnet, FabricMissing
 
+        demo.say("  … looking for Fabric (its release, and the chaincode built once per version of its sources)")
         try:
             demo.fabric_devnet = FabricDevnet.find(demo.root / "fabric")
         except FabricMissing as exc:

@@ -12,7 +12,7 @@ from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.ledger import Ledger
 from finp2p_fabric.gateway import Gateway, Timeouts
 from finp2p_fabric.identity import Identity
-from finp2p_fabric.ledger import FabricLedger
+from finp2p_fabric.ledger import CHAINCODE_NAME, FabricLedger
 
 
 class FabricSettings(BaseModel):
@@ -29,7 +29,7 @@ class FabricSettings(BaseModel):
     cert: Path = Field(description="The identity's X.509 certificate (PEM), e.g. msp/signcerts/cert.pem.")
     key: Path = Field(description="The identity's P-256 private key (PEM), e.g. msp/keystore/priv_sk.")
     channel: str = Field(pattern=r"^[a-z][a-z0-9.\-]{0,248}$")
-    chaincode: str = Field("finp2p", pattern=r"^[A-Za-z0-9_.+\-]{1,128}$")
+    chaincode: str = Field("finp2p", pattern=f"^{CHAINCODE_NAME}$")
     chain_id: int = Field(0, ge=0, lt=2**256, description="The chain id of the chaincode's EIP-712 domain.")
     timeout_s: float = Field(30.0, gt=0, le=3600, description="Deadline of each endorse, submit and query.")
     commit_timeout_s: float = Field(60.0, gt=0, le=3600, description="How long to wait for a commit (FP6015).")

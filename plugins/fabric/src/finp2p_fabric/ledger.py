@@ -26,8 +26,9 @@ from finp2p_fabric.identity import name_of
 log = logging.getLogger(__name__)
 
 _TX_ID = re.compile(r"[0-9a-f]{64}")
-#: A chaincode name as Fabric's lifecycle accepts it (the profile's own pattern).
-_CHAINCODE = re.compile(r"[A-Za-z0-9_.+\-]{1,128}")
+#: A chaincode name, in a profile or a deployment another party names.
+CHAINCODE_NAME = r"[A-Za-z0-9_.+\-]{1,128}"
+_CHAINCODE = re.compile(CHAINCODE_NAME)
 #: Other organizations' chaincodes this ledger reads (broadcast questions, audits), the oldest dropped beyond.
 MAX_VIEWS = 64
 #: Which operation each chaincode event is.
