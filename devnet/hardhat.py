@@ -1,6 +1,7 @@
 """A Hardhat node on loopback for development and tests: started and stopped by its PID, contracts deployed.
 
-    devnet/hardhat up [--port 8545] [--state DIR]   start a node, deploy the FinP2P contracts, write the profile
+    devnet/hardhat up [--port 8545] [--chain-id N] [--state DIR]
+                                                    start a node, deploy the FinP2P contracts, write the profile
     devnet/hardhat status [--state DIR]             is it running, where, at which height
     devnet/hardhat down [--state DIR]               stop it
 
@@ -50,9 +51,12 @@ def rpc(url: str, method: str, params: list[Any] | None = None, timeout: float =
 class HardhatNode:
     """One Hardhat node process. Its PID, port and log live in ``state_dir``, so another process can stop it."""
 
-    def __init__(self, state_dir: Path = DEFAULT_STATE, port: int = 8545) -> None:
+    def __init__(self, state_dir: Path = DEFAULT_STATE, port: int = 8545, chain_id: int | None = None) -> None:
         self.state_dir = state_dir
         self.port = port
+        #: The chain id the node presents (Hardhat's own, 31337, by default): a test network can be the chain a
+        #: router is configured for (FinP2P's test routers assume 1).
+        self.chain_id = chain_id
         self.pid: int | None = None
 
     @property
@@ -74,7 +78,7 @@ class HardhatNode:
             state = json.loads((state_dir / "node.json").read_text())
         except (OSError, ValueError):
             return None
-        node = cls(state_dir, int(state["port"]))
+        node = cls(state_dir, int(state["port"]), state.get("chain_id"))
         node.pid = int(state["pid"])
         return node if node.alive() else None
 
@@ -95,9 +99,12 @@ class HardhatNode:
         if not NODE.exists() or not HARDHAT.exists():
             raise HardhatError(f"Hardhat is not installed in {EVM}: run `make contracts-deps` first")
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        command = [str(NODE), str(HARDHAT), "node", "--hostname", "127.0.0.1", "--port", str(self.port)]
+        if self.chain_id is not None:
+            command += ["--chain-id", str(self.chain_id)]
         with self.log_path.open("ab") as log:
             process = subprocess.Popen(
-                [str(NODE), str(HARDHAT), "node", "--hostname", "127.0.0.1", "--port", str(self.port)],
+                command,
                 cwd=EVM,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -105,7 +112,8 @@ class HardhatNode:
                 start_new_session=True,  # a Ctrl-C in the caller's terminal is not the node's to receive
             )
         self.pid = process.pid
-        self._state_file.write_text(json.dumps({"pid": self.pid, "port": self.port, "url": self.url}))
+        state = {"pid": self.pid, "port": self.port, "url": self.url, "chain_id": self.chain_id}
+        self._state_file.write_text(json.dumps(state))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
@@ -170,10 +178,20 @@ def deploy(node: HardhatNode, profile_path: Path) -> dict[str, Any]:
     return asyncio.run(work())
 
 
+def _chain_id(text: str) -> int:
+    value = int(text) if text.isdigit() else 0
+    if not 1 <= value <= 2**53 - 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a chain id (a whole number from 1 to 2^53 - 1)")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="devnet/hardhat", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["up", "down", "status"])
     parser.add_argument("--port", type=int, default=8545, help="loopback port of the node (up; default 8545)")
+    parser.add_argument(
+        "--chain-id", type=_chain_id, default=None, help="the chain id the node presents (up; default Hardhat's 31337)"
+    )
     parser.add_argument("--state", type=Path, default=DEFAULT_STATE, help="where the PID, log and key are kept")
     parser.add_argument("--profile", type=Path, default=DEFAULT_PROFILE, help="the ledger profile to write (up)")
     args = parser.parse_args(argv)
@@ -182,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         if running is not None:
             print(f"a Hardhat node runs already: {running.url} (pid {running.pid}); `devnet/hardhat down` stops it")
             return 0
-        node = HardhatNode(args.state, args.port)
+        node = HardhatNode(args.state, args.port, args.chain_id)
         try:
             node.start()
         except HardhatError as exc:

@@ -20,8 +20,12 @@ from web3.providers.eth_tester import AsyncEthereumTesterProvider
 from web3.providers.eth_tester.main import _make_request
 from web3.providers.rpc import AsyncHTTPProvider
 
+from finp2p.errors import ErrorCode, FinP2PError
+
 #: Wei given to an operator account on a development chain (the embedded one, a Hardhat node) when it has none.
 DEV_FUNDING_WEI = 10 * 10**18
+#: The chain id eth-tester gives its chain (an embedded chain's unless its profile says another).
+EMBEDDED_CHAIN_ID = 131277322940537
 
 
 class Reverted(Exception):
@@ -49,11 +53,17 @@ def _raw_revert(exc: BaseException) -> bytes:
 class EmbeddedProvider(AsyncEthereumTesterProvider):
     """eth-tester on py-evm, served on one worker thread, with reverts carrying their data."""
 
-    def __init__(self) -> None:
+    def __init__(self, chain_id: int | None = None) -> None:
         super().__init__()
         from eth_tester.exceptions import TransactionFailed
 
         tester = self.ethereum_tester
+        self.chain_id = chain_id or EMBEDDED_CHAIN_ID
+        if chain_id is not None:
+            # py-evm reads the id from the chain's class (each VM's context, every transaction's check), and
+            # eth-tester answers eth_chainId with a constant: a subclass, and an answer of ours.
+            backend_chain = tester.backend.chain
+            backend_chain.__class__ = type("EmbeddedChain", (type(backend_chain),), {"chain_id": chain_id})
         # eth-tester only decodes Error(string) reverts; anything else should come through as raw bytes.
         tester.backend.is_eip838_error = lambda error: False
         endpoints = {namespace: dict(calls) for namespace, calls in self.api_endpoints.items()}
@@ -67,6 +77,7 @@ class EmbeddedProvider(AsyncEthereumTesterProvider):
                     raise Reverted(_raw_revert(exc)) from None
 
             endpoints["eth"][name] = wrapped
+        endpoints["eth"]["chainId"] = lambda *_: self.chain_id
         self.api_endpoints = endpoints
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="embedded-evm")
 
@@ -139,16 +150,22 @@ class Chain:
 _embedded: dict[str, Chain] = {}
 _embedded_lock = threading.Lock()
 
-#: The chain id eth-tester gives its chain.
-EMBEDDED_CHAIN_ID = 131277322940537
 
-
-def embedded_chain(name: str = "default") -> Chain:
-    """The embedded chain called ``name`` in this process (made on first use): ledgers naming the same one share it."""
+def embedded_chain(name: str = "default", chain_id: int | None = None) -> Chain:
+    """The embedded chain called ``name`` in this process (made on first use): ledgers naming the same one share it.
+    It presents ``chain_id`` (eth-tester's own by default), so a test network can be the chain a router is
+    configured for; FP6016 when the chain of that name was made with another id."""
     with _embedded_lock:
         chain = _embedded.get(name)
         if chain is None:
-            chain = _embedded[name] = Chain(AsyncWeb3(EmbeddedProvider()), embedded=True)
+            chain = _embedded[name] = Chain(AsyncWeb3(EmbeddedProvider(chain_id)), embedded=True)
+        provider = chain.w3.provider
+        if chain_id is not None and isinstance(provider, EmbeddedProvider) and provider.chain_id != chain_id:
+            raise FinP2PError(
+                ErrorCode.LEDGER_PROFILE,
+                f"the embedded chain {name!r} of this process is chain {provider.chain_id}, not {chain_id}: name "
+                "another chain (settings.chain) for another id",
+            )
         return chain
 
 

@@ -63,6 +63,7 @@ def profile_for(chain: Chain, deployment: Deployment, *, confirmations: int = 1)
         settings={
             "backend": "rpc",
             "rpc": chain.url,
+            "chain_id": chain.chain_id,
             "assets_contract": deployment.assets,
             "registry_contract": deployment.registry,
             "deployed_block": deployment.block,

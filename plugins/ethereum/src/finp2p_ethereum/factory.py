@@ -32,6 +32,12 @@ class EthereumSettings(BaseModel):
     backend: Literal["embedded", "rpc"] = "embedded"
     rpc: str | None = Field(None, description="JSON-RPC URL (backend rpc).")
     chain: str = Field("default", description="Which embedded chain of this process (backend embedded).")
+    chain_id: int | None = Field(
+        None,
+        ge=1,
+        le=2**53 - 1,
+        description="The chain id the chain presents (backend embedded; eth-tester's by default) or must have (rpc).",
+    )
     assets_contract: str | None = Field(None, pattern=r"^0x[0-9a-fA-F]{40}$")
     registry_contract: str | None = Field(None, pattern=r"^0x[0-9a-fA-F]{40}$")
     deployed_block: int = Field(0, ge=0)
@@ -67,6 +73,12 @@ def build_ledger(raw: dict[str, Any], context: ComponentContext) -> Ledger:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise FinP2PError(ErrorCode.LEDGER_PROFILE, f"ethereum profile: {problems}") from None
+    if settings.chain_id is not None and settings.ledger_id != f"eip155:{settings.chain_id}":
+        raise FinP2PError(
+            ErrorCode.LEDGER_PROFILE,
+            f"the profile's chain_id {settings.chain_id} is not its ledger id {settings.ledger_id}: make the ledger "
+            f"id eip155:{settings.chain_id}",
+        )
     operator = _operator_key(settings, context)
     deployment = None
     if settings.backend == "rpc":
@@ -82,7 +94,7 @@ def build_ledger(raw: dict[str, Any], context: ComponentContext) -> Ledger:
         if settings.assets_contract and settings.registry_contract:  # a read-only profile may name none
             deployment = Deployment(settings.assets_contract, settings.registry_contract, settings.deployed_block)
     else:
-        chain = embedded_chain(settings.chain)
+        chain = embedded_chain(settings.chain, settings.chain_id)
         if settings.assets_contract and settings.registry_contract:
             deployment = Deployment(settings.assets_contract, settings.registry_contract, settings.deployed_block)
     serving = None
