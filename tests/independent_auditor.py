@@ -9,6 +9,7 @@ Prints one JSON object: each check with ``held`` or why it failed, and whether t
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 import urllib.request
@@ -57,6 +58,18 @@ def party(account: dict[str, Any] | None) -> dict[str, str]:
     return {"accountType": "finId", "finId": account["finId"]} if account else {"accountType": "", "finId": ""}
 
 
+#: The currency codes typed fiat, as docs/receipts.md lists them (the text block after "typed `fiat`").
+_DOC = (Path(__file__).resolve().parent.parent / "docs" / "receipts.md").read_text()
+CURRENCY_CODES = frozenset(_DOC.split("typed `fiat`", 1)[1].split("```text", 1)[1].split("```", 1)[0].split())
+
+
+def asset_type(asset_id: str) -> str:
+    """docs/receipts.md: finp2p for <org>:102:<id>, fiat for the listed currency codes, cryptocurrency otherwise."""
+    if re.fullmatch(r"[^:]+:102:.+", asset_id, re.DOTALL):
+        return "finp2p"
+    return "fiat" if asset_id in CURRENCY_CODES else "cryptocurrency"
+
+
 def message_of(receipt: dict[str, Any]) -> dict[str, Any]:
     context = (receipt.get("tradeDetails") or {}).get("executionContext")
     account: dict[str, Any] = receipt.get("source") or receipt["destination"]
@@ -65,7 +78,7 @@ def message_of(receipt: dict[str, Any]) -> dict[str, Any]:
         "operationType": receipt["operationType"],
         "source": party(receipt.get("source")),
         "destination": party(receipt.get("destination")),
-        "asset": {"assetId": account["asset"]["resourceId"], "assetType": "finp2p"},
+        "asset": {"assetId": account["asset"]["resourceId"], "assetType": asset_type(account["asset"]["resourceId"])},
         "tradeDetails": {
             "executionContext": {
                 "executionPlanId": context["executionPlanId"] if context else "",

@@ -20,6 +20,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 
 from devnet.hardhat import HardhatNode
+from finp2p.assets.asset_types import CURRENCY_CODES, asset_type_of
 from finp2p.assets.receipts import (
     PUBLISHED_DOMAIN,
     TYPES,
@@ -60,7 +61,9 @@ def _account(fin_id: str, asset: str = ASSET) -> dict[str, Any]:
 
 
 # Receipts whose published typed data was hashed with eth-account from Ownera's type definitions and mapping
-# (FinP2P's skeleton adapter's receiptToEIP712Message); the digests are those vectors'.
+# (FinP2P's skeleton adapter's receiptToEIP712Message); the digests are those vectors'. The skeleton types every
+# asset "finp2p"; here a currency code is "fiat" (docs/receipts.md), so the two USD receipts were hashed again with
+# eth-account with that one field changed.
 VECTORS: list[tuple[Receipt, str]] = [
     (
         Receipt(
@@ -116,7 +119,7 @@ VECTORS: list[tuple[Receipt, str]] = [
             None,
             {"executionPlanId": PLAN, "instructionSequenceNumber": 1},
         ),
-        "d38eb88a6bed67ec4c7408fa2c8a8e8fd1665dbe75f93294b4d6e4db9d591d72",
+        "668be7a70c6a28acb469a8e05815d94ce153e5a0c926825bc07388b3d0fc399b",
     ),
     (
         Receipt(
@@ -130,7 +133,7 @@ VECTORS: list[tuple[Receipt, str]] = [
             _account(SRC, "USD"),
             {"executionPlanId": PLAN, "instructionSequenceNumber": 3},
         ),
-        "fc5a0eb8fda0d69139502f23cc0b4886ebf75a36659359cf2d0e3044fdc78658",
+        "48bd5793ff76b0a1d08365435117e38663acc2db28eae5ad32387bc1c9a53c5e",
     ),
     (
         Receipt("rcpt-issue-0002", "issue", ASSET, "1", 0, None, None, _account(DST)),
@@ -227,6 +230,25 @@ def test_receipts_of_each_ledger_operation_name_the_parties_the_spec_gives_them(
         receipt = Receipt.of(tx(operation, SRC if operation != "issue" else None, DST), asset)
         assert (receipt.source_fin_id, receipt.destination_fin_id) == (source, destination), operation
         assert receipt.operation_type == ("release" if operation == "rollback" else operation)
+
+
+def test_receipts_type_the_asset_from_its_id_as_the_documentation_lists_the_codes() -> None:
+    """The signed message's ``assetType`` follows from the asset id alone, by the rule and the code list of
+    docs/receipts.md, so an auditor rebuilds it without the node."""
+    assert [asset_type_of(a) for a in ("bank-a:102:bond", "USD", "EUR", "USDC", "BTC", "usd")] == [
+        "finp2p",
+        "fiat",
+        "fiat",
+        "cryptocurrency",
+        "cryptocurrency",
+        "cryptocurrency",
+    ]
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "receipts.md").read_text()
+    listed = doc.split("typed `fiat`", 1)[1].split("```text", 1)[1].split("```", 1)[0].split()
+    assert frozenset(listed) == CURRENCY_CODES and len(listed) == len(CURRENCY_CODES) == 162
+    paid = LedgerTransaction("eip155:1", "0x" + "bb" * 32, "hold", "op", "USD", 5, True, 3, 1700000000, SRC, None)
+    receipt = Receipt.of(paid, {"resourceId": "USD"})
+    assert receipt.message()["asset"] == {"assetId": "USD", "assetType": "fiat"}
 
 
 def test_profiles_in_bundles_carry_no_secrets(tmp_path: Path) -> None:

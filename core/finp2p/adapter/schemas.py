@@ -4,7 +4,8 @@ The names, fields and shapes are those of FinP2P's ``dlt-adapter-api.yaml`` and 
 as plain JSON Schema (no ``$ref``, no discriminators) so one definition both documents the API (``openapi.json``)
 and validates every request body (a body that does not match is HTTP 400 naming the field). Where the spec leaves a
 value free and this server needs it exact, the schema is stricter and says so: a FinID is 33 compressed bytes, a
-quantity a decimal number.
+quantity a decimal number. Where routers send what the spec's letter does not allow and no one's units are at
+stake, it is looser and says so: an asset id may be a payment asset's code.
 """
 
 from __future__ import annotations
@@ -28,8 +29,19 @@ QUANTITY: Schema = {
     "pattern": r"^[0-9]{1,60}(\.[0-9]{1,30})?$",
     "description": "how many units, in the asset's smallest unit (a whole number on this server's ledgers)",
 }
-NONCE: Schema = {"type": "string", "description": "hex: 24 random bytes and an 8-byte epoch timestamp"}
-RESOURCE_ID: Schema = {"type": "string", "pattern": "^[^:].*:102:.+", "maxLength": 1024}
+NONCE: Schema = {
+    "type": "string",
+    "maxLength": 1024,
+    "description": "hex: 24 random bytes and an 8-byte epoch timestamp",
+}
+#: An asset id is opaque here: a FinP2P id (``<org>:102:<id>``) or a payment asset's code (``USD``, ``USDC``), as
+#: routers name them (the spec's pattern allows the first only); printable ASCII without spaces.
+ASSET_ID: Schema = {
+    "type": "string",
+    "pattern": "^[!-~]+$",
+    "maxLength": 1024,
+    "description": "a FinP2P asset id (<org>:102:<id>), or a currency or token code (USD, USDC)",
+}
 LEDGER_ASSET_IDENTIFIER: Schema = {
     "type": "object",
     "required": ["assetIdentifierType", "network", "tokenId", "standard"],
@@ -43,7 +55,7 @@ LEDGER_ASSET_IDENTIFIER: Schema = {
 ASSET: Schema = {
     "type": "object",
     "required": ["resourceId", "ledgerIdentifier"],
-    "properties": {"resourceId": RESOURCE_ID, "ledgerIdentifier": LEDGER_ASSET_IDENTIFIER},
+    "properties": {"resourceId": ASSET_ID, "ledgerIdentifier": LEDGER_ASSET_IDENTIFIER},
 }
 ACCOUNT: Schema = {
     "type": "object",
@@ -166,7 +178,7 @@ EXECUTION_CONTEXT: Schema = {
         "instructionSequenceNumber": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1},
     },
 }
-OPERATION_ID: Schema = {**TEXT, "maxLength": 1024}
+OPERATION_ID: Schema = {**TEXT, "maxLength": 300}  # as long as the store keeps it
 
 
 def _request(required: list[str], **properties: Schema) -> Schema:
@@ -177,7 +189,7 @@ REQUESTS: dict[str, Schema] = {
     "createAsset": _request(
         ["asset"],
         metadata={"type": "object"},
-        asset={"type": "object", "required": ["resourceId"], "properties": {"resourceId": RESOURCE_ID}},
+        asset={"type": "object", "required": ["resourceId"], "properties": {"resourceId": ASSET_ID}},
         ledgerAssetBinding=LEDGER_ASSET_IDENTIFIER,
         name={"type": "string", "pattern": "^[a-zA-Z0-9\\-_. /]*$", "minLength": 1, "maxLength": 150},
         issuerId={"type": "string", "pattern": "^[^:].*:101:.+", "maxLength": 150},
@@ -254,7 +266,7 @@ REQUESTS: dict[str, Schema] = {
         asset={
             "type": "object",
             "required": ["id", "ledgerIdentifier"],
-            "properties": {"id": RESOURCE_ID, "ledgerIdentifier": LEDGER_ASSET_IDENTIFIER},
+            "properties": {"id": ASSET_ID, "ledgerIdentifier": LEDGER_ASSET_IDENTIFIER},
         },
         nonce=NONCE,
         signature=SIGNATURE,
@@ -266,7 +278,7 @@ REQUESTS: dict[str, Schema] = {
         asset={
             "type": "object",
             "required": ["type"],
-            "properties": {"type": {"type": "string", "enum": ["finp2p", "custom"]}, "resourceId": RESOURCE_ID},
+            "properties": {"type": {"type": "string", "enum": ["finp2p", "custom"]}, "resourceId": ASSET_ID},
         },
         amount=QUANTITY,
         details={"type": "object"},

@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from finp2p.assets.asset_types import asset_type_of
 from finp2p.edge.numbers import parse_quantity
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import eip712, keys
@@ -176,7 +177,7 @@ class Receipt:
             "operationType": self.operation_type,
             "source": _party(self.source_fin_id),
             "destination": _party(self.destination_fin_id),
-            "asset": {"assetId": self.asset_id, "assetType": "finp2p"},
+            "asset": {"assetId": self.asset_id, "assetType": asset_type_of(self.asset_id)},
             "tradeDetails": {
                 "executionContext": {
                     "executionPlanId": str(context.get("executionPlanId", "")),

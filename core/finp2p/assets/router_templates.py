@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from finp2p.assets.asset_types import ASSET_TYPES
 from finp2p.edge.identifiers import FIN_ID
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import eip712
@@ -80,7 +81,6 @@ ASSET_PARTIES = {
     "Redemption": ("seller", "issuer"),
     "Loan": ("borrower", "lender"),
 }
-ASSET_TYPES = frozenset({"finp2p", "fiat", "cryptocurrency"})
 _AMOUNT = re.compile(r"[0-9]{1,78}(\.[0-9]{1,78})?", re.ASCII)
 
 
