@@ -18,6 +18,7 @@ from aiohttp import web
 
 from devnet.fabric import FabricNetwork
 from devnet.hardhat import HardhatNode
+from finp2p.adapter import router
 from finp2p.edge.files import write_private
 from finp2p.identity.keys import SigningKey, eth_address, save_key
 from finp2p.identity.templates import verify_signature
@@ -33,6 +34,7 @@ from tests.support.adapter import (
     wait_for,
 )
 from tests.support.fuzz import run_schemathesis
+from tests.support.ports import free_port
 
 SPEC_OPERATIONS = {
     "approveExecutionPlan",
@@ -114,6 +116,10 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 async def api(served: Served) -> AsyncIterator[AdapterClient]:
     async with aiohttp.ClientSession() as session:
         yield AdapterClient(served.process.url, session, served.ledger_id, served.process.token)
+
+
+#: The operation result's code of a finished operation sent again under a new Idempotency-Key (FP7016).
+REPEATED = 7016
 
 
 def receipt_of(result: dict[str, Any]) -> dict[str, Any]:
@@ -222,7 +228,7 @@ async def test_hold_then_release_and_the_second_release_fails(api: AdapterClient
     assert released["operationType"] == "release" and released["destination"]["finId"] == bob.fin_id
     assert await api.balance(asset, alice.fin_id) == {"current": 60, "available": 60, "held": 0}
     assert await api.balance(asset, bob.fin_id) == {"current": 40, "available": 40, "held": 0}
-    error_of(await api.run("/assets/release", release))  # a new request (new key) for a settled hold
+    assert error_of(await api.run("/assets/release", release))["code"] == REPEATED  # a new key, a settled hold
     assert await api.balance(asset, bob.fin_id) == {"current": 40, "available": 40, "held": 0}
 
 
@@ -278,10 +284,10 @@ async def test_a_hold_id_spent_on_another_hold_is_refused_not_answered_with_its_
     asset, alice, bob = await funded(api)
     hold_id = uuid.uuid4().hex
     first = receipt_of(await api.run("/assets/hold", api.hold_body(asset, alice, bob.fin_id, 10, hold_id)))
-    again = receipt_of(await api.run("/assets/hold", api.hold_body(asset, alice, bob.fin_id, 10, hold_id)))
-    assert again["id"] == first["id"]  # the same hold asked again (a new key, a new signature): its receipt
-    other = error_of(await api.run("/assets/hold", api.hold_body(asset, alice, bob.fin_id, 20, hold_id)))
-    assert other["code"] == 7005 and first["id"] in other["message"]
+    # The same hold asked again (a new key, a new signature), and another hold under its id: both are repeats.
+    for quantity in (10, 20):
+        again = error_of(await api.run("/assets/hold", api.hold_body(asset, alice, bob.fin_id, quantity, hold_id)))
+        assert again["code"] == REPEATED and first["id"] in again["message"], again
     assert await api.balance(asset, alice.fin_id) == {"current": 100, "available": 90, "held": 10}
 
 
@@ -337,7 +343,9 @@ async def test_a_signed_template_authorises_one_operation(api: AdapterClient) ->
     asset, alice, bob = await funded(api)
     body = api.transfer_body(asset, alice, bob.fin_id, 5)
     receipt_of(await api.run("/assets/transfer", body))
-    assert error_of(await api.run("/assets/transfer", body))["code"] == 4  # the same signature, a new key
+    assert error_of(await api.run("/assets/transfer", body))["code"] == REPEATED  # the same signature, a new key
+    other = {**body, "destination": api.account(Investor.new().fin_id, asset)}
+    assert error_of(await api.run("/assets/transfer", other))["code"] == 4  # its signature, for something else
     assert (await api.balance(asset, bob.fin_id))["available"] == 5
 
 
@@ -613,6 +621,203 @@ async def test_empty_settlement_refs_and_plan_ids_are_absent_not_invalid(api: Ad
     with_plan["executionContext"] = {"executionPlanId": "plan-1", "instructionSequenceNumber": 2}
     moved = receipt_of(await api.run("/assets/transfer", with_plan))
     assert moved["tradeDetails"]["executionContext"]["executionPlanId"] == "plan-1"
+
+
+# -- payment assets, repeats, the network a router is configured for ----------------------------------------------
+def payment_asset(api: AdapterClient, code: str) -> dict[str, Any]:
+    """A payment asset as routers name it: its code is its id, bound to an ERC20 token of that code."""
+    identifier = {"assetIdentifierType": "CAIP-19", "network": api.ledger_id, "tokenId": code, "standard": "ERC20"}
+    return {"resourceId": code, "ledgerIdentifier": identifier}
+
+
+def pays(api: AdapterClient, buyer: Investor, seller: str, code: str, amount: int, **fields: Any) -> dict[str, Any]:
+    """``buyer`` pays ``amount`` of ``code`` to ``seller`` for a FinP2P asset (a Buying template's settlement leg),
+    as a hold's body (with ``operationId`` and ``expiry`` in ``fields``) or a transfer's."""
+    n = nonce()
+    settlement = {"assetId": code, "assetType": "fiat", "amount": str(amount)}
+    message = router.message(
+        "Buying", n, giver=seller, receiver=buyer.fin_id, asset_id="bank-x:102:bond", quantity=1, settlement=settlement
+    )
+    account = {"finId": buyer.fin_id, "asset": payment_asset(api, code)}
+    return {
+        "nonce": n,
+        "source": account,
+        "destination": {"finId": seller, "asset": payment_asset(api, code)},
+        "quantity": str(amount),
+        "signature": router.sign(buyer.key, "Buying", message),
+        **fields,
+    }
+
+
+async def test_a_fiat_escrow_flow_as_routers_run_it(api: AdapterClient) -> None:
+    """Routers name payment assets by code (``USD``) and hold, release and roll them back; a settled hold released
+    or rolled back again is refused the same way; receipts type the asset (fiat) and name no escrow destination."""
+    usd = payment_asset(api, "USD")
+    created = await api.run(
+        "/assets/create", {"asset": {"resourceId": "USD"}, "ledgerAssetBinding": usd["ledgerIdentifier"]}
+    )
+    assert created["response"]["ledgerAssetInfo"]["ledgerIdentifier"]["tokenId"] == "USD", created
+    buyer, seller = Investor.new(), Investor.new()
+    issue = {
+        "nonce": nonce(),
+        "destination": {"finId": buyer.fin_id, "asset": usd},
+        "quantity": "1000",
+        "settlementRef": "",
+        "signature": {},
+    }
+    issued = receipt_of(await api.run("/assets/issue", issue))
+    assert issued["proof"]["signature"]["template"]["message"]["asset"] == {"assetId": "USD", "assetType": "fiat"}
+
+    first, second = uuid.uuid4().hex, uuid.uuid4().hex
+    held = receipt_of(
+        await api.run("/assets/hold", pays(api, buyer, seller.fin_id, "USD", 500, operationId=first, expiry=0))
+    )
+    assert held["operationType"] == "hold" and "destination" not in held
+    assert held["proof"]["signature"]["template"]["message"]["asset"]["assetType"] == "fiat"
+    status, spendable = await api.post("/assets/getBalance", {"owner": {"finId": buyer.fin_id, "asset": usd}}, key=None)
+    assert (status, spendable["balance"]) == (200, "500")
+    release = {
+        "operationId": first,
+        "source": {"finId": buyer.fin_id, "asset": usd},
+        "destination": {"finId": seller.fin_id, "asset": usd},
+        "quantity": "300",
+    }
+    released = receipt_of(await api.run("/assets/release", release))  # part of it: the rest goes back to the buyer
+    assert released["operationType"] == "release" and released["quantity"] == "300"
+    assert await api.balance("USD", buyer.fin_id) == {"current": 700, "available": 700, "held": 0}
+    assert await api.balance("USD", seller.fin_id) == {"current": 300, "available": 300, "held": 0}
+
+    receipt_of(await api.run("/assets/hold", pays(api, buyer, seller.fin_id, "USD", 200, operationId=second, expiry=0)))
+    rollback = {"operationId": second, "source": {"finId": buyer.fin_id, "asset": usd}, "quantity": "200"}
+    back = receipt_of(await api.run("/assets/rollback", rollback))
+    assert back["operationType"] == "release" and "destination" not in back
+    refusals = [
+        error_of(await api.run("/assets/release", release)),  # released already
+        error_of(await api.run("/assets/rollback", {**rollback, "operationId": first, "quantity": "500"})),
+        error_of(await api.run("/assets/rollback", rollback)),  # rolled back already
+        error_of(await api.run("/assets/release", {**release, "operationId": second, "quantity": "200"})),
+    ]
+    assert {r["code"] for r in refusals} == {REPEATED}, refusals
+    assert all("settled already" in r["message"] for r in refusals), refusals
+    assert await api.balance("USD", buyer.fin_id) == {"current": 700, "available": 700, "held": 0}
+    assert await api.balance("USD", seller.fin_id) == {"current": 300, "available": 300, "held": 0}
+
+
+async def test_every_operation_repeated_under_a_new_key_is_the_same_business_error(api: AdapterClient) -> None:
+    """One rule: a finished operation is answered with its receipt under its own Idempotency-Key only; under a new
+    key it is FP7016 in the operation result, whatever the operation."""
+    asset = await api.create_asset()
+    alice, bob = Investor.new(), Investor.new()
+    issue = {
+        "nonce": nonce(),
+        "destination": api.account(alice.fin_id, asset),
+        "quantity": "100",
+        "settlementRef": "",
+        "signature": {},
+    }
+    key = uuid.uuid4().hex
+    first = receipt_of(await api.run("/assets/issue", issue, key))
+    assert receipt_of(await api.run("/assets/issue", issue, key)) == first  # its own key: its receipt
+    hold_id, redeem_hold = uuid.uuid4().hex, uuid.uuid4().hex
+    for_redeem = api.redemption_body(asset, alice, 5, operationId=redeem_hold, expiry=0)
+    redeem_from_hold = {k: v for k, v in for_redeem.items() if k != "expiry"} | {"settlementRef": ""}
+    steps = [
+        ("/assets/issue", issue),
+        ("/assets/transfer", api.transfer_body(asset, alice, bob.fin_id, 10)),
+        ("/assets/hold", api.hold_body(asset, alice, bob.fin_id, 10, hold_id)),
+        (
+            "/assets/release",
+            {
+                "operationId": hold_id,
+                "source": api.account(alice.fin_id, asset),
+                "destination": api.account(bob.fin_id, asset),
+                "quantity": "10",
+            },
+        ),
+        ("/assets/redeem", api.redemption_body(asset, alice, 5, settlementRef="")),
+        ("/assets/hold", for_redeem),
+        ("/assets/redeem", redeem_from_hold),
+    ]
+    for path, body in steps[1:]:
+        receipt_of(await api.run(path, body))
+    for path, body in steps:
+        again = error_of(await api.run(path, body))
+        assert again["code"] == REPEATED and "FP7016" in again["message"], (path, again)
+    assert await api.balance(asset, alice.fin_id) == {"current": 70, "available": 70, "held": 0}
+    assert await api.balance(asset, bob.fin_id) == {"current": 20, "available": 20, "held": 0}
+
+
+async def test_business_failures_are_operation_results_on_every_operation_route(api: AdapterClient) -> None:
+    """Where a router expects an operation, a business failure is HTTP 200 with the error in the result; 400 is
+    for a body that does not match the schema."""
+    asset, alice, bob = await funded(api)
+    unknown = f"bank-z:102:{uuid.uuid4()}"
+    assert error_of(await api.run("/assets/create", {"asset": {"resourceId": asset}}))["code"] == 6009
+    hold = api.hold_body(unknown, alice, bob.fin_id, 1, uuid.uuid4().hex)
+    payout = {
+        "source": {"finId": alice.fin_id, "account": {"type": "finId", "finId": alice.fin_id}},
+        "quantity": "1",
+        "asset": {"id": unknown, "ledgerIdentifier": api.asset(unknown)["ledgerIdentifier"]},
+        "nonce": (n := nonce()),
+        "signature": alice.eip712(unknown, 1, ISSUER, n, kind="Redemption"),
+    }
+    for path, body in [
+        ("/assets/transfer", api.transfer_body(unknown, alice, bob.fin_id, 1)),
+        ("/assets/hold", hold),
+        ("/assets/redeem", api.redemption_body(unknown, alice, 1, settlementRef="")),
+        ("/payments/payout", payout),
+    ]:
+        assert error_of(await api.run(path, body))["code"] == 6008, path
+    status, bad = await api.post("/assets/transfer", {"nonce": nonce()})
+    assert status == 400 and bad["code"] == "FP7010", bad
+
+
+@pytest.mark.parametrize("backend", BACKENDS[:2])
+async def test_a_chain_presenting_the_id_a_router_is_configured_for(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """A test router assumes chain id 1: the embedded chain and a Hardhat node present it when their profile (or
+    ``devnet/hardhat up --chain-id 1``) says so; a binding to a network the adapter does not serve stays refused."""
+    profile = tmp_path / "chain-1.toml"
+    node = None
+    org = SigningKey.generate()
+    if backend == "hardhat":
+        node = await asyncio.to_thread(HardhatNode(tmp_path / "hardhat", free_port(), chain_id=1).start)
+        await asyncio.to_thread(deploy_profile, node.url, org, profile)
+    else:
+        save_profile(profile, LedgerProfile("ethereum", "eip155:1", {"backend": "embedded", "chain_id": 1}))
+    save_key(tmp_path / "org.key", org)
+    process = AdapterProcess(tmp_path / "adapter", "--key", str(tmp_path / "org.key"), "--ledger", str(profile)).start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            api = AdapterClient(process.url, session, "eip155:1", process.token)
+            usd = payment_asset(api, "USD")
+            assert usd["ledgerIdentifier"]["network"] == "eip155:1"
+            bound = await api.run(
+                "/assets/create", {"asset": {"resourceId": "USD"}, "ledgerAssetBinding": usd["ledgerIdentifier"]}
+            )
+            assert bound["response"]["ledgerAssetInfo"]["ledgerIdentifier"]["network"] == "eip155:1", bound
+            elsewhere = {**usd["ledgerIdentifier"], "network": "eip155:5"}
+            refused = await api.run("/assets/create", {"asset": {"resourceId": "EUR"}, "ledgerAssetBinding": elsewhere})
+            assert "eip155:5" in error_of(refused)["message"]
+            alice, bob = Investor.new(), Investor.new()
+            issue = {
+                "nonce": nonce(),
+                "destination": {"finId": alice.fin_id, "asset": usd},
+                "quantity": "50",
+                "settlementRef": "",
+                "signature": {},
+            }
+            receipt_of(await api.run("/assets/issue", issue))
+            moved = receipt_of(
+                await api.run("/assets/transfer", pays(api, alice, bob.fin_id, "USD", 20, settlementRef=""))
+            )
+            assert moved["destination"]["finId"] == bob.fin_id
+            assert await api.balance("USD", bob.fin_id) == {"current": 20, "available": 20, "held": 0}
+    finally:
+        process.stop()
+        if node is not None:
+            node.stop()
 
 
 # -- crash and restart -----------------------------------------------------------------------------------------------

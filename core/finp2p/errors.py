@@ -553,6 +553,12 @@ class ErrorCode(enum.Enum):
         "Only a pending operation, or one that ended without a confirmed outcome (FP7013, FP7004), can be retried or "
         "abandoned; `finp2p operations list` shows each one's state.",
     )
+    OPERATION_REPEATED = (
+        "FP7016",
+        "the operation was executed already",
+        "A finished operation is answered with its receipt only under its own Idempotency-Key: send that key again "
+        "to read it. A new operation needs its own operation id (a hold: a new one) and the owner's signature for it.",
+    )
 
     # -- REST and adapter APIs -------------------------------------------------------------------------------------
     API_UNAUTHORIZED = (
@@ -621,6 +627,7 @@ _HTTP_STATUS = {
     "OPERATION_NOT_CONFIRMED": 504,
     "OPERATION_CANCELLED": 409,
     "OPERATION_ENDED": 409,
+    "OPERATION_REPEATED": 409,
     "API_UNAUTHORIZED": 401,
     "REQUEST_TIMEOUT": 408,
 }

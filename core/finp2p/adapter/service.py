@@ -28,7 +28,8 @@ from sqlmodel import Session, col, select
 from finp2p import compliance
 from finp2p.adapter import translate
 from finp2p.adapter.translate import RECEIPT_OPERATIONS, Prepared
-from finp2p.assets.execution import execute_once
+from finp2p.assets.execution import run_on
+from finp2p.assets.operations import OperationRequest
 from finp2p.assets.receipts import ReceiptDomain
 from finp2p.clock import now_ms
 from finp2p.compliance import TransferCheck
@@ -55,6 +56,12 @@ RETRY_MAX_S = 30.0
 CALLBACK_ATTEMPTS = 8
 #: Completed results kept in memory for the polls that wait on them.
 RECENT_RESULTS = 4096
+#: What a ledger says of an operation done already: its id spent, its hold settled, its signed template used.
+REPEAT_SIGNS = frozenset(
+    {ErrorCode.LEDGER_OPERATION_ID_USED, ErrorCode.LEDGER_UNKNOWN_HOLD, ErrorCode.LEDGER_CONSENT_USED}
+)
+#: Operations that settle a hold (a redeem does when it carries no signature of its own).
+SETTLES_HOLD = frozenset({OperationType.RELEASE, OperationType.ROLLBACK, OperationType.REDEEM})
 
 
 def kind_of(operation: str) -> str:
@@ -287,14 +294,59 @@ class AdapterService:
             request = prepared.request
             found = await self.ledger.find_operation(request.operation_id, request.operation) if resumed else None
             if found is not None:
+                await self._check_not_anothers(cid, request, found)
                 return self._completed(cid, self._receipt(found, prepared)), found
             await self._check_standing(prepared)
         self._step(operation, cid, "executing")
         # The transaction id is written with the result: a crash before that finds the transaction again by its
-        # operation id (above, or in execute_once when the ledger says the id is spent).
-        tx = await execute_once(self.ledger, prepared.request, resumed=False)
+        # operation id (above, or below when the ledger says the id is spent).
+        tx = await self._execute(cid, prepared.request, resumed=resumed)
         self._step(operation, cid, "on-ledger")
         return self._completed(cid, self._receipt(tx, prepared)), tx
+
+    async def _execute(self, cid: str, request: OperationRequest, *, resumed: bool) -> LedgerTransaction:
+        """Submit the operation. A ledger that says it was done already (its operation id spent, its hold settled,
+        its signed template used) is answered with the earlier transaction only when it is this cid's own (an
+        attempt before a crash or a timeout); a repeat under a new Idempotency-Key is FP7016, the same for every
+        operation."""
+        try:
+            return await run_on(self.ledger, request)
+        except FinP2PError as exc:
+            if exc.code not in REPEAT_SIGNS:
+                raise
+            earlier = await self._earlier(request)
+            if earlier is None:
+                raise
+            if resumed and str(earlier.operation) == str(request.operation):
+                await self._check_not_anothers(cid, request, earlier)
+                return earlier
+            raise _repeated(request, earlier) from None
+
+    async def _earlier(self, request: OperationRequest) -> LedgerTransaction | None:
+        """The ledger's earlier transaction of this operation: by its operation id, and for an operation that
+        settles a hold, any settlement of that hold (released, rolled back or redeemed)."""
+        kinds = [request.operation]
+        if request.operation in SETTLES_HOLD and request.consent is None:
+            kinds = [OperationType.RELEASE, OperationType.ROLLBACK, OperationType.REDEEM]
+        for kind in kinds:
+            found = await self.ledger.find_operation(request.operation_id, kind)
+            if found is not None:
+                return found
+        return None
+
+    async def _check_not_anothers(self, cid: str, request: OperationRequest, found: LedgerTransaction) -> None:
+        """FP7016 when ``found`` is another request's answer: a resumed operation takes only its own transaction."""
+
+        def owner(s: Session) -> str | None:
+            query = select(AdapterOperationRow.cid).where(
+                col(AdapterOperationRow.transaction_id) == found.transaction_id, col(AdapterOperationRow.cid) != cid
+            )
+            return s.exec(query).first()
+
+        if (found.asset_id, found.quantity) != (request.asset_id, request.quantity):
+            raise _repeated(request, found)
+        if await self.store.run(owner) is not None:
+            raise _repeated(request, found)
 
     def _receipt(self, tx: LedgerTransaction, prepared: Prepared) -> dict[str, Any]:
         return translate.receipt_of(
@@ -628,6 +680,15 @@ class AdapterService:
                 f"ledger account {address} is not FinID {fin_id[:16]}…'s (its accounts: "
                 f"{', '.join(accounts.values())})",
             )
+
+
+def _repeated(request: OperationRequest, earlier: LedgerTransaction) -> FinP2PError:
+    what = f"a {earlier.operation} of {earlier.quantity} {earlier.asset_id} in transaction {earlier.transaction_id}"
+    if request.operation in SETTLES_HOLD and request.consent is None and earlier.operation in SETTLES_HOLD:
+        detail = f"hold {request.operation_id!r} was settled already: {what}"
+    else:
+        detail = f"operation id {request.operation_id!r} was used already: {what}"
+    return FinP2PError(ErrorCode.OPERATION_REPEATED, detail)
 
 
 def _mapping_fin_id(fin_id: Any) -> str:

@@ -10,6 +10,7 @@ never an HTTP error.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from finp2p.assets.receipts import PUBLISHED_DOMAIN, Receipt, ReceiptDomain
 from finp2p.assets.router_templates import Leg, Terms
 from finp2p.edge.numbers import MAX_UNIX_S, parse_quantity
 from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.identity.canonical import canonical
 from finp2p.identity.keys import SigningKey
 from finp2p.identity.templates import SIGNATURE_ERROR_CODE, verify_signature
 from finp2p.ledger import Ledger, LedgerTransaction, OperationType, OwnerConsent
@@ -127,8 +129,9 @@ def consent_of(
 
 
 def prepare(ledger: Ledger, operation: str, body: dict[str, Any], cid: str, now: float) -> Prepared:
-    """Check a receipt operation's request and translate it. ``cid`` is the ledger operation id of operations whose
-    request carries none (issue, transfer, payout, a redeem not from a hold)."""
+    """Check a receipt operation's request and translate it. An operation whose request names no operation id
+    (issue, transfer, payout, a redeem not from a hold) gets one from its terms and nonce (:func:`operation_id_of`),
+    or ``cid`` when it has no nonce."""
     source, destination = body.get("source"), body.get("destination")
     if operation == "payout":
         asset = body["asset"]
@@ -150,7 +153,8 @@ def prepare(ledger: Ledger, operation: str, body: dict[str, Any], cid: str, now:
     leg: Leg | None = None
     terms: Terms | None = None
     expiry = 0
-    operation_id = str(body.get("operationId") or cid)
+    named = str(body.get("operationId") or "")
+    operation_id = named or operation_id_of(operation, asset_id, src, dst, quantity, body) or cid
     if operation == "issue":
         assert dst is not None
         # Issuing moves no one's existing units: the asset manager's own issue comes with ``signature: {}``; a
@@ -189,6 +193,19 @@ def prepare(ledger: Ledger, operation: str, body: dict[str, Any], cid: str, now:
         consent=consent,
     )
     return Prepared(request, source, destination, _context(body.get("executionContext")), leg, terms)
+
+
+def operation_id_of(
+    operation: str, asset_id: str, source: str | None, destination: str | None, quantity: int, body: dict[str, Any]
+) -> str:
+    """The ledger operation id of a request that names none (issue, transfer, payout, a redeem not from a hold):
+    derived from its terms and its nonce, so the same operation sent again under a new Idempotency-Key meets its
+    spent id on the ledger instead of executing twice. ``""`` without a nonce (the cid is the id then)."""
+    the_nonce = str(body.get("nonce") or "")
+    if not the_nonce:
+        return ""
+    terms = canonical([operation, asset_id, source or "", destination or "", str(quantity), the_nonce])
+    return "n" + hashlib.sha256(terms).hexdigest()[:32]
 
 
 def _context(context: Any) -> dict[str, Any] | None:
