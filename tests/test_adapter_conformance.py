@@ -721,6 +721,15 @@ async def test_every_operation_repeated_under_a_new_key_is_the_same_business_err
     hold_id, redeem_hold = uuid.uuid4().hex, uuid.uuid4().hex
     for_redeem = api.redemption_body(asset, alice, 5, operationId=redeem_hold, expiry=0)
     redeem_from_hold = {k: v for k, v in for_redeem.items() if k != "expiry"} | {"settlementRef": ""}
+    n = nonce()
+    payout = {
+        "source": {"finId": alice.fin_id, "account": {"type": "finId", "finId": alice.fin_id}},
+        "destination": {"finId": bob.fin_id, "account": {"type": "finId", "finId": bob.fin_id}},
+        "quantity": "5",
+        "asset": {"id": asset, "ledgerIdentifier": api.asset(asset)["ledgerIdentifier"]},
+        "nonce": n,
+        "signature": alice.eip712(asset, 5, bob.fin_id, n),
+    }
     steps = [
         ("/assets/issue", issue),
         ("/assets/transfer", api.transfer_body(asset, alice, bob.fin_id, 10)),
@@ -737,14 +746,15 @@ async def test_every_operation_repeated_under_a_new_key_is_the_same_business_err
         ("/assets/redeem", api.redemption_body(asset, alice, 5, settlementRef="")),
         ("/assets/hold", for_redeem),
         ("/assets/redeem", redeem_from_hold),
+        ("/payments/payout", payout),
     ]
     for path, body in steps[1:]:
         receipt_of(await api.run(path, body))
     for path, body in steps:
         again = error_of(await api.run(path, body))
         assert again["code"] == REPEATED and "FP7016" in again["message"], (path, again)
-    assert await api.balance(asset, alice.fin_id) == {"current": 70, "available": 70, "held": 0}
-    assert await api.balance(asset, bob.fin_id) == {"current": 20, "available": 20, "held": 0}
+    assert await api.balance(asset, alice.fin_id) == {"current": 65, "available": 65, "held": 0}
+    assert await api.balance(asset, bob.fin_id) == {"current": 25, "available": 25, "held": 0}
 
 
 async def test_business_failures_are_operation_results_on_every_operation_route(api: AdapterClient) -> None:
