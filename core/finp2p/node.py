@@ -88,6 +88,13 @@ class Node:
                 await self._start_adapter(closers)
             await self.emit("finp2p_node_started", node=self)
             recursion.restore()  # the ledger plugins are loaded and their chains open: no library raises it now
+            # Written once everything serves (`finp2p node wait` waits for it), removed first when it stops.
+            write_run_file(self.run_file, self.describe())
+
+            async def forget_run_file() -> None:
+                self.run_file.unlink(missing_ok=True)
+
+            closers.push("run file", forget_run_file)
         except BaseException:
             await self._close(raise_errors=False)  # the reason it did not start is the error to see
             raise
@@ -132,12 +139,6 @@ class Node:
             api = self.api = Api(self.store, self.acl, self.network, self.assets)
             await api.start(self.settings.api.host, self.settings.api.port, self.settings.limits.server())
             closers.push("REST API", api.close)
-        write_run_file(self.run_file, self.describe())
-
-        async def forget_run_file() -> None:
-            self.run_file.unlink(missing_ok=True)
-
-        closers.push("run file", forget_run_file)
 
     async def _start_adapter(self, closers: Closers) -> None:
         """The ledger-adapter API over one of the node's ledgers, in the node's store, signing with its key."""

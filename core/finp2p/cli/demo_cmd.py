@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.table import Table
 
-from finp2p.cli.output import emit, err, json_option, out
+from finp2p.cli.output import Table, emit, err, json_option, out
 from finp2p.demo.story import run_demo
 
 

@@ -7,11 +7,10 @@ import json
 from typing import Any
 
 import click
-from rich.table import Table
 
 from finp2p.cli.common import open_store, settings_of
 from finp2p.cli.node_cmd import as_node
-from finp2p.cli.output import emit, json_option, out, reports_errors
+from finp2p.cli.output import Table, emit, json_option, out, reports_errors
 from finp2p.network.adverts import Advert
 from finp2p.network.discovery import Discovery, share, unshare
 from finp2p.stack import NetworkStack

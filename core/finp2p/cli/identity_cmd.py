@@ -11,10 +11,19 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import click
-from rich.table import Table
 
 from finp2p.cli.common import open_store, settings_of
-from finp2p.cli.output import emit, err, genesis_option, json_option, out, reports_errors, revocations_option
+from finp2p.cli.output import (
+    Table,
+    emit,
+    err,
+    genesis_option,
+    json_option,
+    out,
+    read_revocations,
+    reports_errors,
+    revocations_option,
+)
 from finp2p.config import Settings
 from finp2p.edge.json_input import read_json_file
 from finp2p.errors import ErrorCode, FinP2PError
@@ -30,9 +39,9 @@ from finp2p.identity.credentials import chain_from
 from finp2p.identity.genesis import Genesis
 from finp2p.identity.keys import passphrase_from
 from finp2p.identity.local import LocalIdentity
-from finp2p.identity.revocation import RevocationList
 from finp2p.identity.trust import Trust
 from finp2p.store import Store
+from finp2p.store.models import RegistrationRow
 
 passphrase_option = click.option(
     "--passphrase-file",
@@ -278,7 +287,7 @@ def governance_list_cmd(ctx: click.Context, status: str | None, as_json: bool) -
         for col in ("id", "org", "name", "status", "FinID"):
             table.add_column(col)
         for r in rows:
-            table.add_row(r.id, r.org_id, r.name, r.status, r.fin_id[:16] + "…")
+            table.add_row(r.id, r.org_id, r.name, r.status, r.fin_id)
         out.print(table)
 
     emit(data, as_json, render)
@@ -299,18 +308,34 @@ def governance_revocations_cmd(ctx: click.Context) -> None:
 
 
 @governance_group.command("approve")
-@click.argument("registration_id")
+@click.argument("registration_id", required=False)
+@click.option("--org", "org_id", help="Approve the pending registration of this organization (instead of an id).")
 @json_option
 @click.pass_context
 @reports_errors
-def governance_approve_cmd(ctx: click.Context, registration_id: str, as_json: bool) -> None:
-    """Admit the organization of a pending registration: issue its credential and TLS certificate."""
-    row = _as_authority(ctx, lambda store, authority: auth.approve(store, authority, registration_id))
+def governance_approve_cmd(ctx: click.Context, registration_id: str | None, org_id: str | None, as_json: bool) -> None:
+    """Admit the organization of a pending registration (REGISTRATION_ID, or --org ORG_ID): issue its credential
+    and TLS certificate. `governance list --status pending` shows the pending ones."""
+    if (registration_id is None) == (org_id is None):
+        raise click.UsageError("give a REGISTRATION_ID or --org ORG_ID (one of them)")
+
+    def approve(store: Store, authority: auth.Authority) -> RegistrationRow:
+        return auth.approve(store, authority, registration_id or _pending_of(store, str(org_id)))
+
+    row = _as_authority(ctx, approve)
     emit(
         {"id": row.id, "org_id": row.org_id, "status": row.status},
         as_json,
         lambda: out.print(f"approved {row.org_id} ({row.id}); it receives its credential on its next request"),
     )
+
+
+def _pending_of(store: Store, org_id: str) -> str:
+    """The id of ``org_id``'s pending registration; FP2105 when it has none."""
+    pending = [r for r in auth.registrations(store, "pending") if r.org_id == org_id]
+    if not pending:
+        raise FinP2PError(ErrorCode.UNKNOWN_REGISTRATION, f"{org_id!r} has no pending registration")
+    return str(pending[-1].id)  # the newest: a node that registered again replaced its request
 
 
 @governance_group.command("reject")
@@ -466,8 +491,8 @@ def credential_verify_cmd(file: Path, genesis_file: Path, revocation_files: tupl
     """Verify the chain in FILE up to a founding node of the genesis: signatures, roles, expiry, revocation.
     Exit status 0 when it holds, 1 with the FP20xx reason when it does not."""
     trust = Trust(Genesis.load(genesis_file))
-    for rf in revocation_files:
-        trust.accept_revocations(RevocationList.from_dict(read_json_file(rf)))
+    for revocations in read_revocations(revocation_files):
+        trust.accept_revocations(revocations)
     chain = _load_chain(file)
     ident = trust.verify_chain(chain)
     links = [

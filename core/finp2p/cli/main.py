@@ -76,7 +76,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "operations": (
         "finp2p.cli.operations_cmd",
         "operations_group",
-        "Asset operations this node asked for: list the stuck ones, retry or abandon one.",
+        "Asset operations this node asked for: submit one, show one, list the stuck ones, retry or abandon one.",
     ),
     "plugins": (
         "finp2p.cli.misc_cmd",
@@ -94,6 +94,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Receipts of asset transactions: show one, verify one against the genesis and the ledgers.",
     ),
     "store": ("finp2p.cli.node_cmd", "store_group", "Inspect and migrate the node's database."),
+    "wallet": (
+        "finp2p.cli.wallet_cmd",
+        "wallet_group",
+        "A user's own FinID key (kept in a file of mode 0600) and the consents it signs.",
+    ),
 }
 
 EPILOG = """\b

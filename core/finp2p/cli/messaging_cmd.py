@@ -7,11 +7,10 @@ import json
 from typing import Any
 
 import click
-from rich.table import Table
 
 from finp2p.cli.common import acl_backend, open_store, settings_of
 from finp2p.cli.node_cmd import as_node
-from finp2p.cli.output import emit, json_option, out, reports_errors
+from finp2p.cli.output import Table, emit, json_option, out, reports_errors
 from finp2p.network import pubsub as ps
 from finp2p.network.broadcast import Broadcaster
 from finp2p.network.directory import Directory, Scope

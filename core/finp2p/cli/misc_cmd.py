@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import click
-from rich.table import Table
 
-from finp2p.cli.output import emit, json_option, out, reports_errors
+from finp2p.cli.output import Table, emit, json_option, out, reports_errors
 from finp2p.errors import EXIT_PLUGIN, catalogue
 
 

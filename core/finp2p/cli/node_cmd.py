@@ -48,6 +48,38 @@ def start_cmd(ctx: click.Context) -> None:
     asyncio.run(run())
 
 
+@node_group.command("wait")
+@click.option("--timeout", type=click.FloatRange(0, 3600), default=60.0, show_default=True, help="Seconds to wait.")
+@json_option
+@click.pass_context
+@reports_errors
+def wait_cmd(ctx: click.Context, timeout: float, as_json: bool) -> None:
+    """Wait until the node of --config serves (started by `node start` elsewhere, e.g. with `&`): its run file
+    written once every part started, its process alive. Exit 1 when it does not within --timeout seconds."""
+    from finp2p.cli.running import wait_until_serving
+
+    info = wait_until_serving(settings_of(ctx), timeout)
+    emit(info, as_json, lambda: out.print(f"node {info['name']!r} serves (pid {info['pid']}) {_addresses(info)}"))
+
+
+@node_group.command("stop")
+@click.option("--timeout", type=click.FloatRange(0, 3600), default=30.0, show_default=True, help="Seconds to wait.")
+@click.pass_context
+@reports_errors
+def stop_cmd(ctx: click.Context, timeout: float) -> None:
+    """Stop the node of --config that runs on this machine: SIGTERM to the process its run file names, then wait
+    until it has closed. Exit 1 when it still runs after --timeout seconds."""
+    from finp2p.cli.running import stop_node
+
+    name, pid = stop_node(settings_of(ctx), timeout)
+    out.print(f"node {name!r} stopped (pid {pid})")
+
+
+def _addresses(info: dict[str, object]) -> str:
+    parts = [f"{name} {info[name]}" for name in ("address", "api", "adapter") if info.get(name)]
+    return ", ".join(parts)
+
+
 async def as_node(ctx: click.Context, work: Callable[[NetworkStack, Store], Awaitable[T]]) -> T:
     """Run ``work`` as the node of the config given by --config: its identity and store, without serving."""
     from finp2p.cli.context import config_path

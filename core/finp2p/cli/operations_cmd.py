@@ -8,15 +8,15 @@ operation.
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
-from finp2p.cli.output import emit, json_option, out, reports_errors
+from finp2p.cli.output import Table, emit, json_option, out, reports_errors
 from finp2p.edge.json_input import read_json_object
 from finp2p.errors import ErrorCode, FinP2PError
 
@@ -32,12 +32,17 @@ class NodeApi:
         self.url = url.rstrip("/")
         self.token = token
 
-    def call(self, method: str, path: str) -> dict[str, Any]:
+    def call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        data = json.dumps(body).encode() if body is not None else (b"" if method == "POST" else None)
         request = urllib.request.Request(  # noqa: S310 - the operator's own node, http(s) only (checked)
-            self.url + path,
-            method=method,
-            data=b"" if method == "POST" else None,
-            headers={"Authorization": f"Bearer {self.token}", "Accept": "application/json"},
+            self.url + path, method=method, data=data, headers=headers
         )
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT_S) as answer:  # noqa: S310 - see above
@@ -102,7 +107,114 @@ def _node_options(fn: Any) -> Any:
 
 @click.group("operations")
 def operations_group() -> None:
-    """Asset operations this node asked for: list the stuck ones, retry or abandon one."""
+    """Asset operations this node asked for: submit one, show one, list the stuck ones, retry or abandon one."""
+
+
+_receipt_option = click.option(
+    "--receipt-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the operation's receipt bundle to this file (for `finp2p receipt verify`).",
+)
+
+
+@operations_group.command("submit")
+@click.argument("request_file", metavar="REQUEST", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--sign",
+    "key_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The source's key (`finp2p wallet new`): sign the consent the primary node's template asks for.",
+)
+@click.option("--template", type=click.Choice(["EIP712", "hashList"]), default="EIP712", show_default=True)
+@click.option("--wait", type=click.FloatRange(0, 3600), default=60.0, show_default=True, help="Seconds to wait.")
+@_receipt_option
+@_node_options
+@json_option
+@click.pass_context
+@reports_errors
+def submit_cmd(
+    ctx: click.Context,
+    request_file: Path,
+    key_file: Path | None,
+    template: str,
+    wait: float,
+    receipt_out: Path | None,
+    api: str | None,
+    token_file: Path | None,
+    token: str | None,
+    as_json: bool,
+) -> None:
+    """Ask for the asset operation in REQUEST (a JSON file: what `POST /v1/operations` takes) and wait until it is
+    recorded or failed (exit 1). With --sign, the consent is made first, as the user's wallet makes it: the
+    template asked of the node (`POST /v1/consent`), its hash signed with the key. The operation id is its
+    Idempotency-Key, so running the command again is a retry, never a second operation."""
+    from finp2p.identity.keys import load_key, passphrase_from
+
+    node = _api(ctx, api, token_file, token)
+    body = read_json_object(request_file.read_bytes(), what=str(request_file), max_bytes=1024 * 1024)
+    if key_file is not None:
+        key = load_key(key_file, passphrase_from())
+        asked = node.call("POST", "/v1/consent", {**body, "template_type": template})
+        signed = asked["template"]
+        signature = key.sign_digest(bytes.fromhex(str(signed["hash"]).removeprefix("0x"))).hex()
+        body["consent"] = {"template": template, "signer": key.fin_id, "signature": signature, "payload": signed}
+        if asked.get("hashFunc"):
+            body["consent"]["hashFunc"] = asked["hashFunc"]
+    op_id = str(body.get("operation_id") or "")
+    if not op_id:
+        raise FinP2PError(ErrorCode.OPERATION_INVALID, f"{request_file} has no operation_id: give each operation one")
+    op = node.call("POST", "/v1/operations", body, idempotency_key=op_id)
+    op = _until_ended(node, str(op["id"]), op, wait)
+    _report(op, receipt_out, as_json)
+    if op["state"] == "failed":
+        raise SystemExit(1)
+
+
+@operations_group.command("show")
+@click.argument("op_id", metavar="ID")
+@click.option("--wait", type=click.FloatRange(0, 3600), default=0.0, help="Seconds to wait for it to end.")
+@_receipt_option
+@_node_options
+@json_option
+@click.pass_context
+@reports_errors
+def show_cmd(
+    ctx: click.Context,
+    op_id: str,
+    wait: float,
+    receipt_out: Path | None,
+    api: str | None,
+    token_file: Path | None,
+    token: str | None,
+    as_json: bool,
+) -> None:
+    """One operation: its state, what it waits for or how it ended, its receipt (--json)."""
+    node = _api(ctx, api, token_file, token)
+    op = _until_ended(node, _checked_id(op_id), node.call("GET", f"/v1/operations/{_checked_id(op_id)}"), wait)
+    _report(op, receipt_out, as_json)
+
+
+def _report(op: dict[str, Any], receipt_out: Path | None, as_json: bool) -> None:
+    """Print the operation; write its receipt bundle (what `finp2p receipt verify` reads) when asked and there."""
+    if receipt_out is not None:
+        if "receipt" not in op:
+            raise FinP2PError(ErrorCode.NOT_FOUND, f"operation {op['id']} has no receipt ({op['state']})")
+        receipt_out.write_text(json.dumps(op["receipt"], indent=2) + "\n", encoding="utf-8")
+    emit(op, as_json, lambda: out.print(f"{op['id']}: {op['state']} ({_outcome(op)})"))
+
+
+def _until_ended(node: NodeApi, op_id: str, op: dict[str, Any], wait_s: float) -> dict[str, Any]:
+    """``op`` once it is recorded or failed, or as it is after ``wait_s`` seconds (the node holds each poll)."""
+    deadline = time.monotonic() + wait_s
+    while op["state"] == "pending" and (left := deadline - time.monotonic()) > 0:
+        op = node.call("GET", f"/v1/operations/{op_id}?wait={min(30, max(1, int(left)))}")
+    return op
+
+
+def _checked_id(op_id: str) -> str:
+    if not op_id.isalnum() or len(op_id) > 64:
+        raise FinP2PError(ErrorCode.OPERATION_INVALID, f"{op_id!r} is not an operation id")
+    return op_id
 
 
 @operations_group.command("list")
@@ -149,15 +261,14 @@ def _outcome(op: dict[str, Any]) -> str:
         return f"{w.get('for', '?')}{last}"
     if "error" in op:
         return f"{op['error'].get('code')} {op['error'].get('detail', '')}"
-    return "recorded"
+    receipt = (op.get("receipt") or {}).get("receipt") or {}
+    return f"receipt of transaction {receipt['id']}" if receipt.get("id") else str(op["state"])
 
 
 def _one(
     ctx: click.Context, verb: str, op_id: str, node: tuple[str | None, Path | None, str | None], as_json: bool
 ) -> None:
-    if not op_id.isalnum() or len(op_id) > 64:
-        raise FinP2PError(ErrorCode.OPERATION_INVALID, f"{op_id!r} is not an operation id")
-    op = _api(ctx, *node).call("POST", f"/v1/operations/{op_id}/{verb}")
+    op = _api(ctx, *node).call("POST", f"/v1/operations/{_checked_id(op_id)}/{verb}")
     emit(op, as_json, lambda: out.print(f"{op['id']}: {op['state']} ({_outcome(op)})"))
 
 

@@ -10,11 +10,23 @@ from typing import Any, NoReturn
 
 import click
 from rich.console import Console
+from rich.table import Table as RichTable
 
 from finp2p.errors import FinP2PError
 
-out = Console(highlight=False, soft_wrap=True)
+#: Piped output takes the width it needs (rich would cut at 80 columns); a terminal's is its own.
+_PIPED_WIDTH = None if sys.stdout.isatty() else 4096
+out = Console(highlight=False, soft_wrap=True, width=_PIPED_WIDTH)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class Table(RichTable):
+    """A rich table whose cells wrap in a narrow terminal instead of being cut: an id must stay whole to copy."""
+
+    def add_column(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("overflow", "fold")
+        super().add_column(*args, **kwargs)
+
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on standard output.")
 _FILE = click.Path(dir_okay=False, exists=True, path_type=Path)
@@ -29,6 +41,19 @@ revocations_option = click.option(
     type=_FILE,
     help="Revocation list files to apply (what they revoke fails verification). Repeatable.",
 )
+
+
+def read_revocations(files: tuple[Path, ...]) -> list[Any]:
+    """The revocation lists of ``--revocations`` files: each holds one list, or an array of them (what
+    `finp2p governance revocations` writes)."""
+    from finp2p.edge.json_input import read_json_file
+    from finp2p.identity.revocation import RevocationList
+
+    lists = []
+    for f in files:
+        data = read_json_file(f)
+        lists += [RevocationList.from_dict(d) for d in (data if isinstance(data, list) else [data])]
+    return lists
 
 
 def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:

@@ -6,11 +6,10 @@ import asyncio
 from typing import Any
 
 import click
-from rich.table import Table
 
 from finp2p.cli.common import acl_backend, open_store, settings_of
 from finp2p.cli.node_cmd import as_node
-from finp2p.cli.output import emit, json_option, out, reports_errors
+from finp2p.cli.output import Table, emit, json_option, out, reports_errors
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.network.discovery import Discovery
 from finp2p.privacy import records, sharing

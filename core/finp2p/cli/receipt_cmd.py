@@ -8,7 +8,15 @@ from typing import Any
 
 import click
 
-from finp2p.cli.output import emit, genesis_option, json_option, out, reports_errors, revocations_option
+from finp2p.cli.output import (
+    emit,
+    genesis_option,
+    json_option,
+    out,
+    read_revocations,
+    reports_errors,
+    revocations_option,
+)
 from finp2p.errors import ErrorCode, FinP2PError
 
 
@@ -101,19 +109,14 @@ def verify_cmd(
     from finp2p.assets.receipts import Bundle
     from finp2p.components import ComponentContext
     from finp2p.config import Settings
-    from finp2p.edge.json_input import read_json_file
     from finp2p.identity.genesis import Genesis
-    from finp2p.identity.revocation import RevocationList
     from finp2p.ledger import LedgerProfile
     from finp2p.ledger_profiles import load_profile, open_ledger
     from finp2p.plugins import PluginManager
 
     bundle = Bundle.from_dict(_bundle_data(bundle_file))
     genesis = Genesis.load(genesis_file)
-    revocations = []
-    for f in revocation_files:  # a list, or an array of them (`finp2p governance revocations` writes one)
-        data = read_json_file(f)
-        revocations += [RevocationList.from_dict(d) for d in (data if isinstance(data, list) else [data])]
+    revocations = read_revocations(revocation_files)
     plugins = PluginManager()
     context = ComponentContext(Settings(), Path.cwd(), plugins)
     profiles = [load_profile(f) for f in ledger_files]
