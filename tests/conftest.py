@@ -47,11 +47,16 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Test workers running side by side (``pytest -n``) each choose ports from a range of their own."""
+    """Test workers running side by side (``pytest -n``) each choose ports from a range of their own, and a run
+    without workers one above theirs: all below the ephemeral ports the system gives outgoing connections, so a
+    port chosen now is not taken by a connection before the server it is for binds it (a README run binds some
+    minutes later)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     if worker.startswith("gw") and worker[2:].isdigit():
         n = int(worker[2:]) % 8
         use_port_range(20_000 + n * 1_500, 20_000 + (n + 1) * 1_500)
+    elif not worker:
+        use_port_range(32_000, 32_768)
 
 
 def _install(base: Path, projects: list[Path]) -> Path:
