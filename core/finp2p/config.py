@@ -8,21 +8,19 @@ keys take more ``__``: ``FINP2P_ETHEREUM__GAS__LIMIT``.
 
 from __future__ import annotations
 
-import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from finp2p.config_source import read_raw
 from finp2p.edge.limits import ServerLimits
 from finp2p.errors import ErrorCode, FinP2PError
 
 if TYPE_CHECKING:
     from finp2p.plugins import PluginManager
 
-ENV_PREFIX = "FINP2P_"
 DEFAULT_DB_FILE = "finp2p.db"
 
 
@@ -243,45 +241,6 @@ class Settings(BaseModel):
 
 
 # -- loading -----------------------------------------------------------------------------------------------------
-def read_raw(path: Path | None, env: Mapping[str, str] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
-    """The config as a plain mapping with the environment overrides applied, and where each override came from."""
-    raw: dict[str, Any] = {}
-    if path is not None:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise FinP2PError(ErrorCode.CONFIG_NOT_FOUND, f"{path} does not exist") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise FinP2PError(ErrorCode.CONFIG_SYNTAX, f"{path}: cannot read it: {exc}") from None
-        try:
-            raw = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise FinP2PError(ErrorCode.CONFIG_SYNTAX, f"{path}: {exc}") from None
-    origins: dict[str, str] = {}
-    for var, value in sorted((env if env is not None else os.environ).items()):
-        if not var.startswith(ENV_PREFIX) or "__" not in var:
-            continue
-        parts = [p.lower() for p in var[len(ENV_PREFIX) :].split("__")]
-        if any(not p for p in parts) or len(parts) < 2:
-            raise FinP2PError(ErrorCode.CONFIG_ENV, f"{var}: expected FINP2P_<SECTION>__<KEY>")
-        target = raw
-        for part in parts[:-1]:
-            nested = target.setdefault(part, {})
-            if not isinstance(nested, dict):
-                raise FinP2PError(ErrorCode.CONFIG_ENV, f"{var}: {'.'.join(parts[:-1])} is not a table in the file")
-            target = nested
-        target[parts[-1]] = _env_value(value)
-        origins[".".join(parts)] = var
-    return raw, origins
-
-
-def _env_value(value: str) -> Any:
-    try:
-        return tomllib.loads(f"v = {value}")["v"]
-    except tomllib.TOMLDecodeError:
-        return value
-
-
 def load_settings(
     path: Path | None, *, plugins: PluginManager | None = None, env: Mapping[str, str] | None = None
 ) -> Settings:

@@ -1,56 +1,29 @@
-"""The built-in compliance checks, configured in the ``[compliance]`` section:
-
-- ``blocked_fin_ids``: FinIDs that may neither send nor receive (a sanctions or freeze list);
-- ``max_quantity``: per-asset ceilings on the quantity of one operation (``{"orgB:102:bond" = 1000000}``);
-- ``require_kyc``: when true, both parties' information must carry ``kyc_status = "verified"``.
-
-With an empty section (the default) nothing is checked.
-"""
+"""The built-in compliance checks' hooks: the ``[compliance]`` section and the transfer check, both in
+:mod:`finp2p.builtins.compliance_checks`, imported when a hook is called (loading the plugins, as ``finp2p
+--help`` does to list their commands, builds no settings model)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import TYPE_CHECKING
 
-from finp2p.compliance import TransferCheck, Violation
-from finp2p.config import Settings
 from finp2p.hookspecs import hookimpl
 
-SECTION = "compliance"
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
-
-class ComplianceSection(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    blocked_fin_ids: list[str] = Field(default_factory=list)
-    max_quantity: dict[str, int] = Field(default_factory=dict)
-    require_kyc: bool = False
+    from finp2p.compliance import TransferCheck, Violation
+    from finp2p.config import Settings
 
 
 @hookimpl
 def finp2p_config_sections() -> dict[str, type[BaseModel]]:
+    from finp2p.builtins.compliance_checks import SECTION, ComplianceSection
+
     return {SECTION: ComplianceSection}
 
 
 @hookimpl
 def finp2p_check_transfer(check: TransferCheck, settings: Settings) -> list[Violation]:
-    rules = settings.sections.get(SECTION)
-    if not isinstance(rules, ComplianceSection):
-        return []
-    found: list[Violation] = []
-    blocked = {f.lower() for f in rules.blocked_fin_ids}
-    for role, fin_id in (("source", check.source), ("destination", check.destination)):
-        if fin_id and fin_id.lower() in blocked:
-            found.append(Violation("blocked-party", f"the {role} {fin_id} is on the blocked list"))
-    ceiling = rules.max_quantity.get(check.asset_id)
-    if ceiling is not None and check.quantity > ceiling:
-        found.append(
-            Violation("max-quantity", f"{check.quantity} exceeds the ceiling of {ceiling} for {check.asset_id}")
-        )
-    if rules.require_kyc:
-        parties = (
-            ("source", check.source, check.source_info),
-            ("destination", check.destination, check.destination_info),
-        )
-        for role, fin_id, info in parties:
-            if fin_id and info.get("kyc_status") != "verified":
-                found.append(Violation("kyc", f"the {role}'s KYC status is not verified"))
-    return found
+    from finp2p.builtins.compliance_checks import violations
+
+    return violations(check, settings)

@@ -26,12 +26,17 @@ def plugin_manager(ctx: click.Context) -> PluginManager:
     root = ctx.find_root()
     pm: PluginManager | None = root.meta.get("finp2p.plugins")
     if pm is None:
-        from finp2p.config import PluginsSection, read_raw
+        from finp2p.config_source import plugin_choice, read_raw
         from finp2p.plugins import PluginManager
 
         raw, _ = read_raw(config_path(root))
-        section = PluginsSection.model_validate(raw.get("plugins", {}))
-        strict = root.params.get("strict") or section.strict
-        pm = PluginManager(strict=bool(strict), disabled=section.disabled)
+        choice = plugin_choice(raw)
+        if choice is None:  # not of the plain shape: the settings model says what is wrong
+            from finp2p.config import PluginsSection
+
+            section = PluginsSection.model_validate(raw.get("plugins", {}))
+            choice = section.strict, section.disabled
+        strict = root.params.get("strict") or choice[0]
+        pm = PluginManager(strict=bool(strict), disabled=choice[1])
         root.meta["finp2p.plugins"] = pm
     return pm
