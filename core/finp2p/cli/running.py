@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from finp2p.config import Settings
+from finp2p.demo.processes import alive as _alive
 from finp2p.errors import ErrorCode, FinP2PError
 
 POLL_S = 0.1
@@ -54,17 +55,3 @@ def stop_node(settings: Settings, timeout_s: float) -> tuple[str, int]:
             )
         time.sleep(POLL_S)
     return str(info.get("name") or settings.node.name), pid
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # our own child that exited (a zombie) is gone
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return True
