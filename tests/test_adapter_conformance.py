@@ -789,16 +789,17 @@ async def test_a_chain_presenting_the_id_a_router_is_configured_for(
     """A test router assumes chain id 1: the embedded chain and a Hardhat node present it when their profile (or
     ``devnet/hardhat up --chain-id 1``) says so; a binding to a network the adapter does not serve stays refused."""
     profile = tmp_path / "chain-1.toml"
-    node = None
+    node = HardhatNode(tmp_path / "hardhat", free_port(), chain_id=1)
     org = SigningKey.generate()
-    if backend == "hardhat":
-        node = await asyncio.to_thread(HardhatNode(tmp_path / "hardhat", free_port(), chain_id=1).start)
-        await asyncio.to_thread(deploy_profile, node.url, org, profile)
-    else:
-        save_profile(profile, LedgerProfile("ethereum", "eip155:1", {"backend": "embedded", "chain_id": 1}))
     save_key(tmp_path / "org.key", org)
-    process = AdapterProcess(tmp_path / "adapter", "--key", str(tmp_path / "org.key"), "--ledger", str(profile)).start()
-    try:
+    process = AdapterProcess(tmp_path / "adapter", "--key", str(tmp_path / "org.key"), "--ledger", str(profile))
+    try:  # whatever fails, the node and the server are stopped by their PIDs
+        if backend == "hardhat":
+            await asyncio.to_thread(node.start)
+            await asyncio.to_thread(deploy_profile, node.url, org, profile)
+        else:
+            save_profile(profile, LedgerProfile("ethereum", "eip155:1", {"backend": "embedded", "chain_id": 1}))
+        await asyncio.to_thread(process.start)
         async with aiohttp.ClientSession() as session:
             api = AdapterClient(process.url, session, "eip155:1", process.token)
             usd = payment_asset(api, "USD")
@@ -826,8 +827,7 @@ async def test_a_chain_presenting_the_id_a_router_is_configured_for(
             assert await api.balance("USD", bob.fin_id) == {"current": 20, "available": 20, "held": 0}
     finally:
         process.stop()
-        if node is not None:
-            node.stop()
+        node.stop()
 
 
 # -- crash and restart -----------------------------------------------------------------------------------------------
