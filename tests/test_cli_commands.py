@@ -8,8 +8,11 @@ import os
 import stat
 import tomllib
 from pathlib import Path
+from typing import Any
 
-from finp2p.identity.keys import load_key
+import pytest
+
+from finp2p.identity.keys import SigningKey, load_key
 from tests.support.cli import run_cli
 
 
@@ -71,3 +74,31 @@ def test_approve_takes_a_registration_id_or_an_organization_not_both(tmp_path: P
     both = run_cli("governance", "approve", "5bd79c724c4d7464", "--org", "bank-a", cwd=tmp_path)
     for answer in (neither, both):
         assert answer.returncode == 2 and "REGISTRATION_ID or --org" in answer.stderr
+
+
+def test_the_wallet_signs_only_a_template_of_this_very_operation() -> None:
+    """`operations submit --sign` reads the node's template before signing: its hash recomputed from its content,
+    its terms the request's; a template for another destination, or whose hash was changed, is not signed."""
+    from finp2p.cli.operations_cmd import _signable
+    from finp2p.errors import FinP2PError
+    from finp2p.identity.consent import operation_template
+    from finp2p.ledger import OperationType
+
+    alice, bob, mallory = (SigningKey.generate().fin_id for _ in range(3))
+    body = {"operation": "transfer", "asset_id": "bank-a:102:bond", "quantity": 5, "operation_id": "t-1"}
+    body |= {"source": alice, "destination": bob}
+
+    def template_to(destination: str) -> dict[str, Any]:
+        made = operation_template(
+            OperationType.TRANSFER, "bank-a:102:bond", alice, destination, 5, "t-1", 0, 1, "0x" + "11" * 20
+        )
+        return {"template": made, "hashFunc": "keccak-256"}
+
+    good = template_to(bob)
+    assert _signable(body, good).hex() == good["template"]["hash"].removeprefix("0x")
+    with pytest.raises(FinP2PError, match="destination"):
+        _signable(body, template_to(mallory))
+    tampered = json.loads(json.dumps(good))
+    tampered["template"]["hash"] = "0x" + "00" * 32
+    with pytest.raises(FinP2PError, match="hash"):
+        _signable(body, tampered)

@@ -155,9 +155,13 @@ def submit_cmd(
     if key_file is not None:
         key = load_key(key_file, passphrase_from())
         asked = node.call("POST", "/v1/consent", {**body, "template_type": template})
-        signed = asked["template"]
-        signature = key.sign_digest(bytes.fromhex(str(signed["hash"]).removeprefix("0x"))).hex()
-        body["consent"] = {"template": template, "signer": key.fin_id, "signature": signature, "payload": signed}
+        signature = key.sign_digest(_signable(body, asked)).hex()
+        body["consent"] = {
+            "template": template,
+            "signer": key.fin_id,
+            "signature": signature,
+            "payload": asked["template"],
+        }
         if asked.get("hashFunc"):
             body["consent"]["hashFunc"] = asked["hashFunc"]
     op_id = str(body.get("operation_id") or "")
@@ -201,6 +205,36 @@ def _report(op: dict[str, Any], receipt_out: Path | None, as_json: bool) -> None
             raise FinP2PError(ErrorCode.NOT_FOUND, f"operation {op['id']} has no receipt ({op['state']})")
         receipt_out.write_text(json.dumps(op["receipt"], indent=2) + "\n", encoding="utf-8")
     emit(op, as_json, lambda: out.print(f"{op['id']}: {op['state']} ({_outcome(op)})"))
+
+
+#: What a consent template must say as the request does before a wallet signs it.
+_SIGNED_TERMS = {"operationId": "operation_id", "assetId": "asset_id", "source": "source", "quantity": "quantity"}
+
+
+def _signable(body: dict[str, Any], asked: dict[str, Any]) -> bytes:
+    """The digest to sign, once the template the node sent is this very operation's, as a wallet reads it before
+    signing: its hash recomputed from its content, and its terms (operation id, asset, source, destination,
+    quantity) the request's. FP7009 otherwise: nothing is signed."""
+    from finp2p.identity import eip712
+    from finp2p.identity.templates import template_digest
+
+    template = asked.get("template")
+    digest = template_digest(template, str(asked.get("hashFunc") or "keccak-256"))  # FP7009 for a malformed one
+    assert isinstance(template, dict)
+    if template.get("type") == "EIP712":
+        fields = eip712.from_adapter_template(template)[3]
+    else:
+        fields = {f.get("name"): f.get("value") for g in template.get("hashGroups", []) for f in g.get("fields", [])}
+    expected = {name: body.get(key) for name, key in _SIGNED_TERMS.items()}
+    if body.get("destination"):
+        expected["destination"] = body["destination"]
+    for name, value in expected.items():
+        if str(fields.get(name, "")).lower() != str(value).lower():
+            raise FinP2PError(
+                ErrorCode.CONSENT_INVALID,
+                f"the node's consent template has {name} {fields.get(name)!r}, the request {value!r}: not signed",
+            )
+    return digest
 
 
 def _until_ended(node: NodeApi, op_id: str, op: dict[str, Any], wait_s: float) -> dict[str, Any]:
