@@ -190,6 +190,22 @@ def test_tampered_field(world: World) -> None:
         assert code is ErrorCode.BAD_SIGNATURE, change
 
 
+def test_a_tampered_copy_of_a_credential_verified_before_is_refused(world: World) -> None:
+    """A verifier that has checked a credential once caches the result: a copy with the same id and signature but
+    another subject, organization or key binding is a different credential and is checked afresh (and fails)."""
+    trust = Trust(world.genesis)
+    trust.verify_chain([world.org, world.gov])
+    intruder = SigningKey.generate()
+    for change in (
+        {"subject": intruder.fin_id},
+        {"org_id": "org-b"},
+        {"attributes": {"tls_spki_sha256": "00" * 32}},
+        {"expires_ms": world.org.expires_ms + 86_400_000},
+    ):
+        assert refused(trust, [replace(world.org, **change), world.gov]) is ErrorCode.BAD_SIGNATURE, change
+    assert trust.verify_chain([world.org, world.gov]).org_id == "org-a", "the genuine one still verifies"
+
+
 def test_signature_by_another_key(world: World) -> None:
     cred = credentials.issue(
         world.org_key,

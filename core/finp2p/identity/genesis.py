@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ class Genesis:
     founding: tuple[FoundingNode, ...]
     rendezvous: tuple[str, ...]
 
-    @property
+    @functools.cached_property
     def founding_fin_ids(self) -> frozenset[str]:
         return frozenset(f.fin_id for f in self.founding)
 

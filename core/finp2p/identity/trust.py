@@ -8,13 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from finp2p.errors import ErrorCode, FinP2PError
-from finp2p.identity import keys
+from finp2p.identity import canonical, keys
 from finp2p.identity.credentials import MAY_CERTIFY, Credential
 from finp2p.identity.genesis import Genesis
 from finp2p.identity.revocation import RevocationList
 
 #: Tolerated difference between the issuer's clock and ours when checking ``issued_ms``.
 CLOCK_TOLERANCE_MS = 5 * 60_000
+#: Chains whose signatures and roles are remembered (the members of a network, a few per member).
+CHAIN_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,11 @@ class Identity:
 class Trust:
     """What a node or an auditor trusts: one genesis and the newest revocation list of each issuer.
 
-    Verified signatures are cached (a warm chain costs dictionary look-ups); expiry and revocation are checked on
-    every call, so a revocation takes effect on the very next verification.
+    What does not change is verified once per chain: its signatures and the roles along it. A chain is known again
+    when it is made of the very same credential objects (the envelope reader decodes an identical chain to the same
+    objects), and a credential's signature when its whole signed content is the same (its digest): never by its id
+    and signature alone, which a copy with another subject would share. Expiry and revocation are checked on every
+    call, so a revocation takes effect on the very next verification.
     """
 
     def __init__(self, genesis: Genesis, clock: Callable[[], float] = time.time) -> None:
@@ -43,7 +48,8 @@ class Trust:
         self.revocation_lists: dict[str, RevocationList] = {}
         self._revoked_subjects: dict[str, set[str]] = {}  # issuer → revoked subject FinIDs
         self._revoked_ids: dict[str, set[str]] = {}  # issuer → revoked credential ids
-        self._verified: set[tuple[str, str]] = set()  # (credential id, signature) whose signature checked out
+        self._verified: set[tuple[bytes, str]] = set()  # (digest of the signed content, signature) that checked out
+        self._chains: dict[tuple[int, ...], tuple[tuple[Credential, ...], int]] = {}  # object ids → (chain, links)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -53,24 +59,48 @@ class Trust:
         """Check every link of ``chain`` (leaf first) up to a founding node; raise the first failure."""
         if not chain:
             raise FinP2PError(ErrorCode.MALFORMED, "an empty credential chain proves nothing")
+        key = tuple(map(id, chain))
+        hit = self._chains.get(key)
+        if hit is not None and all(a is b for a, b in zip(hit[0], chain, strict=True)):
+            links = hit[1]  # the same objects, held by the cache (so their ids are not reused): checked before
+            now = self.now_ms()
+            for cred in chain[:links]:
+                self._check_valid(cred, now)
+        else:
+            links = self._verify_links(chain)
+            if len(self._chains) >= CHAIN_CACHE_SIZE:
+                self._chains.clear()
+            self._chains[key] = (tuple(chain), links)
+        leaf = chain[0]
+        if role is not None and leaf.role != role:
+            raise FinP2PError(ErrorCode.WRONG_ROLE, f"expected a {role} credential, got a {leaf.role} one")
+        return Identity(leaf.subject, leaf.role, leaf.org_id, leaf.name, leaf.attributes, leaf.expires_ms, tuple(chain))
+
+    def _check_valid(self, cred: Credential, now: int) -> None:
+        """What may change from one call to the next: the clock against the validity period, and revocation."""
+        if cred.issued_ms > now + CLOCK_TOLERANCE_MS:
+            raise FinP2PError(ErrorCode.CREDENTIAL_NOT_YET_VALID, f"{_what(cred)} is issued in the future")
+        if now >= cred.expires_ms:
+            raise FinP2PError(ErrorCode.CREDENTIAL_EXPIRED, f"{_what(cred)} expired at {_iso(cred.expires_ms)}")
+        self._check_not_revoked(cred, _what(cred))
+
+    def _verify_links(self, chain: Sequence[Credential]) -> int:
+        """Every check of every link, in order; the number of links up to the founding issuer."""
         now = self.now_ms()
         founding = self.genesis.founding_fin_ids
         known = founding | {c.subject for c in chain}
         for i, cred in enumerate(chain):
-            what = f"the {cred.role} credential of {cred.name!r}"
+            what = _what(cred)
             if cred.network_id != self.genesis.network_id:
                 raise FinP2PError(
                     ErrorCode.WRONG_NETWORK,
                     f"{what} is for network {cred.network_id!r}, not {self.genesis.network_id!r}",
                 )
-            if cred.issued_ms > now + CLOCK_TOLERANCE_MS:
-                raise FinP2PError(ErrorCode.CREDENTIAL_NOT_YET_VALID, f"{what} is issued in the future")
-            if now >= cred.expires_ms:
-                raise FinP2PError(ErrorCode.CREDENTIAL_EXPIRED, f"{what} expired at {_iso(cred.expires_ms)}")
-            self._check_not_revoked(cred, what)
-            if (cred.id, cred.signature) not in self._verified:
-                keys.verify(cred.issuer, "credential", cred.body(), cred.signature, known=known)
-                self._verified.add((cred.id, cred.signature))
+            self._check_valid(cred, now)
+            digest = canonical.digest("credential", cred.body())
+            if (digest, cred.signature) not in self._verified:
+                keys.verify_signed_digest(cred.issuer, "credential", digest, cred.signature, known=known)
+                self._verified.add((digest, cred.signature))
             if cred.issuer in founding:
                 issuer_role, issuer_org = "founding", None
             else:
@@ -95,13 +125,12 @@ class Trust:
             if issuer_role == "founding":
                 if i != len(chain) - 1:
                     raise FinP2PError(ErrorCode.MALFORMED, "the chain goes on past a founding issuer")
-                break
-        leaf = chain[0]
-        if role is not None and leaf.role != role:
-            raise FinP2PError(ErrorCode.WRONG_ROLE, f"expected a {role} credential, got a {leaf.role} one")
-        return Identity(leaf.subject, leaf.role, leaf.org_id, leaf.name, leaf.attributes, leaf.expires_ms, tuple(chain))
+                return i + 1
+        return len(chain)
 
     def _check_not_revoked(self, cred: Credential, what: str) -> None:
+        if not self._revoked_subjects and not self._revoked_ids:
+            return
         for issuer in (cred.issuer, *self.genesis.founding_fin_ids):
             if cred.subject in self._revoked_subjects.get(issuer, ()) or cred.id in self._revoked_ids.get(issuer, ()):
                 reason = self._reason(issuer, cred)
@@ -137,6 +166,10 @@ class Trust:
         self._revoked_subjects[rl.issuer] = {e.fin_id for e in rl.entries}
         self._revoked_ids[rl.issuer] = {e.credential_id for e in rl.entries if e.credential_id}
         return True
+
+
+def _what(cred: Credential) -> str:
+    return f"the {cred.role} credential of {cred.name!r}"
 
 
 def _iso(ms: int) -> str:
