@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from dataclasses import replace
 from typing import Any
@@ -31,6 +32,38 @@ def test_canonical_round_trips(value: Any) -> None:
     assert canonical(json.loads(encoded)) == encoded
 
 
+def _standard(value: Any) -> bytes:
+    """The canonical form as the standard library writes it: the definition the fast encoder must equal."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+@given(json_values)
+def test_the_fast_encoder_writes_the_standard_librarys_bytes(value: Any) -> None:
+    assert canonical(value) == _standard(value)
+
+
+def test_every_escape_and_key_order_match_the_standard_library() -> None:
+    text = "".join(chr(i) for i in range(0x250)) + "\u2028\u2029\ufeff\uffff\U0001f600"
+    value = {text: text, "é": [text], "z": 1, "\U0001f600": 2, "\uffff": 3, "A": 4}
+    assert canonical(value) == _standard(value)
+
+
+def test_subclasses_of_json_types_encode_as_their_values() -> None:
+    class Code(enum.IntEnum):
+        ONE = 1
+
+    class Name(enum.StrEnum):
+        A = "a"
+
+    assert canonical({"c": Code.ONE, "n": Name.A}) == b'{"c":1,"n":"a"}'
+
+
+def test_a_lone_surrogate_is_refused_as_malformed() -> None:
+    with pytest.raises(FinP2PError) as info:
+        canonical({"s": "\ud800"})
+    assert info.value.code is ErrorCode.MALFORMED
+
+
 @given(st.dictionaries(st.text(max_size=8), st.integers(min_value=-(2**63), max_value=2**64 - 1), max_size=6))
 def test_key_order_does_not_matter(d: dict[str, int]) -> None:
     assert canonical(d) == canonical(dict(reversed(list(d.items()))))
@@ -51,6 +84,7 @@ def test_an_envelope_round_trips_through_its_encoding(body: dict[str, Any]) -> N
     env = seal(KEY, network_id="net", type="t", body=body, sender_org="org-a", recipients=("org-b",))
     decoded = Envelope.decode(env.encode())
     assert decoded == env
+    assert decoded.canonical_bytes() == env.canonical_bytes() == canonical(env.signed_part())
     verify(decoded.sender, "envelope", decoded.signed_part(), decoded.signature)
 
 

@@ -70,16 +70,19 @@ def read_json_file(path: Path, *, what: str | None = None, max_bytes: int = MAX_
 
 
 def _within(root: dict[str, Any] | list[Any], limit: int) -> bool:
-    """Whether no container nests deeper than ``limit`` (iteratively: the depth is what is being checked)."""
-    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(root, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return False
-        for child in node.values() if isinstance(node, dict) else node:
-            if isinstance(child, dict | list):
-                stack.append((child, depth + 1))
-    return True
+    """Whether no container nests deeper than ``limit``: level by level, iteratively (the depth is what is being
+    checked). Parsed JSON holds only exact dicts and lists, so their types are compared, not tested by isinstance."""
+    level: list[Any] = [root]
+    for _ in range(limit):
+        deeper = []
+        for node in level:
+            for child in node.values() if type(node) is dict else node:
+                if type(child) is dict or type(child) is list:
+                    deeper.append(child)
+        if not deeper:
+            return True
+        level = deeper
+    return False
 
 
 def _too_deep(what: str, limit: int) -> FinP2PError:
