@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import coincurve
-from coincurve.ecdsa import cdata_to_der, deserialize_compact
+from coincurve._libsecp256k1 import ffi as _ffi  # type: ignore[import-not-found]
+from coincurve._libsecp256k1 import lib as _lib
+from coincurve.context import GLOBAL_CONTEXT
 
 from finp2p.edge.files import write_private
 from finp2p.edge.identifiers import FIN_ID
@@ -22,6 +24,7 @@ from finp2p.edge.json_input import read_json_object
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import canonical as canon
 
+_CTX = GLOBAL_CONTEXT.ctx
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
@@ -64,10 +67,16 @@ def _check_signature(signature: bytes) -> None:
 
 
 def verify_digest(fin_id: str, digest: bytes, signature: bytes) -> bool:
-    """Whether ``signature`` over ``digest`` was made by the key of ``fin_id``."""
+    """Whether ``signature`` over ``digest`` was made by the key of ``fin_id``.
+
+    libsecp256k1 is called as coincurve calls it, on the compact form: no DER round trip per signature."""
     _check_signature(signature)
-    der = cdata_to_der(deserialize_compact(signature))
-    return bool(_public_key(fin_id).verify(der, digest, hasher=None))
+    if len(digest) != 32:
+        raise ValueError("verify a 32-byte digest")
+    parsed = _ffi.new("secp256k1_ecdsa_signature *")
+    if not _lib.secp256k1_ecdsa_signature_parse_compact(_CTX, parsed, signature):
+        return False
+    return bool(_lib.secp256k1_ecdsa_verify(_CTX, parsed, digest, _public_key(fin_id).public_key))
 
 
 def recover_fin_ids(digest: bytes, signature: bytes) -> set[str]:
@@ -112,7 +121,15 @@ class SigningKey:
         return bytes(self._key.secret)
 
     def sign_digest(self, digest: bytes) -> bytes:
-        return self.sign_digest_recoverable(digest)[:64]
+        """``r || s``, low S, RFC 6979 nonces: libsecp256k1's compact signature, as coincurve makes it."""
+        if len(digest) != 32:
+            raise ValueError("sign a 32-byte digest")
+        sig = _ffi.new("secp256k1_ecdsa_signature *")
+        if not _lib.secp256k1_ecdsa_sign(_CTX, sig, digest, self._key.secret, _ffi.NULL, _ffi.NULL):
+            raise FinP2PError(ErrorCode.KEY_FILE, "libsecp256k1 could not sign with this key")
+        out = _ffi.new("unsigned char[64]")
+        _lib.secp256k1_ecdsa_signature_serialize_compact(_CTX, out, sig)
+        return bytes(_ffi.buffer(out, 64))
 
     def sign_digest_recoverable(self, digest: bytes) -> bytes:
         """``r || s || v`` with v 27 or 28, as Ethereum wallets write signatures (ecrecover takes it as it is)."""
@@ -139,12 +156,23 @@ def verify(
     verify (changed content, unknown key); FP2001 for a signature that is not 64 bytes of hex with low S. ``known``
     may be a function giving the collection: it is called only when the signature fails, off the hot path.
     """
+    verify_signed_digest(fin_id, domain, canon.digest(domain, value), signature_hex, known=known)
+
+
+def verify_signed_digest(
+    fin_id: str,
+    domain: str,
+    digest: bytes,
+    signature_hex: Any,
+    *,
+    known: Collection[str] | Callable[[], Collection[str]] | None = None,
+) -> None:
+    """:func:`verify` of a value whose ``domain`` digest is at hand (:func:`canonical.digest`)."""
     signature = decode_hex(signature_hex, "signature", 64)
-    d = canon.digest(domain, value)
-    if verify_digest(fin_id, d, signature):
+    if verify_digest(fin_id, digest, signature):
         return
     candidates = known() if callable(known) else known
-    others = recover_fin_ids(d, signature) & set(candidates or ())
+    others = recover_fin_ids(digest, signature) & set(candidates or ())
     if others:
         raise FinP2PError(
             ErrorCode.WRONG_SIGNER, f"the {domain} names {fin_id[:12]}… but was signed by {sorted(others)[0][:12]}…"
