@@ -13,7 +13,7 @@ import pytest
 
 from finp2p.identity.credentials import Credential
 from finp2p.identity.keys import SigningKey
-from finp2p.identity.replay import ReplayGuard
+from finp2p.identity.replay import AHEAD_MS, ReplayGuard
 from finp2p.identity.revocation import Revoked, next_list
 from finp2p.identity.trust import Trust
 from finp2p.network.envelope import Envelope, seal
@@ -122,10 +122,54 @@ async def test_replay_is_refused_also_after_a_restart(world: World, tmp_path: Pa
     try:
         second.migrate()
         rx2 = Receiver(world, second)
-        assert code(await rx2.send(env, sender[2])) == "FP2010"
+        # Refused by its sender's floor: the restarted node cannot tell it from a late first copy, and says so.
+        assert code(await rx2.send(env, sender[2])) == "FP2018"
+        assert code(await rx2.send(env, sender[2])) == "FP2018", "however often it comes"
         assert rx2.calls == []
     finally:
         second.close()
+
+
+async def test_after_a_restart_a_sender_is_refused_up_to_its_horizon_and_served_beyond_it(
+    world: World, tmp_path: Path, sender: Any
+) -> None:
+    """The earlier run's horizon is a floor: an envelope that run cannot have seen, but timestamped at or before
+    the floor, is refused (it could have been a replay), and one timestamped after it is served."""
+    url = f"sqlite:///{tmp_path / 'replay.db'}"
+    now = int(time.time() * 1000)
+    first = Store(url)
+    first.migrate()
+    assert (await Receiver(world, first).send(envelope(sender, now_ms=now), sender[2]))["ok"]
+    first.close()
+    second = Store(url)  # the node restarted
+    try:
+        rx = Receiver(world, second)
+        unseen_but_early = envelope(sender, now_ms=now + AHEAD_MS)
+        body = await rx.send(unseen_but_early, sender[2])
+        assert code(body) == "FP2018" and "restarted" in body["error"]["detail"]
+        beyond = envelope(sender, now_ms=now + AHEAD_MS + 1)
+        assert (await rx.send(beyond, sender[2]))["ok"]
+        assert code(await rx.send(beyond, sender[2])) == "FP2010", "and within the run, by its nonce"
+        assert len(rx.calls) == 1
+    finally:
+        second.close()
+
+
+async def test_a_horizon_covers_the_next_envelopes_without_a_write(world: World, store: Store, sender: Any) -> None:
+    """One durable write per sender per horizon step: the envelopes after the first wait for no commit."""
+    rx = Receiver(world, store)
+    writes: list[int] = []
+    run = store.run
+
+    async def counting(fn: Any) -> Any:
+        writes.append(1)
+        return await run(fn)
+
+    store.run = counting  # type: ignore[method-assign]
+    now = int(time.time() * 1000)
+    for _ in range(20):  # one timestamp (fresh nonces): however slow the machine, all within the first horizon
+        assert (await rx.send(envelope(sender, now_ms=now), sender[2]))["ok"]
+    assert len(writes) == 2, "the earlier run's floors read once, and one horizon written"
 
 
 async def test_clock_skew(world: World, store: Store, sender: Any) -> None:

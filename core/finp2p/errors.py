@@ -203,6 +203,12 @@ class ErrorCode(enum.Enum):
         "the TLS certificate does not match the credential",
         "Use the TLS certificate issued with this credential, or re-register to obtain a matching pair.",
     )
+    SENT_BEFORE_RESTART = (
+        "FP2018",
+        "sent before this node restarted",
+        "Send the request again, as a new envelope: the node restarted moments ago and cannot tell an envelope "
+        "timestamped before that from a replay.",
+    )
     REGISTRATION_REJECTED = (
         "FP2102",
         "registration rejected",
@@ -646,6 +652,7 @@ _TRANSIENT = frozenset(
         "LEDGER_TIMEOUT",
         "STORE_UNREACHABLE",
         "RENDEZVOUS_UNREACHABLE",
+        "SENT_BEFORE_RESTART",
     }
 )
 #: CLI exit statuses. 2 is click's own for usage errors.

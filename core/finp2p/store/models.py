@@ -37,14 +37,16 @@ class AclGroupMemberRow(SQLModel, table=True):
 
 
 # -- identity: replay window, revocation lists --------------------------------------------------------------------
-class SeenNonceRow(SQLModel, table=True):
-    """(sender, nonce) pairs of accepted envelopes, kept until their timestamp leaves the accepted window."""
+class ReplayHorizonRow(SQLModel, table=True):
+    """Per sender, a timestamp no envelope accepted from it exceeds; written before an envelope beyond it is
+    handled. After a restart, the horizons of the earlier run (another ``boot_id``) are floors: an envelope at or
+    below its sender's floor may have been accepted already and is refused (:mod:`finp2p.identity.replay`)."""
 
-    __tablename__ = "seen_nonce"
+    __tablename__ = "replay_horizon"
 
     sender: str = Field(primary_key=True, max_length=66)
-    nonce: str = Field(primary_key=True, max_length=64)
-    expires_ms: int = Field(sa_type=BigInteger, index=True)
+    horizon_ms: int = Field(sa_type=BigInteger)
+    boot_id: str = Field(max_length=16)
 
 
 class RevocationListRow(SQLModel, table=True):
