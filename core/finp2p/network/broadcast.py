@@ -1,10 +1,14 @@
 """Broadcast: one signed question to many nodes, a quorum of signed answers, and a comparison of them.
 
-The origin signs a ``broadcast.request`` envelope once. It reaches its targets either directly (the origin sends it
-to each target) or through the rendezvous cluster: the origin hands it to one rendezvous node, which passes it to
-the other rendezvous nodes (hop limit, de-duplication by id) and to its members, answers itself as an independent
-value, and returns the answers it collected. Every answer is an envelope signed by the node that answered and bound
-to the request's id, so the origin verifies each one end to end, whoever carried it. A node answers a broadcast once.
+The origin signs a ``broadcast.request`` envelope once. It reaches its targets either directly or through the
+rendezvous cluster. Directly, the origin sends that very envelope (encoded once) to every target at the same time,
+and each target answers it like any request: the messaging layer verifies it (the origin's signature, chain and TLS
+connection, its nonce), and the signed reply, bound to the request's id, is the answer; one signature by the origin,
+one per answer, as a single request costs. Through the rendezvous cluster, the origin hands it to one rendezvous
+node, which passes it to the other rendezvous nodes (hop limit, de-duplication by id) and to its members (wrapped in
+``broadcast.deliver``: the carrier is not its signer), answers itself as an independent value, and returns the
+answers it collected, each a ``broadcast.answer`` envelope signed by the node that answered and bound to the
+request's id, so the origin verifies each one end to end, whoever carried it. A node answers a broadcast once.
 
 A payload may be sealed for its final recipients (ECIES on their FinIDs) so that forwarding nodes cannot read it.
 Answers carry a value and, where the question is about a ledger, the ledger height they were read at; the result
@@ -25,7 +29,6 @@ from typing import Any
 
 from finp2p.clock import now_ms
 from finp2p.errors import ErrorCode, FinP2PError
-from finp2p.identity import keys
 from finp2p.identity.canonical import canonical
 from finp2p.identity.trust import Identity
 from finp2p.network.directory import Directory, Member, Scope
@@ -106,6 +109,8 @@ class Broadcaster:
         self.is_rendezvous = is_rendezvous
         self._queries: dict[str, QueryHandler] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
+        self._late: set[asyncio.Task[None]] = set()  # deliveries answered after their broadcast's quorum
+        messenger.register("broadcast.request", self._on_request)
         messenger.register("broadcast.deliver", self._on_deliver)
         if is_rendezvous:
             messenger.register("broadcast.forward", self._on_forward)
@@ -158,22 +163,25 @@ class Broadcaster:
         collected: dict[str, Answer] = {}
         enough = asyncio.Event()
 
-        def take(raw: Any) -> None:
-            answer = self._verify_answer(raw, request)
+        def collect(answer: Answer | None) -> None:
             if answer is not None and answer.org_id not in collected:
                 collected[answer.org_id] = answer
                 if len(collected) >= quorum:
                     enough.set()
 
+        def take(raw: Any) -> None:
+            collect(self._verify_answer(raw, request))
+
+        encoded = request.encode()
+
         async def direct(member: Member) -> None:
-            result = await self.messenger.request(
-                member.address,
-                "broadcast.deliver",
-                {"request": request.to_dict()},
-                recipient=member.org_id,
-                timeout=deadline_s,
-            )
-            take(result.get("answer"))
+            try:
+                raw = await self.messenger.transport.request(member.address, encoded, timeout=deadline_s)
+                if not enough.is_set():  # an answer after the quorum is read (the connection stays open), and dropped
+                    result, ident = self.messenger.answer_to(request, raw, member.address)
+                    collect(_answer_of(ident, result))
+            except FinP2PError:  # no answer from this member: it is among the missing
+                pass
 
         async def relay() -> None:
             for node in rendezvous:
@@ -190,8 +198,17 @@ class Broadcaster:
                     take(raw)
                 return
 
-        jobs = [asyncio.create_task(relay())] if via_rendezvous else [asyncio.create_task(direct(m)) for m in targets]
-        await _until(jobs, enough, deadline_s)
+        if via_rendezvous:
+            await _until([asyncio.create_task(relay())], enough, deadline_s)
+        else:
+            # Deliveries still under way at the quorum run on to their end (within the deadline) in the background:
+            # cancelling one mid-answer would close its connection, and the next broadcast would pay a TLS handshake.
+            jobs = [asyncio.create_task(direct(m)) for m in targets]
+            await _until(jobs, enough, deadline_s, cancel=False)
+            for job in jobs:
+                if not job.done():
+                    self._late.add(job)
+                    job.add_done_callback(self._late.discard)
         answers = sorted(collected.values(), key=lambda a: a.org_id)
         value, differing, stale = compare(answers)
         reached = len(answers) >= quorum
@@ -217,14 +234,13 @@ class Broadcaster:
             env = Envelope.decode(canonical(raw))
             if env.type != "broadcast.answer" or env.in_reply_to != request.id:
                 return None
-            keys.verify(env.sender, "envelope", env.signed_part(), env.signature)
+            env.verify()
             ident = self.messenger.trust.verify_chain(env.chain)
             if ident.fin_id != env.sender:
                 return None
         except FinP2PError:
             return None
-        height = env.body.get("height")
-        return Answer(str(ident.org_id), ident.role, env.body.get("value"), height if isinstance(height, int) else None)
+        return _answer_of(ident, env.body)
 
     # -- answering -----------------------------------------------------------------------------------------------
     def _open_request(self, raw: Any) -> tuple[Envelope, Identity]:
@@ -233,7 +249,7 @@ class Broadcaster:
         env = Envelope.decode(canonical(raw))
         if env.type != "broadcast.request" or env.network_id != self.messenger.network_id:
             raise FinP2PError(ErrorCode.MALFORMED, "not a broadcast request of this network")
-        keys.verify(env.sender, "envelope", env.signed_part(), env.signature)
+        env.verify()
         origin = self.messenger.trust.verify_chain(env.chain)
         if origin.fin_id != env.sender:
             raise FinP2PError(ErrorCode.UNKNOWN_SENDER, "the broadcast's chain is not its signer's")
@@ -250,7 +266,7 @@ class Broadcaster:
             self._seen.popitem(last=False)
         return True
 
-    async def _answer(self, env: Envelope, origin: Identity) -> dict[str, Any]:
+    async def _value(self, env: Envelope, origin: Identity) -> tuple[Any, int | None]:
         kind = env.body.get("kind")
         handler = self._queries.get(str(kind))
         if handler is None:
@@ -260,7 +276,10 @@ class Broadcaster:
         else:
             raw = env.body.get("payload")
             payload = raw if isinstance(raw, dict) else {}
-        value, height = await handler(payload, origin)
+        return await handler(payload, origin)
+
+    async def _answer(self, env: Envelope, origin: Identity) -> dict[str, Any]:
+        value, height = await self._value(env, origin)
         answer = seal(
             self.messenger.key,
             network_id=self.messenger.network_id,
@@ -271,6 +290,19 @@ class Broadcaster:
             in_reply_to=env.id,
         )
         return answer.to_dict()
+
+    async def _on_request(self, msg: Incoming) -> dict[str, Any]:
+        """The origin's request, sent directly: verified by the messaging layer as the origin's own message."""
+        env, origin = msg.envelope, msg.sender
+        if origin is None:
+            raise FinP2PError(ErrorCode.MEMBERS_ONLY, "a broadcast comes from a member")
+        deadline = env.body.get("deadline_ms")
+        if not isinstance(deadline, int) or deadline < now_ms():
+            raise FinP2PError(ErrorCode.CLOCK_SKEW, "the broadcast's deadline has passed")
+        if not self._first_time(env.id):
+            raise FinP2PError(ErrorCode.REPLAYED, f"broadcast {env.id} was answered already")
+        value, height = await self._value(env, origin)
+        return {"value": value, "height": height}
 
     async def _on_deliver(self, msg: Incoming) -> dict[str, Any]:
         env, origin = self._open_request(msg.body.get("request"))
@@ -328,14 +360,22 @@ class Broadcaster:
         return {"answers": answers}
 
 
-async def _until(jobs: list[asyncio.Task[None]], enough: asyncio.Event, timeout: float) -> None:
-    """Wait for all ``jobs``, or until ``enough`` is set, or ``timeout``; then cancel what still runs."""
+def _answer_of(ident: Identity, body: dict[str, Any]) -> Answer:
+    height = body.get("height")
+    return Answer(str(ident.org_id), ident.role, body.get("value"), height if isinstance(height, int) else None)
+
+
+async def _until(jobs: list[asyncio.Task[None]], enough: asyncio.Event, timeout: float, *, cancel: bool = True) -> None:
+    """Wait for all ``jobs``, or until ``enough`` is set, or ``timeout``; then cancel what still runs (with
+    ``cancel=False``, the jobs are left to end by themselves)."""
 
     async def all_done() -> None:
-        await asyncio.gather(*jobs, return_exceptions=True)
+        if jobs:
+            await asyncio.wait(jobs)  # not gather: cancelling a gather would cancel the jobs too
 
     waiters = [asyncio.create_task(all_done()), asyncio.create_task(enough.wait())]
     await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    for task in [*jobs, *waiters]:
+    stop = [*jobs, *waiters] if cancel else waiters
+    for task in stop:
         task.cancel()
-    await asyncio.gather(*jobs, *waiters, return_exceptions=True)
+    await asyncio.gather(*stop, return_exceptions=True)

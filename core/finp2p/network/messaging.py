@@ -170,7 +170,7 @@ class Messenger:
             )
         if route.precheck is not None:
             route.precheck(peer, env)
-        keys.verify(env.sender, "envelope", env.signed_part(), env.signature, known=self._known)
+        env.verify(known=self._known)
         sender = None if peer.anonymous else self._verify_sender(peer, env)
         await self.replay.record(env.sender, env.nonce, env.timestamp_ms)
         return Incoming(env, peer, sender)
@@ -236,21 +236,34 @@ class Messenger:
             delay = min(delay * 2, 5.0)
         raise AssertionError("unreachable")
 
+    async def send(
+        self, address: str, env: Envelope, *, timeout: float, payload: bytes | None = None
+    ) -> tuple[dict[str, Any], Identity]:
+        """Send an envelope sealed already (a broadcast sends the one it signed to every target, ``payload`` its
+        encoding made once); the result of its verified answer, and the identity that signed the answer."""
+        raw = await self.transport.request(address, payload if payload is not None else env.encode(), timeout=timeout)
+        return self.answer_to(env, raw, address)
+
     def read_reply(self, request: Envelope, raw: bytes, address: str) -> dict[str, Any]:
+        return self.answer_to(request, raw, address)[0]
+
+    def answer_to(self, request: Envelope, raw: bytes, address: str) -> tuple[dict[str, Any], Identity]:
+        """The result of the verified answer ``raw`` to ``request``, and the identity that signed it; raises the
+        error it carries."""
         reply = Envelope.decode(raw)
         if reply.in_reply_to != request.id or reply.type != "reply":
             raise FinP2PError(ErrorCode.MALFORMED, f"{address} answered something other than this request")
         if reply.network_id != self.network_id:
             raise FinP2PError(ErrorCode.WRONG_NETWORK, f"{address} answered for network {reply.network_id!r}")
         self.replay.check_time(reply.timestamp_ms, self.trust.now_ms())
-        keys.verify(reply.sender, "envelope", reply.signed_part(), reply.signature, known=self._known)
+        reply.verify(known=self._known)
         ident = self.trust.verify_chain(reply.chain or self._chains.get(reply.sender, ()))
         if ident.fin_id != reply.sender:
             raise FinP2PError(ErrorCode.UNKNOWN_SENDER, f"{address} answered with another identity's chain")
-        self._chains[reply.sender] = tuple(reply.chain)
+        self._chains[reply.sender] = ident.chain
         body = reply.body
         if body.get("ok") is True and isinstance(body.get("result"), dict):
-            return body["result"]  # type: ignore[no-any-return]
+            return body["result"], ident
         raise _error_of(body, address)
 
 
