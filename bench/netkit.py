@@ -96,7 +96,12 @@ class BenchNode:
 
 
 async def node(
-    manifest: dict[str, Any], spec: dict[str, Any], *, serve: bool = True, subscribe_to: tuple[str, str] | None = None
+    manifest: dict[str, Any],
+    spec: dict[str, Any],
+    *,
+    serve: bool = True,
+    subscribe_to: tuple[str, str] | None = None,
+    batching: bool = True,
 ) -> BenchNode:
     """One node as the given spec; with ``subscribe_to=(publisher org, topic)`` its inbox accepts that topic."""
     genesis = Genesis.load(Path(manifest["genesis"]))
@@ -110,6 +115,7 @@ async def node(
             cert_chain_file=ident.tls_chain_path,
             key_file=ident.tls_key_path,
             port=spec["port"],
+            batching=batching,
         )
     )
     messenger = Messenger(

@@ -1,22 +1,27 @@
 """The built-in transport: HTTPS with TLS 1.3 and mutual authentication by governance-issued certificates, on aiohttp.
 
-One endpoint, ``POST /finp2p/v1/envelope``. The server reads the peer's certificate from the TLS session and asks
-the messaging layer to admit the peer before it reads the body; bodies over ``max_body_bytes`` are refused with
-413 unread, and the server's timeouts and connections per client are those of :mod:`finp2p.edge.http`. Clients
-pool connections (keep-alive) per peer and read at most ``max_reply_bytes`` of an answer.
+One endpoint, ``POST /finp2p/v1/envelope``, and its batch form ``POST /finp2p/v1/envelopes`` for envelopes that
+travel to one peer at the same time (:mod:`finp2p.builtins.https_batch`). The server reads the peer's certificate
+from the TLS session and asks the messaging layer to admit the peer before it reads the body; bodies over
+``max_body_bytes`` are refused with 413 unread, and the server's timeouts and connections per client are those of
+:mod:`finp2p.edge.http`. Clients pool connections (keep-alive) per peer and read at most ``max_reply_bytes`` of an
+answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import ssl
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
+from finp2p.builtins import https_batch as batch
 from finp2p.edge import http
 from finp2p.edge.json_input import read_json
 from finp2p.edge.limits import DEFAULT_LIMITS, ServerLimits
@@ -42,6 +47,8 @@ class HttpsSettings:
     connect_timeout: float = 5.0
     pool_size: int = 100
     limits: ServerLimits = DEFAULT_LIMITS
+    #: Serve, and send, several envelopes per HTTP exchange when they travel at the same time (:mod:`.https_batch`).
+    batching: bool = True
 
 
 def error_body(err: FinP2PError) -> bytes:
@@ -63,6 +70,57 @@ class _StaleConnection(Exception):
     """The connection broke before an answer came: the request may be sent once more on a new connection."""
 
 
+class _NoBatches(Exception):
+    """The peer took no batch: for good (it has no batch path) or for this one (over its body limit)."""
+
+    def __init__(self, *, for_good: bool) -> None:
+        super().__init__()
+        self.for_good = for_good
+
+
+@dataclass
+class _Queued:
+    payload: bytes
+    future: asyncio.Future[bytes]
+    deadline: float
+
+    def remaining(self) -> float:
+        return max(0.05, self.deadline - time.monotonic())
+
+    def settle(self, answer: bytes) -> None:
+        if not self.future.done():
+            self.future.set_result(answer)
+
+    def fail(self, err: FinP2PError) -> None:
+        if not self.future.done():
+            self.future.set_exception(err)
+
+
+@dataclass
+class _Outbox:
+    """Requests to one peer: how many exchanges are under way, and what waits to leave at the next flush."""
+
+    under_way: int = 0
+    flush_due: bool = False
+    queue: collections.deque[_Queued] = field(default_factory=collections.deque)
+
+    def take(self) -> list[_Queued]:
+        """The next batch: the oldest waiting requests still wanted, within the batch limits."""
+        items: list[_Queued] = []
+        size = 0
+        while self.queue and len(items) < batch.MAX_ENVELOPES:
+            item = self.queue[0]
+            if item.future.done():  # its caller gave up waiting
+                self.queue.popleft()
+                continue
+            if items and size + len(item.payload) > batch.MAX_BATCH_BYTES:
+                break
+            self.queue.popleft()
+            items.append(item)
+            size += len(item.payload)
+        return items
+
+
 class HttpsTransport(Transport):
     def __init__(self, settings: HttpsSettings) -> None:
         self.settings = settings
@@ -72,6 +130,9 @@ class HttpsTransport(Transport):
         cert = str(settings.cert_chain_file) if settings.cert_chain_file else None
         key = str(settings.key_file) if settings.key_file else None
         self._client_ctx = tls.client_context(settings.trust_pem, cert, key)
+        self._outboxes: dict[str, _Outbox] = {}
+        self._single_only: set[str] = set()  # peers without the batch path
+        self._exchanges: set[asyncio.Task[None]] = set()
 
     # -- server --------------------------------------------------------------------------------------------------
     async def start(self, inbound: Inbound) -> str:
@@ -96,8 +157,37 @@ class HttpsTransport(Transport):
             answer = await inbound.handle(peer, payload)
             return web.Response(body=answer, content_type=CONTENT_TYPE)
 
+        async def receive_batch(request: web.Request) -> web.StreamResponse:
+            peer = _peer_of(request)
+            try:
+                await inbound.admit(peer)
+            except FinP2PError as err:
+                return http.closing(web.Response(status=403, body=error_body(err), content_type="application/json"))
+            try:
+                payloads = batch.unpack_request(await http.read_body(request, max_bytes=s.max_body_bytes))
+            except FinP2PError as err:
+                status = {ErrorCode.BODY_TOO_LARGE: 413, ErrorCode.REQUEST_TIMEOUT: 408}.get(err.code, 400)
+                return http.closing(web.Response(status=status, body=error_body(err), content_type="application/json"))
+            response = web.StreamResponse(headers={"Content-Type": batch.BATCH_CONTENT_TYPE})
+            await response.prepare(request)
+
+            async def answer(index: int, payload: bytes) -> bytes:
+                return batch.pack_answer(index, await inbound.handle(peer, payload))
+
+            pending = {asyncio.ensure_future(answer(i, p)) for i, p in enumerate(payloads)}
+            try:
+                while pending:  # the answers ready together leave together, each as soon as it is ready
+                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    await response.write(b"".join(task.result() for task in done))
+                await response.write_eof()
+            except (ConnectionError, RuntimeError):  # the client went away: the handlers still end, unanswered
+                await asyncio.gather(*pending, return_exceptions=True)
+            return response
+
         app = web.Application(client_max_size=s.max_body_bytes)
         app.router.add_post(PATH, receive)
+        if s.batching:
+            app.router.add_post(batch.BATCH_PATH, receive_batch)
         self._runner = http.runner(app, s.limits)
         await self._runner.setup()
         port = await http.serve(self._runner, s.host, s.port, limits=s.limits, ssl_context=server_ctx)
@@ -112,6 +202,27 @@ class HttpsTransport(Transport):
         return self._session
 
     async def request(self, address: str, payload: bytes, *, timeout: float) -> bytes:
+        if not self.settings.batching or address in self._single_only or len(payload) > batch.MAX_BATCH_BYTES // 4:
+            return await self._single(address, payload, timeout)
+        outbox = self._outboxes.setdefault(address, _Outbox())
+        if not outbox.under_way:  # nothing is under way to this peer: the request goes now, alone
+            outbox.under_way += 1
+            try:
+                return await self._single(address, payload, timeout)
+            finally:
+                outbox.under_way -= 1
+        # Requests made while others are under way leave together, at the next turn of the event loop.
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        outbox.queue.append(_Queued(payload, future, time.monotonic() + timeout))
+        if not outbox.flush_due:
+            outbox.flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush, address, outbox)
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise FinP2PError(ErrorCode.PEER_TIMEOUT, f"{address} did not answer within {timeout:.1f} s") from None
+
+    async def _single(self, address: str, payload: bytes, timeout: float) -> bytes:
         try:
             return await self._post(address, payload, timeout)
         except _StaleConnection:
@@ -144,6 +255,100 @@ class HttpsTransport(Transport):
         except TimeoutError:
             raise FinP2PError(ErrorCode.PEER_TIMEOUT, f"{address} did not answer within {timeout:.1f} s") from None
         except aiohttp.ClientConnectorError as exc:  # nothing listens there: no connection was made
+            raise FinP2PError(ErrorCode.PEER_UNREACHABLE, f"{address}: {exc}") from None
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            raise _StaleConnection() from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise FinP2PError(ErrorCode.PEER_UNREACHABLE, f"{address}: {exc}") from None
+
+    def _flush(self, address: str, outbox: _Outbox) -> None:
+        outbox.flush_due = False
+        while items := outbox.take():
+            task = asyncio.create_task(self._send_queued(address, outbox, items))
+            self._exchanges.add(task)
+            task.add_done_callback(self._exchanges.discard)
+
+    async def _send_queued(self, address: str, outbox: _Outbox, items: list[_Queued]) -> None:
+        outbox.under_way += 1
+        try:
+            if len(items) == 1:
+                await self._answer_one(address, items[0])
+            else:
+                await self._exchange(address, items)
+        finally:
+            outbox.under_way -= 1
+
+    async def _answer_one(self, address: str, item: _Queued) -> None:
+        try:
+            item.settle(await self._single(address, item.payload, item.remaining()))
+        except FinP2PError as err:
+            item.fail(err)
+
+    async def _exchange(self, address: str, items: list[_Queued]) -> None:
+        """One POST of ``items`` to the batch path; each answer settles its request as it arrives."""
+        timeout = max(i.remaining() for i in items)
+        for attempt in (1, 2):
+            try:
+                await self._post_batch(address, items, timeout)
+                break
+            except _StaleConnection as exc:
+                if attempt == 2 or any(i.future.done() for i in items):
+                    err = FinP2PError(ErrorCode.PEER_UNREACHABLE, f"{address}: {exc.__cause__}")
+                    for i in items:
+                        i.fail(err)
+            except _NoBatches as no:
+                if no.for_good:
+                    self._single_only.add(address)
+                await asyncio.gather(*(self._answer_one(address, i) for i in items))
+                return
+            except FinP2PError as err:
+                for i in items:
+                    i.fail(err)
+                return
+        missing = FinP2PError(ErrorCode.PEER_ERROR, f"{address} left a request of a batch unanswered")
+        for i in items:
+            i.fail(missing)
+
+    async def _post_batch(self, address: str, items: list[_Queued], timeout: float) -> None:
+        url = address.rstrip("/") + batch.BATCH_PATH
+        t = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, self.settings.connect_timeout))
+        body = batch.pack_request([i.payload for i in items])
+        try:
+            async with self._client().post(
+                url, data=body, headers={"Content-Type": batch.BATCH_CONTENT_TYPE}, timeout=t
+            ) as resp:
+                if resp.status in (404, 405):
+                    raise _NoBatches(for_good=True)  # a node without the batch path
+                if resp.status == 413:
+                    raise _NoBatches(for_good=False)  # this batch is over the peer's limit: its requests go alone
+                if resp.status != 200:
+                    err = error_from_body(await _read_limited(resp, 64 * 1024, address))
+                    if err is not None:
+                        raise FinP2PError(err.code, f"{address}: {err.detail}")
+                    raise FinP2PError(ErrorCode.PEER_ERROR, f"{address} answered HTTP {resp.status}")
+                reader = batch.AnswerReader(
+                    len(items), self.settings.max_reply_bytes, 2 * self.settings.max_reply_bytes
+                )
+                while True:
+                    try:
+                        head = await resp.content.readexactly(reader.HEADER_BYTES)
+                    except asyncio.IncompleteReadError as exc:
+                        if exc.partial:
+                            raise FinP2PError(ErrorCode.MALFORMED, f"{address} cut a batch answer short") from None
+                        return
+                    index, size = reader.header(head)
+                    try:
+                        answer = await resp.content.readexactly(size)
+                    except asyncio.IncompleteReadError:
+                        raise FinP2PError(ErrorCode.MALFORMED, f"{address} cut a batch answer short") from None
+                    items[index].settle(answer)
+        except (FinP2PError, _NoBatches):
+            raise
+        except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
+            raise FinP2PError(ErrorCode.PEER_TLS, f"{address}: {exc}") from None
+        except TimeoutError:
+            raise FinP2PError(ErrorCode.PEER_TIMEOUT, f"{address} did not answer within {timeout:.1f} s") from None
+        except aiohttp.ClientConnectorError as exc:
             raise FinP2PError(ErrorCode.PEER_UNREACHABLE, f"{address}: {exc}") from None
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
             raise _StaleConnection() from exc

@@ -1,0 +1,176 @@
+"""Envelopes that travel to one peer at the same time share an HTTPS exchange: two nodes in this process over real
+mutual TLS 1.3 on loopback, with real keys, certificates and stores."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bench.netkit import BenchNode, mint, node
+from finp2p.builtins import https_batch as batch
+from finp2p.errors import FinP2PError
+from finp2p.identity import tls
+from finp2p.identity.genesis import Genesis
+from finp2p.identity.local import LocalIdentity
+from finp2p.network.envelope import Envelope, seal
+from finp2p.network.messaging import Incoming
+
+
+async def _pair(root: Path, *, batching: bool = True) -> tuple[BenchNode, BenchNode, dict[str, Any]]:
+    manifest = mint(root, 2)
+    a = await node(manifest, manifest["nodes"][0], serve=False)
+    b = await node(manifest, manifest["nodes"][1], batching=batching)
+    return a, b, manifest
+
+
+async def _close(*nodes: BenchNode) -> None:
+    for n in nodes:
+        await n.messenger.transport.close()
+        n.store.close()
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[tuple[BenchNode, BenchNode, dict[str, Any]]]:
+    a, b, manifest = await _pair(tmp_path)
+    yield a, b, manifest
+    await _close(a, b)
+
+
+@pytest.fixture
+def batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every batch the serving side unpacks."""
+    seen: list[int] = []
+    unpack = batch.unpack_request
+
+    def counting(body: bytes) -> list[bytes]:
+        out = unpack(body)
+        seen.append(len(out))
+        return out
+
+    monkeypatch.setattr(batch, "unpack_request", counting)
+    return seen
+
+
+async def test_requests_sent_together_share_exchanges_and_each_gets_its_own_answer(
+    pair: tuple[BenchNode, BenchNode, dict[str, Any]], batches: list[int]
+) -> None:
+    a, _, manifest = pair
+    target = manifest["nodes"][1]["address"]
+    answers = await asyncio.gather(*(a.messenger.request(target, "bench.echo", {"i": i}) for i in range(300)))
+    assert answers == [{"i": i} for i in range(300)]
+    assert batches and max(batches) > 1, "requests made at the same time travelled together"
+    assert all(size <= batch.MAX_ENVELOPES for size in batches)
+
+
+async def test_a_slow_answer_holds_back_no_other_answer_of_its_batch(
+    pair: tuple[BenchNode, BenchNode, dict[str, Any]], batches: list[int]
+) -> None:
+    a, b, manifest = pair
+    target = manifest["nodes"][1]["address"]
+    release = asyncio.Event()
+
+    async def slow(msg: Incoming) -> dict[str, Any]:
+        await release.wait()
+        return {"slow": True}
+
+    b.messenger.register("t.slow", slow)
+    # Made in one turn of the loop: the first goes alone, the rest leave together in one batch.
+    first = asyncio.create_task(a.messenger.request(target, "bench.echo", {"i": -1}))
+    held = asyncio.create_task(a.messenger.request(target, "t.slow", {}))
+    quick = [asyncio.create_task(a.messenger.request(target, "bench.echo", {"i": i})) for i in range(10)]
+    done, _ = await asyncio.wait([first, *quick], timeout=30)
+    assert len(done) == 11 and [q.result() for q in quick] == [{"i": i} for i in range(10)]
+    assert not held.done(), "the slow one is still being handled"
+    assert batches == [11], "the slow request and the ten quick ones were one exchange"
+    release.set()
+    assert await held == {"slow": True}
+
+
+async def test_a_peer_without_the_batch_path_is_sent_single_requests(tmp_path: Path) -> None:
+    a, b, manifest = await _pair(tmp_path, batching=False)
+    try:
+        target = manifest["nodes"][1]["address"]
+        answers = await asyncio.gather(*(a.messenger.request(target, "bench.echo", {"i": i}) for i in range(60)))
+        assert answers == [{"i": i} for i in range(60)]
+        assert target in a.messenger.transport._single_only  # type: ignore[attr-defined]
+    finally:
+        await _close(a, b)
+
+
+async def test_malformed_batches_are_refused_and_each_envelope_is_checked_on_its_own(
+    pair: tuple[BenchNode, BenchNode, dict[str, Any]],
+) -> None:
+    a, _, manifest = pair
+    me, target = manifest["nodes"][0], manifest["nodes"][1]["address"]
+    ident = LocalIdentity(Path(me["dir"]))
+    ctx = tls.client_context(
+        Genesis.load(Path(manifest["genesis"])).trust_pem, str(ident.tls_chain_path), str(ident.tls_key_path)
+    )
+    url = target + batch.BATCH_PATH
+    m = a.messenger
+
+    def envelope(body: dict[str, Any]) -> bytes:
+        return seal(
+            m.key, network_id=m.network_id, type="bench.echo", body=body, sender_org=m.org_id, chain=m.chain
+        ).encode()
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as http:
+
+        async def post(body: bytes) -> tuple[int, bytes]:
+            async with http.post(url, data=body, headers={"Content-Type": batch.BATCH_CONTENT_TYPE}) as r:
+                return r.status, await r.read()
+
+        for bad in (
+            b"\x00\x00",  # a length cut short
+            b"\x00\x00\x10\x00{}",  # a frame running past the body
+            b"\x00\x00\x00\x00",  # an empty frame
+            batch.pack_request([envelope({"i": i}) for i in range(batch.MAX_ENVELOPES + 1)]),
+        ):
+            status, answer = await post(bad)
+            assert status == 400 and b"FP2001" in answer, (bad[:16], status, answer[:200])
+
+        replayed = envelope({"i": 1})
+        status, raw = await post(batch.pack_request([replayed, b"not json", replayed, envelope({"i": 2})]))
+        assert status == 200
+        answers: dict[int, dict[str, Any]] = {}
+        at = 0
+        while at < len(raw):
+            index, size = int.from_bytes(raw[at : at + 4], "big"), int.from_bytes(raw[at + 4 : at + 8], "big")
+            reply = Envelope.decode(raw[at + 8 : at + 8 + size])
+            reply.verify()
+            answers[index] = reply.body
+            at += 8 + size
+        assert sorted(answers) == [0, 1, 2, 3], "every envelope answered, each on its own"
+        codes = {i: a.get("error", {}).get("code") for i, a in answers.items()}
+        assert codes[1] == "FP2001" and {codes[0], codes[2]} == {None, "FP2010"}, codes
+        assert answers[3] == {"ok": True, "result": {"i": 2}}
+
+    assert await m.request(target, "bench.echo", {"still": "serving"}) == {"still": "serving"}
+
+
+async def test_a_request_whose_caller_gives_up_is_refused_in_time(
+    pair: tuple[BenchNode, BenchNode, dict[str, Any]],
+) -> None:
+    """A queued request keeps its own deadline: its caller hears FP3006 then, whatever its batch does."""
+    a, b, manifest = pair
+    target = manifest["nodes"][1]["address"]
+    never = asyncio.Event()
+
+    async def stuck(msg: Incoming) -> dict[str, Any]:
+        await never.wait()
+        return {}
+
+    b.messenger.register("t.stuck", stuck)
+    first = asyncio.create_task(a.messenger.request(target, "t.stuck", {}, timeout=30))
+    queued = asyncio.create_task(a.messenger.request(target, "t.stuck", {"n": uuid.uuid4().hex}, timeout=0.5))
+    with pytest.raises(FinP2PError) as info:
+        await queued
+    assert info.value.code.code == "FP3006"
+    first.cancel()
+    never.set()
