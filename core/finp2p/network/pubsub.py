@@ -4,7 +4,10 @@ Publisher: every message is written to the topic's outbox with the next sequence
 returns. Each subscriber has a worker that sends the messages after the subscriber's acknowledged sequence, in order
 and in batches, and advances the acknowledgement only when the subscriber answers; a subscriber that does not answer
 is retried with backoff, so nothing is lost while it is down, and the workers resume from the stored
-acknowledgements when the publisher restarts.
+acknowledgements when the publisher restarts. Workers take the messages this process published from memory (the
+outbox is read for the others), and acknowledgements are written together, after the fact: one lost in a crash
+only makes its messages delivered again, which the subscriber skips, so a message to many subscribers costs one
+durable write at the publisher, whatever their number.
 
 Subscriber: a delivery is stored in the inbox and the subscription's last sequence advanced in one transaction,
 before it is acknowledged; a message at or below the last sequence is a repeat and skipped, one beyond a gap waits
@@ -15,6 +18,7 @@ offline. Subscribing is checked by the publisher's ACL (action ``subscribe`` on 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import json
@@ -35,6 +39,8 @@ from finp2p.store.models import InboxMessageRow, SubscriberRow, SubscriptionRow,
 log = logging.getLogger(__name__)
 
 BATCH = 100
+#: Messages published by this process kept in memory per topic for the delivery workers.
+RECENT = 1024
 MAX_TOPIC_LEN = 300
 
 
@@ -89,6 +95,11 @@ class PubSub:
         self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._seen_seq: dict[str, int] = {}
+        #: The latest messages published by this process, per topic: workers send them without reading the outbox.
+        self._recent: dict[str, collections.deque[tuple[int, dict[str, Any]]]] = {}
+        self._changed: set[tuple[str, str]] = set()  # subscriptions whose worker must read them again
+        self._acks: dict[tuple[str, str], int] = {}  # acknowledgements not written yet
+        self._ack_writer: asyncio.Task[None] | None = None
         messenger.register("pubsub.subscribe", self._on_subscribe)
         messenger.register("pubsub.unsubscribe", self._on_unsubscribe)
         messenger.register("pubsub.deliver", self._on_deliver)
@@ -109,14 +120,35 @@ class PubSub:
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
+        if self._ack_writer is not None:
+            with contextlib.suppress(Exception):
+                await self._ack_writer
+        if self._acks:
+            with contextlib.suppress(Exception):
+                await self.store.run(functools.partial(_set_acks, acks=self._acks))
+            self._acks = {}
         self._tasks.clear()
         self._workers.clear()
 
     # -- publishing ----------------------------------------------------------------------------------------------
     async def publish(self, topic: str, body: dict[str, Any]) -> int:
         seq = await self.store.run(lambda s: append(s, check_topic(topic), body))
+        # As a worker would read it back from the outbox (a JSON round trip), kept for the workers.
+        self._recent.setdefault(topic, collections.deque(maxlen=RECENT)).append((seq, json.loads(json.dumps(body))))
         self._event(topic).set()
         return seq
+
+    def _recent_after(self, topic: str, after: int) -> list[dict[str, Any]] | None:
+        """The messages after ``after`` if this process holds them all, in order and without a gap; else ``None``
+        (the worker reads the outbox)."""
+        recent = self._recent.get(topic, ())
+        newer = sorted((seq, body) for seq, body in recent if seq > after)[:BATCH]
+        if not newer:
+            known = max(self._seen_seq.get(topic, 0), recent[-1][0] if recent else 0)
+            return [] if known <= after else None
+        if any(seq != after + 1 + i for i, (seq, _) in enumerate(newer)):
+            return None
+        return [{"seq": seq, "body": body} for seq, body in newer]
 
     def _event(self, topic: str) -> asyncio.Event:
         return self._wake.setdefault(topic, asyncio.Event())
@@ -133,6 +165,7 @@ class PubSub:
 
     def _ensure_worker(self, topic: str, org_id: str) -> None:
         key = (topic, org_id)
+        self._changed.add(key)
         task = self._workers.get(key)
         if task is None or task.done():
             self._workers[key] = asyncio.create_task(self._deliver_forever(topic, org_id), name=f"deliver {key}")
@@ -140,15 +173,23 @@ class PubSub:
             self._event(topic).set()
 
     async def _deliver_forever(self, topic: str, org_id: str) -> None:
+        key = (topic, org_id)
         event = self._event(topic)
         delay = 0.2
+        sub: SubscriberRow | None = None
+        after = 0
         while True:
-            sub = await self.store.run(lambda s: s.get(SubscriberRow, (topic, org_id)))
-            if sub is None or not sub.active:
-                return
-            after = sub.acked_seq
-            batch = await self.store.run(functools.partial(_batch, topic=topic, after=after))
-            if not batch:
+            if sub is None or key in self._changed:  # (re)subscribed or unsubscribed since the last read
+                self._changed.discard(key)
+                sub = await self.store.run(lambda s: s.get(SubscriberRow, key))
+                if sub is None or not sub.active:
+                    return
+                after = sub.acked_seq
+            messages = self._recent_after(topic, after)
+            if messages is None:
+                rows = await self.store.run(functools.partial(_batch, topic=topic, after=after))
+                messages = [{"seq": m.seq, "body": json.loads(m.body)} for m in rows]
+            if not messages:
                 event.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), timeout=5)
@@ -157,7 +198,6 @@ class PubSub:
                 log.info("%s may no longer receive %s: its subscription ends", org_id, topic)
                 await self._deactivate(topic, org_id)
                 return
-            messages = [{"seq": m.seq, "body": json.loads(m.body)} for m in batch]
             try:
                 answer = await self.messenger.request(
                     sub.address, "pubsub.deliver", {"topic": topic, "messages": messages}, recipient=org_id, timeout=10
@@ -174,8 +214,27 @@ class PubSub:
                 delay = min(delay * 2, 5.0)
                 continue
             delay = 0.2
-            if acked > after:
-                await self.store.run(functools.partial(_set_acked, topic=topic, org_id=org_id, acked=acked))
+            if acked > after and key not in self._changed:
+                after = acked
+                self._ack_later(key, acked)
+
+    def _ack_later(self, key: tuple[str, str], acked: int) -> None:
+        """Write an acknowledgement with the others made meanwhile, in one transaction. Not awaited: one lost in a
+        crash only means those messages are delivered again, and the subscriber skips them as repeats."""
+        self._acks[key] = max(self._acks.get(key, 0), acked)
+        if self._ack_writer is None or self._ack_writer.done():
+            self._ack_writer = asyncio.create_task(self._write_acks(), name="pubsub-acks")
+
+    async def _write_acks(self) -> None:
+        while self._acks:
+            acks, self._acks = self._acks, {}
+            try:
+                await self.store.run(functools.partial(_set_acks, acks=acks))
+            except Exception as exc:  # they are written again with the next ones, or redelivered after a restart
+                log.warning("could not write %d pub/sub acknowledgements: %s", len(acks), exc)
+                for key, acked in acks.items():
+                    self._acks[key] = max(self._acks.get(key, 0), acked)
+                await asyncio.sleep(1)
 
     async def _deactivate(self, topic: str, org_id: str) -> None:
         def op(s: Session) -> None:
@@ -185,6 +244,8 @@ class PubSub:
                 s.add(row)
 
         await self.store.run(op)
+        self._changed.add((topic, org_id))  # its worker reads the subscription again, and ends
+        self._event(topic).set()
 
     async def _on_subscribe(self, msg: Incoming) -> dict[str, Any]:
         assert msg.sender is not None
@@ -196,6 +257,8 @@ class PubSub:
         from_seq = msg.body.get("from_seq", 0)
         if isinstance(from_seq, bool) or not isinstance(from_seq, int) or from_seq < 0:
             raise FinP2PError(ErrorCode.MALFORMED, "from_seq must be a non-negative integer")
+
+        self._acks.pop((topic, org_id), None)  # the subscriber's own cursor replaces what it acknowledged
 
         def op(s: Session) -> int:
             row = s.get(SubscriberRow, (topic, org_id))
@@ -339,11 +402,12 @@ def _batch(s: Session, topic: str, after: int) -> list[TopicMessageRow]:
     return list(s.exec(q.order_by(col(TopicMessageRow.seq)).limit(BATCH)))
 
 
-def _set_acked(s: Session, topic: str, org_id: str, acked: int) -> None:
-    row = s.get(SubscriberRow, (topic, org_id))
-    if row is not None and acked > row.acked_seq:
-        row.acked_seq = acked
-        s.add(row)
+def _set_acks(s: Session, acks: dict[tuple[str, str], int]) -> None:
+    for key, acked in acks.items():
+        row = s.get(SubscriberRow, key)
+        if row is not None and acked > row.acked_seq:
+            row.acked_seq = acked
+            s.add(row)
 
 
 def inbox(store: Store, topic: str, publisher_org: str | None = None) -> list[InboxMessageRow]:
