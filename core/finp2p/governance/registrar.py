@@ -74,14 +74,29 @@ def store_advert(s: Session, a: Advert, *, home: bool) -> bool:
 
 def query(s: Session, by: str, value: str | None, cursor: str, limit: int) -> list[Advert]:
     now = now_ms()
-    q = select(AdvertRow).where(col(AdvertRow.expires_ms) > now, col(AdvertRow.org_id) > cursor)
+    q = select(AdvertRow.document).where(col(AdvertRow.expires_ms) > now, col(AdvertRow.org_id) > cursor)
     if by == "org":
         q = q.where(AdvertRow.org_id == value)
     elif by != "all":
         orgs = select(AdvertIndexRow.org_id).where(AdvertIndexRow.kind == by, AdvertIndexRow.value == value)
         q = q.where(col(AdvertRow.org_id).in_(orgs))
-    rows = s.exec(q.order_by(col(AdvertRow.org_id)).limit(limit)).all()
-    return [Advert.from_dict(json.loads(r.document)) for r in rows]
+    return [_parsed(document) for document in s.exec(q.order_by(col(AdvertRow.org_id)).limit(limit))]
+
+
+#: Adverts parsed lately, by their stored document (the key is the whole text: a hit is the very same advert).
+_PARSED: dict[str, Advert] = {}
+_PARSED_SIZE = 10_000
+
+
+def _parsed(document: str) -> Advert:
+    """The advert a stored document holds (verified when it was stored), parsed once while it is in use."""
+    hit = _PARSED.get(document)
+    if hit is None:
+        hit = Advert.from_dict(json.loads(document))
+        if len(_PARSED) >= _PARSED_SIZE:
+            _PARSED.clear()
+        _PARSED[document] = hit
+    return hit
 
 
 def groups_of(s: Session, org_id: str) -> frozenset[str]:
@@ -162,7 +177,10 @@ class Registrar:
         everything = msg.sender.role == "governance"  # registrars replicate whole adverts
 
         def op(s: Session) -> tuple[list[Advert], frozenset[str]]:
-            return query(s, by, value, cursor, limit), groups_of(s, asker)
+            found = query(s, by, value, cursor, limit)
+            # The asker's groups decide which resource entries it sees: read only when there are some.
+            needed = not everything and any(a.resources for a in found)
+            return found, groups_of(s, asker) if needed else frozenset()
 
         found, groups = await self.store.run(op)
         page = [a.seen_by(asker, groups, everything=everything) for a in found]
@@ -207,7 +225,7 @@ class Registrar:
                 s.exec(select(AdvertRow).where(col(AdvertRow.home).is_(True), col(AdvertRow.expires_ms) > now_ms()))
             )
 
-        return [member_of(Advert.from_dict(json.loads(r.document))) for r in self.store.call(op)]
+        return [member_of(_parsed(r.document)) for r in self.store.call(op)]
 
 
 def member_of(a: Advert) -> Member:

@@ -132,7 +132,7 @@ class Advert:
 
     def seen_by(self, org_id: str, groups: frozenset[str], *, everything: bool = False) -> Advert:
         """This advert as ``org_id`` may see it: resource entries it may not see are left out (still signed)."""
-        if everything:
+        if everything or not self.resources:
             return self
         return replace(self, resources=tuple(r for r in self.resources if r.visible(org_id, groups)))
 
