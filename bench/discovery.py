@@ -80,6 +80,12 @@ def fill(store: Store, authority: Authority, n: int) -> None:
     _store_all(store, batch)
 
 
+def _all_have(readers: list[sqlite3.Connection], count: int) -> bool:
+    """Whether every subscriber's inbox holds ``count`` registrar messages (each stops the scan when short)."""
+    query = "select count(*) from inbox_message where topic = ?"
+    return all(db.execute(query, (REGISTRAR_TOPIC,)).fetchone()[0] >= count for db in readers)
+
+
 def _store_all(store: Store, adverts: list[adv.Advert]) -> None:
     def op(s: Session) -> None:
         for a in adverts:
@@ -169,7 +175,7 @@ async def run(n_adverts: int, n_nodes: int, seconds: float, root: Path) -> None:
 
         store.call(provision)
         await pubsub.start()
-        dbs = [Path(x["dir"]) / "node.db" for x in subs]
+        readers = [sqlite3.connect(Path(x["dir"]) / "node.db", check_same_thread=False) for x in subs]
         times = []
         me = manifest["nodes"][0]
         for round_ in range(1, 8):
@@ -188,16 +194,10 @@ async def run(n_adverts: int, n_nodes: int, seconds: float, root: Path) -> None:
             )
             t = time.perf_counter()
             await client.request(url, "advert.publish", {"advert": advert.to_dict()})
-            while True:
-                counts = [
-                    sqlite3.connect(db)
-                    .execute("select count(*) from inbox_message where topic = ?", (REGISTRAR_TOPIC,))
-                    .fetchone()[0]
-                    for db in dbs
-                ]
-                if min(counts) >= round_ or time.perf_counter() - t > 30:
+            while True:  # read in a thread: the registrar serving in this process's loop is what is measured
+                if await asyncio.to_thread(_all_have, readers, round_) or time.perf_counter() - t > 30:
                     break
-                await asyncio.sleep(0.002)
+                await asyncio.sleep(0.001)
             times.append((time.perf_counter() - t) * 1000)
         await pubsub.close()
     finally:
