@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import ssl
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -237,7 +239,7 @@ class HttpsTransport(Transport):
     async def _post(self, address: str, payload: bytes, timeout: float) -> bytes:
         url = address.rstrip("/") + PATH
         t = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, self.settings.connect_timeout))
-        try:
+        with _client_errors(address, timeout):
             async with self._client().post(
                 url, data=payload, headers={"Content-Type": CONTENT_TYPE}, timeout=t
             ) as resp:
@@ -248,18 +250,6 @@ class HttpsTransport(Transport):
                 if err is not None:
                     raise FinP2PError(err.code, f"{address}: {err.detail}")
                 raise FinP2PError(ErrorCode.PEER_ERROR, f"{address} answered HTTP {resp.status}")
-        except FinP2PError:
-            raise
-        except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
-            raise FinP2PError(ErrorCode.PEER_TLS, f"{address}: {exc}") from None
-        except TimeoutError:
-            raise FinP2PError(ErrorCode.PEER_TIMEOUT, f"{address} did not answer within {timeout:.1f} s") from None
-        except aiohttp.ClientConnectorError as exc:  # nothing listens there: no connection was made
-            raise FinP2PError(ErrorCode.PEER_UNREACHABLE, f"{address}: {exc}") from None
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-            raise _StaleConnection() from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise FinP2PError(ErrorCode.PEER_UNREACHABLE, f"{address}: {exc}") from None
 
     def _flush(self, address: str, outbox: _Outbox) -> None:
         outbox.flush_due = False
@@ -313,7 +303,7 @@ class HttpsTransport(Transport):
         url = address.rstrip("/") + batch.BATCH_PATH
         t = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, self.settings.connect_timeout))
         body = batch.pack_request([i.payload for i in items])
-        try:
+        with _client_errors(address, timeout):
             async with self._client().post(
                 url, data=body, headers={"Content-Type": batch.BATCH_CONTENT_TYPE}, timeout=t
             ) as resp:
@@ -342,18 +332,6 @@ class HttpsTransport(Transport):
                     except asyncio.IncompleteReadError:
                         raise FinP2PError(ErrorCode.MALFORMED, f"{address} cut a batch answer short") from None
                     items[index].settle(answer)
-        except (FinP2PError, _NoBatches):
-            raise
-        except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
-            raise FinP2PError(ErrorCode.PEER_TLS, f"{address}: {exc}") from None
-        except TimeoutError:
-            raise FinP2PError(ErrorCode.PEER_TIMEOUT, f"{address} did not answer within {timeout:.1f} s") from None
-        except aiohttp.ClientConnectorError as exc:
-            raise FinP2PError(ErrorCode.PEER_UNREACHABLE, f"{address}: {exc}") from None
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-            raise _StaleConnection() from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise FinP2PError(ErrorCode.PEER_UNREACHABLE, f"{address}: {exc}") from None
 
     async def close(self) -> None:
         if self._session is not None:
@@ -363,6 +341,25 @@ class HttpsTransport(Transport):
             await self._runner.cleanup()
             self._runner = None
         await asyncio.sleep(0)
+
+
+@contextlib.contextmanager
+def _client_errors(address: str, timeout: float) -> Iterator[None]:
+    """What aiohttp raises while a request is under way, as the FinP2P error it means (or a stale connection)."""
+    try:
+        yield
+    except (FinP2PError, _NoBatches):
+        raise
+    except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
+        raise FinP2PError(ErrorCode.PEER_TLS, f"{address}: {exc}") from None
+    except TimeoutError:
+        raise FinP2PError(ErrorCode.PEER_TIMEOUT, f"{address} did not answer within {timeout:.1f} s") from None
+    except aiohttp.ClientConnectorError as exc:  # nothing listens there: no connection was made
+        raise FinP2PError(ErrorCode.PEER_UNREACHABLE, f"{address}: {exc}") from None
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+        raise _StaleConnection() from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise FinP2PError(ErrorCode.PEER_UNREACHABLE, f"{address}: {exc}") from None
 
 
 async def _read_limited(resp: aiohttp.ClientResponse, max_bytes: int, address: str) -> bytes:
