@@ -21,6 +21,7 @@ import asyncio
 import collections
 import contextlib
 import functools
+import itertools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -133,22 +134,24 @@ class PubSub:
     # -- publishing ----------------------------------------------------------------------------------------------
     async def publish(self, topic: str, body: dict[str, Any]) -> int:
         seq = await self.store.run(lambda s: append(s, check_topic(topic), body))
-        # As a worker would read it back from the outbox (a JSON round trip), kept for the workers.
-        self._recent.setdefault(topic, collections.deque(maxlen=RECENT)).append((seq, json.loads(json.dumps(body))))
+        recent = self._recent.setdefault(topic, collections.deque(maxlen=RECENT))
+        if recent and recent[-1][0] != seq - 1:  # another writer's message came between: the run starts again
+            recent.clear()
+        recent.append((seq, json.loads(json.dumps(body))))  # as a worker would read it back from the outbox
         self._event(topic).set()
         return seq
 
     def _recent_after(self, topic: str, after: int) -> list[dict[str, Any]] | None:
-        """The messages after ``after`` if this process holds them all, in order and without a gap; else ``None``
-        (the worker reads the outbox)."""
-        recent = self._recent.get(topic, ())
-        newer = sorted((seq, body) for seq, body in recent if seq > after)[:BATCH]
-        if not newer:
-            known = max(self._seen_seq.get(topic, 0), recent[-1][0] if recent else 0)
-            return [] if known <= after else None
-        if any(seq != after + 1 + i for i, (seq, _) in enumerate(newer)):
+        """The messages after ``after`` if this process holds them all (its recent ones are a run of consecutive
+        sequence numbers); else ``None``, and the worker reads the outbox."""
+        recent = self._recent.get(topic)
+        newest = max(self._seen_seq.get(topic, 0), recent[-1][0] if recent else 0)
+        if newest <= after:
+            return []
+        if not recent or not recent[0][0] <= after + 1 <= recent[-1][0]:
             return None
-        return [{"seq": seq, "body": body} for seq, body in newer]
+        start = after + 1 - recent[0][0]
+        return [{"seq": seq, "body": body} for seq, body in itertools.islice(recent, start, start + BATCH)]
 
     def _event(self, topic: str) -> asyncio.Event:
         return self._wake.setdefault(topic, asyncio.Event())
