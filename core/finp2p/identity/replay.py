@@ -1,17 +1,22 @@
 """The replay window: an envelope is accepted once, and never again, also after the node restarts.
 
 Within a run, the (sender, nonce) pairs of the window are kept in memory, per sender, and a pair seen already is
-refused at once. Across a restart, a durable **horizon** per sender does the work: before an envelope is handled,
-its timestamp is at or below its sender's horizon in the store. A horizon is raised ``ahead_ms`` beyond the
-timestamp that passed it, so one write covers a sender's next ``ahead_ms`` of envelopes, and writes that wait at
-the same time share one commit. After a restart, the horizons of the earlier run are floors: an envelope of a
-sender timestamped at or below its floor may have been accepted before, so it is refused; every envelope accepted
-before the restart is among them. A sender's fresh envelopes pass its floor within ``ahead_ms`` of its last one
-before the restart (a node restarted sooner refuses them that long, with FP2010: send again).
+refused at once. Across a restart, two floors do the work, so that no envelope accepted before the restart is
+accepted after it, and nearly none costs a durable write:
 
-The cost is one durable write per sender per ``ahead_ms``, not one per envelope; the guarantee is the one a
-durable nonce table gave. Memory holds each pair until its timestamp leaves the window (refused by its timestamp
-from then on), pruned in passes.
+- the **restart floor**: a run that follows another (each run notes its start in the store before it accepts
+  anything) refuses every envelope timestamped before its own start. An envelope an earlier run accepted with a
+  timestamp at or behind that run's clock is below it, since it was accepted before this run started (the node's
+  clock does not run backwards across a restart).
+- a **horizon** per sender, for an envelope timestamped ahead of this node's clock (its sender's clock runs fast):
+  before it is handled, the sender's horizon in the store is raised to its timestamp plus ``ahead_ms`` (one write
+  covers that sender's next ``ahead_ms``; writes that wait at the same time share one commit). The earlier runs'
+  horizons are floors too.
+
+An envelope below a floor may have been accepted before, so it is refused, with FP2018: a transient refusal (send
+it again, as a new envelope), which is also what an envelope sealed before a restart and delivered after it meets.
+Memory holds each pair until its timestamp leaves the window (refused by its timestamp from then on), pruned in
+passes.
 """
 
 from __future__ import annotations
@@ -26,10 +31,12 @@ from finp2p import clock
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.store import Store
 
-#: How far beyond an envelope's timestamp its sender's horizon is raised: a durable write per sender at most this
-#: often, and a node restarted within this long of a sender's last envelope refuses its next ones until then.
+#: How far beyond an envelope's timestamp a fast-clocked sender's horizon is raised: a durable write per such
+#: sender at most this often.
 AHEAD_MS = 250
 PRUNE_EVERY = 5000
+#: The row that says a run has started on this store (no sender has an empty FinID).
+RUN_MARK = ""
 
 
 class ReplayGuard:
@@ -38,6 +45,8 @@ class ReplayGuard:
         self.window_ms = window_ms
         self.ahead_ms = ahead_ms
         self.boot_id = os.urandom(8).hex()  # tells this run's horizons from the floors an earlier run left
+        self.started_ms = clock.now_ms()
+        self._restart_floor_ms = -1  # this run's start, once the store says an earlier run was there
         self._floors: dict[str, int] | None = None
         self._loading: asyncio.Lock | None = None
         self._horizons: dict[str, int] = {}  # committed by this run
@@ -59,7 +68,7 @@ class ReplayGuard:
     async def record(self, sender: str, nonce: str, timestamp_ms: int) -> None:
         """Accept the pair once (durably covered when this returns), or raise FP2010 if it may have been seen."""
         floors = self._floors if self._floors is not None else await self._load()
-        if timestamp_ms <= floors.get(sender, -1):
+        if timestamp_ms < self._restart_floor_ms or timestamp_ms <= floors.get(sender, -1):
             raise FinP2PError(
                 ErrorCode.SENT_BEFORE_RESTART,
                 f"an envelope of {sender[:12]}… timestamped before this node restarted may have been accepted "
@@ -73,8 +82,8 @@ class ReplayGuard:
         self._recorded += 1
         if self._recorded % PRUNE_EVERY == 0:
             self._prune()
-        if timestamp_ms <= self._horizons.get(sender, -1):
-            return
+        if timestamp_ms <= clock.now_ms() or timestamp_ms <= self._horizons.get(sender, -1):
+            return  # under the next run's restart floor, or under a horizon this run has written
         try:
             await self._raise_horizon(sender, timestamp_ms + self.ahead_ms)
         except BaseException:  # not covered, so not accepted: the pair may come again
@@ -86,7 +95,12 @@ class ReplayGuard:
             self._loading = asyncio.Lock()
         async with self._loading:
             if self._floors is None:
-                self._floors = await self.store.run(functools.partial(_floors, boot_id=self.boot_id))
+                floors = await self.store.run(
+                    functools.partial(_start_run, boot_id=self.boot_id, started_ms=self.started_ms)
+                )
+                if RUN_MARK in floors:  # not the first run on this store
+                    self._restart_floor_ms = self.started_ms
+                self._floors = floors
         return self._floors
 
     async def _raise_horizon(self, sender: str, horizon_ms: int) -> None:
@@ -124,12 +138,15 @@ class ReplayGuard:
                 del self._seen[sender]
 
 
-def _floors(s: Session, boot_id: str) -> dict[str, int]:
+def _start_run(s: Session, boot_id: str, started_ms: int) -> dict[str, int]:
+    """The earlier runs' horizons (with :data:`RUN_MARK` if there was an earlier run), and this run's start noted."""
     rows = s.connection().exec_driver_sql(
         "SELECT sender, horizon_ms FROM replay_horizon WHERE boot_id <> " + _mark(s),  # noqa: S608 - a placeholder
         (boot_id,),
     )
-    return {str(sender): int(horizon) for sender, horizon in rows}
+    floors = {str(sender): int(horizon) for sender, horizon in rows}
+    _upsert(s, {RUN_MARK: started_ms}, boot_id)
+    return floors
 
 
 def _upsert(s: Session, horizons: dict[str, int], boot_id: str) -> None:
