@@ -163,12 +163,12 @@ async def run(seconds: float, n_nodes: int, root: Path) -> None:
                         f"{ours[0]:,.0f}/s",
                         f"{ours[1]:.2f}",
                         f"{ours[2]:.2f}",
-                        f"{ratio:.2f} of bare aiohttp over mutual TLS (aim >= 0.5)",
+                        f"{ratio:.2f} of bare mTLS (aim >= 0.5)",
                     ]
                 )
                 rows.append(
                     [
-                        f"  bare aiohttp, mutual TLS 1.3, {c} in flight",
+                        f"  bare aiohttp, mTLS 1.3, {c} in flight",
                         f"{base[0]:,.0f}/s",
                         f"{base[1]:.2f}",
                         f"{base[2]:.2f}",
@@ -181,7 +181,7 @@ async def run(seconds: float, n_nodes: int, root: Path) -> None:
                         f"{bare_plain[0]:,.0f}/s",
                         f"{bare_plain[1]:.2f}",
                         f"{bare_plain[2]:.2f}",
-                        f"{ours[0] / bare_plain[0]:.2f} of it (TLS counted as overhead)",
+                        f"{ours[0] / bare_plain[0]:.2f} of it (TLS as overhead)",
                     ]
                 )
 
@@ -221,7 +221,7 @@ async def run(seconds: float, n_nodes: int, root: Path) -> None:
                     "",
                     f"{q[49]:.2f}",
                     f"{q[98]:.2f}",
-                    f"{q[49] / qb[49]:.2f} × the parallel requests (aim <= 1.2)",
+                    f"{q[49] / qb[49]:.2f} × baseline (aim <= 1.2)",
                 ]
             )
             rows.append([f"  {quorum} signed requests in parallel", "", f"{qb[49]:.2f}", f"{qb[98]:.2f}", "baseline"])
@@ -248,7 +248,7 @@ async def run(seconds: float, n_nodes: int, root: Path) -> None:
         await pubsub.close()
         rows.append(
             [
-                f"pub/sub to 10 subscribers ({count} messages)",
+                f"pub/sub, 10 subscribers, {count} messages",
                 f"{min(done) / elapsed:,.0f} msg/s",
                 "",
                 "",
