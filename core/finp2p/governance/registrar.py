@@ -1,8 +1,9 @@
 """The registrar: governance nodes keep the adverts of the network and answer discovery queries.
 
 An advert published here (``advert.publish``, by its own organization) is verified end to end, stored if its
-sequence is newer than the one held, indexed, pushed to the other registrars (``advert.replicate``) and announced
-on the pub/sub topic ``registrar/adverts``, to which members subscribe to invalidate their discovery caches.
+sequence is newer than the one held, indexed and, in the same commit, announced on the pub/sub topic
+``registrar/adverts``, to which members subscribe to invalidate their discovery caches; then it is pushed to the
+other registrars (``advert.replicate``).
 Registrars need not trust each other: a replicated advert is verified like any other. A registrar that was down
 catches up by paging through another's adverts when it starts, and again every ``sync_s``.
 
@@ -26,7 +27,7 @@ from finp2p.network import adverts as adv
 from finp2p.network.adverts import Advert
 from finp2p.network.directory import Member
 from finp2p.network.messaging import Incoming, Messenger
-from finp2p.network.pubsub import PubSub
+from finp2p.network.pubsub import PubSub, append
 from finp2p.store import Store
 from finp2p.store.models import AdvertIndexRow, AdvertRow
 
@@ -132,10 +133,15 @@ class Registrar:
         if sender_org is not None and advert.org_id != sender_org:
             raise FinP2PError(ErrorCode.FOREIGN_ADVERT, f"{sender_org} sent the advert of {advert.org_id}")
         adv.verify(advert, self.trust)
-        fresh = await self.store.run(lambda s: store_advert(s, advert, home=home))
-        if fresh:
-            await self.pubsub.publish(TOPIC, {"org_id": advert.org_id, "sequence": advert.sequence})
-        return advert, fresh
+        change = {"org_id": advert.org_id, "sequence": advert.sequence}
+
+        def op(s: Session) -> int | None:  # the advert and its announcement in one commit: neither without the other
+            return append(s, TOPIC, change) if store_advert(s, advert, home=home) else None
+
+        seq = await self.store.run(op)
+        if seq is not None:
+            self.pubsub.published(TOPIC, seq, change)
+        return advert, seq is not None
 
     async def _on_publish(self, msg: Incoming) -> dict[str, Any]:
         assert msg.sender is not None

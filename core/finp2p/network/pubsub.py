@@ -137,12 +137,17 @@ class PubSub:
     # -- publishing ----------------------------------------------------------------------------------------------
     async def publish(self, topic: str, body: dict[str, Any]) -> int:
         seq = await self.store.run(lambda s: append(s, check_topic(topic), body))
+        self.published(topic, seq, body)
+        return seq
+
+    def published(self, topic: str, seq: int, body: dict[str, Any]) -> None:
+        """Tell the workers of a message committed to the outbox: by :meth:`publish`, or by :func:`append` in a
+        transaction of the caller's that wrote something else with it (a change and its announcement, atomically)."""
         recent = self._recent.setdefault(topic, collections.deque(maxlen=RECENT))
         if recent and recent[-1][0] != seq - 1:  # another writer's message came between: the run starts again
             recent.clear()
         recent.append((seq, json.loads(json.dumps(body))))  # as a worker would read it back from the outbox
         self._event(topic).set()
-        return seq
 
     def _recent_after(self, topic: str, after: int) -> list[dict[str, Any]] | None:
         """The messages after ``after`` if this process holds them all (its recent ones are a run of consecutive
