@@ -92,6 +92,28 @@ async def test_a_slow_answer_holds_back_no_other_answer_of_its_batch(
     assert await held == {"slow": True}
 
 
+async def test_a_batch_is_handled_a_few_envelopes_at_a_time(
+    pair: tuple[BenchNode, BenchNode, dict[str, Any]], batches: list[int]
+) -> None:
+    """A member's batch does not multiply the handlers it keeps busy: at most MAX_HANDLING of one batch at once."""
+    a, b, manifest = pair
+    target = manifest["nodes"][1]["address"]
+    running, peak = 0, 0
+
+    async def counted(msg: Incoming) -> dict[str, Any]:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        return {}
+
+    b.messenger.register("t.counted", counted)
+    await asyncio.gather(*(a.messenger.request(target, "t.counted", {"i": i}) for i in range(batch.MAX_ENVELOPES)))
+    assert max(batches) > batch.MAX_HANDLING, "the requests travelled in a batch larger than the bound"
+    assert peak <= batch.MAX_HANDLING + 1, f"{peak} handlers at once (the bound, and the request that went alone)"
+
+
 async def test_a_peer_without_the_batch_path_is_sent_single_requests(tmp_path: Path) -> None:
     a, b, manifest = await _pair(tmp_path, batching=False)
     try:

@@ -173,8 +173,11 @@ class HttpsTransport(Transport):
             response = web.StreamResponse(headers={"Content-Type": batch.BATCH_CONTENT_TYPE})
             await response.prepare(request)
 
+            running = asyncio.Semaphore(batch.MAX_HANDLING)  # a batch is no licence for more handlers at once
+
             async def answer(index: int, payload: bytes) -> bytes:
-                return batch.pack_answer(index, await inbound.handle(peer, payload))
+                async with running:
+                    return batch.pack_answer(index, await inbound.handle(peer, payload))
 
             pending = {asyncio.ensure_future(answer(i, p)) for i, p in enumerate(payloads)}
             try:

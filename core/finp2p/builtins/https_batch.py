@@ -23,6 +23,8 @@ BATCH_PATH = "/finp2p/v1/envelopes"
 BATCH_CONTENT_TYPE = "application/vnd.finp2p.envelopes"
 #: At most this many envelopes in one exchange (a peer refuses more).
 MAX_ENVELOPES = 64
+#: At most this many envelopes of one batch are handled at once (the others wait their turn, answered as they end).
+MAX_HANDLING = 16
 #: A batch is closed before its envelopes pass this many bytes; a larger envelope travels alone.
 MAX_BATCH_BYTES = 256 << 10
 
