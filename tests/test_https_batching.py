@@ -114,6 +114,27 @@ async def test_a_batch_is_handled_a_few_envelopes_at_a_time(
     assert peak <= batch.MAX_HANDLING + 1, f"{peak} handlers at once (the bound, and the request that went alone)"
 
 
+async def test_closing_the_transport_answers_every_request_still_waiting(
+    pair: tuple[BenchNode, BenchNode, dict[str, Any]],
+) -> None:
+    a, b, manifest = pair
+    target = manifest["nodes"][1]["address"]
+    never = asyncio.Event()
+
+    async def stuck(msg: Incoming) -> dict[str, Any]:
+        await never.wait()
+        return {}
+
+    b.messenger.register("t.stuck", stuck)
+    calls = [asyncio.create_task(a.messenger.request(target, "t.stuck", {"i": i}, timeout=60)) for i in range(5)]
+    await asyncio.sleep(0.2)  # the first under way alone, the others in a batch
+    await a.messenger.transport.close()
+    done, _ = await asyncio.wait(calls, timeout=10)
+    assert len(done) == 5, "no caller is left waiting for its timeout"
+    assert all(isinstance(c.exception(), FinP2PError) for c in calls)
+    never.set()
+
+
 async def test_a_peer_without_the_batch_path_is_sent_single_requests(tmp_path: Path) -> None:
     a, b, manifest = await _pair(tmp_path, batching=False)
     try:

@@ -268,6 +268,11 @@ class HttpsTransport(Transport):
                 await self._answer_one(address, items[0])
             else:
                 await self._exchange(address, items)
+        except asyncio.CancelledError:  # the transport is closing: the callers hear it now
+            closed = FinP2PError(ErrorCode.PEER_UNREACHABLE, f"{address}: the transport was closed")
+            for item in items:
+                item.fail(closed)
+            raise
         finally:
             outbox.under_way -= 1
 
@@ -337,6 +342,13 @@ class HttpsTransport(Transport):
                     items[index].settle(answer)
 
     async def close(self) -> None:
+        closed = FinP2PError(ErrorCode.PEER_UNREACHABLE, "the transport was closed before the request left")
+        for outbox in self._outboxes.values():  # what waits for its exchange is told, not left waiting
+            while outbox.queue:
+                outbox.queue.popleft().fail(closed)
+        for exchange in list(self._exchanges):
+            exchange.cancel()
+        await asyncio.gather(*self._exchanges, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
             self._session = None
