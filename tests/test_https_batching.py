@@ -43,6 +43,20 @@ async def pair(tmp_path: Path) -> AsyncIterator[tuple[BenchNode, BenchNode, dict
 
 
 @pytest.fixture
+async def held(pair: tuple[BenchNode, BenchNode, dict[str, Any]]) -> AsyncIterator[asyncio.Event]:
+    """``t.held`` on the serving node: answered ``{"held": True}`` once the event is set (at the latest, at the end)."""
+    release = asyncio.Event()
+
+    async def wait(msg: Incoming) -> dict[str, Any]:
+        await release.wait()
+        return {"held": True}
+
+    pair[1].messenger.register("t.held", wait)
+    yield release
+    release.set()
+
+
+@pytest.fixture
 def batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The size of every batch the serving side unpacks."""
     seen: list[int] = []
@@ -69,27 +83,20 @@ async def test_requests_sent_together_share_exchanges_and_each_gets_its_own_answ
 
 
 async def test_a_slow_answer_holds_back_no_other_answer_of_its_batch(
-    pair: tuple[BenchNode, BenchNode, dict[str, Any]], batches: list[int]
+    pair: tuple[BenchNode, BenchNode, dict[str, Any]], batches: list[int], held: asyncio.Event
 ) -> None:
-    a, b, manifest = pair
+    a, _, manifest = pair
     target = manifest["nodes"][1]["address"]
-    release = asyncio.Event()
-
-    async def slow(msg: Incoming) -> dict[str, Any]:
-        await release.wait()
-        return {"slow": True}
-
-    b.messenger.register("t.slow", slow)
     # Made in one turn of the loop: the first goes alone, the rest leave together in one batch.
     first = asyncio.create_task(a.messenger.request(target, "bench.echo", {"i": -1}))
-    held = asyncio.create_task(a.messenger.request(target, "t.slow", {}))
+    slow = asyncio.create_task(a.messenger.request(target, "t.held", {}))
     quick = [asyncio.create_task(a.messenger.request(target, "bench.echo", {"i": i})) for i in range(10)]
     done, _ = await asyncio.wait([first, *quick], timeout=30)
     assert len(done) == 11 and [q.result() for q in quick] == [{"i": i} for i in range(10)]
-    assert not held.done(), "the slow one is still being handled"
+    assert not slow.done(), "the slow one is still being handled"
     assert batches == [11], "the slow request and the ten quick ones were one exchange"
-    release.set()
-    assert await held == {"slow": True}
+    held.set()
+    assert await slow == {"held": True}
 
 
 async def test_a_batch_is_handled_a_few_envelopes_at_a_time(
@@ -115,24 +122,16 @@ async def test_a_batch_is_handled_a_few_envelopes_at_a_time(
 
 
 async def test_closing_the_transport_answers_every_request_still_waiting(
-    pair: tuple[BenchNode, BenchNode, dict[str, Any]],
+    pair: tuple[BenchNode, BenchNode, dict[str, Any]], held: asyncio.Event
 ) -> None:
-    a, b, manifest = pair
+    a, _, manifest = pair
     target = manifest["nodes"][1]["address"]
-    never = asyncio.Event()
-
-    async def stuck(msg: Incoming) -> dict[str, Any]:
-        await never.wait()
-        return {}
-
-    b.messenger.register("t.stuck", stuck)
-    calls = [asyncio.create_task(a.messenger.request(target, "t.stuck", {"i": i}, timeout=60)) for i in range(5)]
+    calls = [asyncio.create_task(a.messenger.request(target, "t.held", {"i": i}, timeout=60)) for i in range(5)]
     await asyncio.sleep(0.2)  # the first under way alone, the others in a batch
     await a.messenger.transport.close()
     done, _ = await asyncio.wait(calls, timeout=10)
     assert len(done) == 5, "no caller is left waiting for its timeout"
     assert all(isinstance(c.exception(), FinP2PError) for c in calls)
-    never.set()
 
 
 async def test_a_peer_without_the_batch_path_is_sent_single_requests(tmp_path: Path) -> None:
@@ -198,22 +197,14 @@ async def test_malformed_batches_are_refused_and_each_envelope_is_checked_on_its
 
 
 async def test_a_request_whose_caller_gives_up_is_refused_in_time(
-    pair: tuple[BenchNode, BenchNode, dict[str, Any]],
+    pair: tuple[BenchNode, BenchNode, dict[str, Any]], held: asyncio.Event
 ) -> None:
     """A queued request keeps its own deadline: its caller hears FP3006 then, whatever its batch does."""
-    a, b, manifest = pair
+    a, _, manifest = pair
     target = manifest["nodes"][1]["address"]
-    never = asyncio.Event()
-
-    async def stuck(msg: Incoming) -> dict[str, Any]:
-        await never.wait()
-        return {}
-
-    b.messenger.register("t.stuck", stuck)
-    first = asyncio.create_task(a.messenger.request(target, "t.stuck", {}, timeout=30))
-    queued = asyncio.create_task(a.messenger.request(target, "t.stuck", {"n": uuid.uuid4().hex}, timeout=0.5))
+    first = asyncio.create_task(a.messenger.request(target, "t.held", {}, timeout=30))
+    queued = asyncio.create_task(a.messenger.request(target, "t.held", {"n": uuid.uuid4().hex}, timeout=0.5))
     with pytest.raises(FinP2PError) as info:
         await queued
     assert info.value.code.code == "FP3006"
     first.cancel()
-    never.set()

@@ -30,6 +30,7 @@ from sqlmodel import Session
 from finp2p import clock
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.store import Store
+from finp2p.store.engine import placeholder
 
 #: How far beyond an envelope's timestamp a fast-clocked sender's horizon is raised: a durable write per such
 #: sender at most this often.
@@ -141,7 +142,7 @@ class ReplayGuard:
 def _start_run(s: Session, boot_id: str, started_ms: int) -> dict[str, int]:
     """The earlier runs' horizons (with :data:`RUN_MARK` if there was an earlier run), and this run's start noted."""
     rows = s.connection().exec_driver_sql(
-        "SELECT sender, horizon_ms FROM replay_horizon WHERE boot_id <> " + _mark(s),  # noqa: S608 - a placeholder
+        "SELECT sender, horizon_ms FROM replay_horizon WHERE boot_id <> " + placeholder(s),  # noqa: S608 - a placeholder
         (boot_id,),
     )
     floors = {str(sender): int(horizon) for sender, horizon in rows}
@@ -152,7 +153,7 @@ def _start_run(s: Session, boot_id: str, started_ms: int) -> dict[str, int]:
 def _upsert(s: Session, horizons: dict[str, int], boot_id: str) -> None:
     """Raise each sender's horizon in one statement (written out for the driver: SQLAlchemy would compile a
     multi-row statement of a varying size afresh each time, at more than the cost of the commit)."""
-    m = _mark(s)
+    m = placeholder(s)
     values = ",".join([f"({m},{m},{m})"] * len(horizons))
     params = tuple(v for sender, horizon in horizons.items() for v in (sender, horizon, boot_id))
     s.connection().exec_driver_sql(
@@ -161,7 +162,3 @@ def _upsert(s: Session, horizons: dict[str, int], boot_id: str) -> None:
         "WHERE excluded.horizon_ms > replay_horizon.horizon_ms",
         params,
     )
-
-
-def _mark(s: Session) -> str:
-    return "?" if s.connection().dialect.paramstyle == "qmark" else "%s"

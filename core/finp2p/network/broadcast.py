@@ -253,9 +253,7 @@ class Broadcaster:
         origin = self.messenger.trust.verify_chain(env.chain)
         if origin.fin_id != env.sender:
             raise FinP2PError(ErrorCode.UNKNOWN_SENDER, "the broadcast's chain is not its signer's")
-        deadline = env.body.get("deadline_ms")
-        if not isinstance(deadline, int) or deadline < now_ms():
-            raise FinP2PError(ErrorCode.CLOCK_SKEW, "the broadcast's deadline has passed")
+        _check_deadline(env)
         return env, origin
 
     def _first_time(self, broadcast_id: str) -> bool:
@@ -296,9 +294,7 @@ class Broadcaster:
         env, origin = msg.envelope, msg.sender
         if origin is None:
             raise FinP2PError(ErrorCode.MEMBERS_ONLY, "a broadcast comes from a member")
-        deadline = env.body.get("deadline_ms")
-        if not isinstance(deadline, int) or deadline < now_ms():
-            raise FinP2PError(ErrorCode.CLOCK_SKEW, "the broadcast's deadline has passed")
+        _check_deadline(env)
         if not self._first_time(env.id):
             raise FinP2PError(ErrorCode.REPLAYED, f"broadcast {env.id} was answered already")
         value, height = await self._value(env, origin)
@@ -358,6 +354,12 @@ class Broadcaster:
             jobs += [asyncio.create_task(to_rendezvous(r)) for r in others]
         await _until(jobs, enough, remaining)
         return {"answers": answers}
+
+
+def _check_deadline(env: Envelope) -> None:
+    deadline = env.body.get("deadline_ms")
+    if not isinstance(deadline, int) or deadline < now_ms():
+        raise FinP2PError(ErrorCode.CLOCK_SKEW, "the broadcast's deadline has passed")
 
 
 def _answer_of(ident: Identity, body: dict[str, Any]) -> Answer:

@@ -35,6 +35,7 @@ from finp2p.clock import now_ms
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.network.messaging import Incoming, Messenger
 from finp2p.store import Store
+from finp2p.store.engine import placeholder
 from finp2p.store.models import InboxMessageRow, SubscriberRow, SubscriptionRow, TopicMessageRow, TopicRow
 
 log = logging.getLogger(__name__)
@@ -361,7 +362,7 @@ class PubSub:
             # Written out for the driver: this runs for every delivery, and the ORM's bookkeeping cost twice the
             # commit's own CPU. One transaction: the messages stored and the cursor advanced, or neither.
             conn = s.connection()
-            m = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            m = placeholder(s)
             row = conn.exec_driver_sql(
                 f"SELECT last_seq, active FROM subscription WHERE publisher_org = {m} AND topic = {m}",  # noqa: S608
                 (publisher, topic),

@@ -170,6 +170,12 @@ class Store:
             self.engine.dispose()
 
 
+def placeholder(s: Session) -> str:
+    """The parameter mark of the session's driver, for statements written out for it (sqlite3 ``?``, psycopg
+    ``%s``): hot paths whose statements SQLAlchemy would build afresh on every call."""
+    return "?" if s.connection().dialect.paramstyle == "qmark" else "%s"
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
