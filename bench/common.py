@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from collections.abc import Awaitable, Callable
 
@@ -23,6 +24,21 @@ def rate(fn: Callable[[], object], *, seconds: float = 2.0, max_ops: int = 1_000
         if time.perf_counter() >= deadline:
             break
     return ops / (time.perf_counter() - start)
+
+
+def rates_side_by_side(
+    fns: list[Callable[[], object]], *, seconds: float = 2.0, rounds: int = 20
+) -> tuple[list[float], list[float]]:
+    """Each of ``fns`` measured in turn in ``rounds`` short bursts (about ``seconds`` each in all), so that a
+    slower or busier spell of the machine falls on all of them alike. Returns each one's median rate, and the
+    ratio ``fns[0] / fns[1]`` of every round (its spread is the measurement's)."""
+    per_round = seconds / rounds
+    found: list[list[float]] = [[] for _ in fns]
+    for _ in range(rounds):
+        for i, fn in enumerate(fns):
+            found[i].append(rate(fn, seconds=per_round))
+    ratios = sorted(a / b for a, b in zip(found[0], found[1], strict=True))
+    return [statistics.median(f) for f in found], ratios
 
 
 def print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
