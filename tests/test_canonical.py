@@ -114,3 +114,48 @@ def test_any_change_to_a_signed_field_breaks_verification(
     with pytest.raises(FinP2PError) as info:
         verify(tampered.sender, "envelope", tampered.signed_part(), tampered.signature)
     assert info.value.code is ErrorCode.BAD_SIGNATURE
+
+
+WIRE_FIELDS = [*FIELDS, "sender", "signature", "idempotency_key", "version"]
+wire_values = json_values | st.text(alphabet="0123456789abcdefABCDEF -\n", max_size=140)
+
+
+@given(field=st.sampled_from(WIRE_FIELDS), value=wire_values, drop=st.booleans(), body=bodies)
+@settings(max_examples=300)
+def test_the_fast_header_check_accepts_only_what_the_checked_one_does(
+    field: str, value: Any, drop: bool, body: dict[str, Any]
+) -> None:
+    from finp2p.network.envelope import _checked_fields_of, _well_formed_fields_of
+
+    env = seal(KEY, network_id="net", type="t", body=body, sender_org="org-a", recipients=("org-b",))
+    data = json.loads(env.encode())
+    if drop:
+        del data[field]
+    else:
+        data[field] = value
+    fast = _well_formed_fields_of(dict(data))
+    if fast is not None:
+        assert _checked_fields_of(dict(data)) == fast
+
+
+def _nested(levels: int) -> Any:
+    value: Any = 1
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+def test_a_body_or_chain_nested_too_deep_or_with_a_float_is_refused() -> None:
+    from finp2p.edge.json_input import MAX_DEPTH
+
+    env = seal(KEY, network_id="net", type="t", body={"ok": _nested(MAX_DEPTH - 2)}, sender_org="org-a")
+    assert Envelope.decode(env.encode()).body == env.body  # as deep as may be
+    wire = json.loads(env.encode())
+    for where, deep in (("body", {"x": _nested(MAX_DEPTH)}), ("chain", [_nested(MAX_DEPTH)])):
+        with pytest.raises(FinP2PError, match="nests deeper") as info:
+            Envelope.decode(json.dumps({**wire, where: deep}).encode())
+        assert info.value.code is ErrorCode.MALFORMED
+    floating = Envelope.decode(json.dumps({**wire, "body": {"price": 1.5}}).encode())
+    with pytest.raises(FinP2PError, match="floats have no canonical form") as info:
+        floating.verify()
+    assert info.value.code is ErrorCode.MALFORMED

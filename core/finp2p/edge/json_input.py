@@ -28,10 +28,11 @@ MAX_FILE_BYTES = 16 << 20
 
 
 def read_json(
-    data: bytes | bytearray | memoryview | str, *, what: str, max_bytes: int, max_depth: int = MAX_DEPTH
+    data: bytes | bytearray | memoryview | str, *, what: str, max_bytes: int, max_depth: int | None = MAX_DEPTH
 ) -> Any:
     """Parse ``data`` as JSON, refusing it with FP3005 when it is over ``max_bytes`` and with FP2001 when it is
-    not JSON or nests deeper than ``max_depth``."""
+    not JSON or nests deeper than ``max_depth``. ``max_depth=None`` leaves the depth to a reader that checks each
+    part of the document itself (:func:`check_depth`), some of them once for many documents."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     if len(raw) > max_bytes:
         raise FinP2PError(ErrorCode.BODY_TOO_LARGE, f"{what} is {len(raw)} bytes, over the limit of {max_bytes}")
@@ -39,15 +40,15 @@ def read_json(
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         if "depth" in str(exc):
-            raise _too_deep(what, max_depth) from None
+            raise _too_deep(what, max_depth or MAX_DEPTH) from None
         raise FinP2PError(ErrorCode.MALFORMED, f"{what} is not valid JSON: {exc}") from None
-    if isinstance(value, dict | list) and not _within(value, max_depth):
+    if max_depth is not None and isinstance(value, dict | list) and not _within(value, max_depth):
         raise _too_deep(what, max_depth)
     return value
 
 
 def read_json_object(
-    data: bytes | bytearray | memoryview | str, *, what: str, max_bytes: int, max_depth: int = MAX_DEPTH
+    data: bytes | bytearray | memoryview | str, *, what: str, max_bytes: int, max_depth: int | None = MAX_DEPTH
 ) -> dict[str, Any]:
     """:func:`read_json`, and the document must be an object."""
     value = read_json(data, what=what, max_bytes=max_bytes, max_depth=max_depth)
@@ -67,6 +68,12 @@ def read_json_file(path: Path, *, what: str | None = None, max_bytes: int = MAX_
     except OSError as exc:
         raise FinP2PError(ErrorCode.MALFORMED, f"cannot read {name}: {exc.strerror or exc}") from None
     return read_json(raw, what=name, max_bytes=max_bytes)
+
+
+def check_depth(value: Any, *, what: str, max_depth: int) -> None:
+    """FP2001 when ``value`` (parsed JSON) nests deeper than ``max_depth``."""
+    if isinstance(value, dict | list) and not _within(value, max_depth):
+        raise _too_deep(what, max_depth)
 
 
 def _within(root: dict[str, Any] | list[Any], limit: int) -> bool:

@@ -48,20 +48,26 @@ def canonical(value: Any) -> bytes:
         raise FinP2PError(ErrorCode.MALFORMED, f"the value has no canonical form: {exc}") from None
 
 
-def is_plain(value: Any) -> bool:
-    """Whether ``value`` holds only dicts, lists and tuples of the exact scalar types (iteratively, no path kept)."""
-    stack = [value]
-    while stack:
-        v = stack.pop()
-        t = type(v)
-        if t in _SCALARS:
-            continue
-        if t is dict:
-            stack.extend(v.values())
-        elif t is list or t is tuple:
-            stack.extend(v)
-        else:
-            return False
+def is_plain(value: Any, *, max_depth: int | None = None) -> bool:
+    """Whether ``value`` holds only dicts, lists and tuples of the exact scalar types, and, given ``max_depth``,
+    nests no more than that many containers (walked level by level, iteratively)."""
+    level, depth = [value], 0
+    while level:
+        too_deep = max_depth is not None and depth >= max_depth  # a container here would be one level too many
+        deeper: list[Any] = []
+        for v in level:
+            t = type(v)
+            if t in _SCALARS:
+                continue
+            if too_deep:
+                return False
+            if t is dict:
+                deeper.extend(v.values())
+            elif t is list or t is tuple:
+                deeper.extend(v)
+            else:
+                return False
+        level, depth = deeper, depth + 1
     return True
 
 
@@ -98,6 +104,13 @@ def digest(domain: str, value: Any) -> bytes:
 
 def digest_of_canonical(domain: str, encoded: bytes) -> bytes:
     """:func:`digest` of a value whose canonical bytes ``encoded`` are at hand (computed once, used twice)."""
-    if domain not in DOMAINS:
+    prefix = _PREFIXES.get(domain)
+    if prefix is None:
         raise ValueError(f"unknown signing domain {domain!r}")
-    return keccak256(b"\x19FinP2P:" + domain.encode() + b"\n" + encoded)
+    hashed = sha3.keccak_256(prefix)
+    hashed.update(encoded)
+    return hashed.digest()  # type: ignore[no-any-return]
+
+
+#: What precedes the canonical bytes in each domain's digest.
+_PREFIXES = {domain: b"\x19FinP2P:" + domain.encode() + b"\n" for domain in DOMAINS}

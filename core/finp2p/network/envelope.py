@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,29 +18,16 @@ from typing import Any
 import orjson
 
 from finp2p import clock
-from finp2p.edge.identifiers import MESSAGE_TYPE, NETWORK_ID, ORG_ID, TOKEN
-from finp2p.edge.json_input import read_json_object
-from finp2p.edge.numbers import check_unix_ms
+from finp2p.edge.identifiers import FIN_ID, HEX_16, HEX_64, MESSAGE_TYPE, NETWORK_ID, ORG_ID, TOKEN
+from finp2p.edge.json_input import MAX_DEPTH, check_depth, read_json_object
+from finp2p.edge.numbers import MAX_UNIX_MS, check_unix_ms
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import keys
 from finp2p.identity.canonical import canonical, digest_of_canonical, is_plain
 from finp2p.identity.credentials import Credential
 
-#: The fields the signature covers, besides the version (:meth:`Envelope.signed_part`).
-_SIGNED_FIELDS = (
-    "network_id",
-    "type",
-    "id",
-    "sender",
-    "sender_org",
-    "recipients",
-    "timestamp_ms",
-    "nonce",
-    "body",
-    "in_reply_to",
-    "idempotency_key",
-)
-
+#: The most organizations one envelope is addressed to.
+MAX_RECIPIENTS = 1000
 #: The largest envelope a node reads (the transport's own limit, ``[peer] max_body_bytes``, is usually lower).
 MAX_ENVELOPE_BYTES = 64 << 20
 
@@ -62,27 +50,14 @@ class Envelope:
     chain: tuple[Credential, ...] = field(default=(), repr=False)
 
     def signed_part(self) -> dict[str, Any]:
-        return {
-            "version": 1,
-            "network_id": self.network_id,
-            "type": self.type,
-            "id": self.id,
-            "sender": self.sender,
-            "sender_org": self.sender_org,
-            "recipients": list(self.recipients),
-            "timestamp_ms": self.timestamp_ms,
-            "nonce": self.nonce,
-            "in_reply_to": self.in_reply_to,
-            "idempotency_key": self.idempotency_key,
-            "body": self.body,
-        }
+        return _signed_part_of(self.__dict__)
 
     def canonical_bytes(self) -> bytes:
         """The canonical encoding of :meth:`signed_part`, computed once per envelope (it is signed, checked and
         sent). An envelope is immutable, so the bytes cannot go stale; :func:`dataclasses.replace` makes a new one."""
         cached: bytes | None = self.__dict__.get("_canonical")
         if cached is None:
-            cached = _canonical_signed_part({f: getattr(self, f) for f in _SIGNED_FIELDS})
+            cached = _canonical_signed_part(self.__dict__)
             object.__setattr__(self, "_canonical", cached)
         return cached
 
@@ -109,51 +84,136 @@ class Envelope:
 
     @classmethod
     def decode(cls, raw: bytes, max_bytes: int = MAX_ENVELOPE_BYTES) -> Envelope:
-        data = read_json_object(raw, what="the envelope", max_bytes=max_bytes)
+        # The depth is checked part by part: the body here, a chain only when it is not one decoded lately.
+        data = read_json_object(raw, what="the envelope", max_bytes=max_bytes, max_depth=None)
         try:
-            if data.get("version") != 1:
-                raise ValueError("version must be 1")
-            type_ = MESSAGE_TYPE.check(data["type"], "type")
-            recipients = data["recipients"]
-            if not isinstance(recipients, list) or len(recipients) > 1000:
-                raise ValueError("recipients must be a list of at most 1,000 organization ids")
-            for r in recipients:
-                ORG_ID.check(r, "a recipient")
-            body = data["body"]
-            if not isinstance(body, dict):
-                raise ValueError("body must be an object")
-            nonce = data["nonce"]
-            keys.decode_hex(nonce, "nonce", 16)
-            keys.decode_hex(data["signature"], "signature", 64)
-            sender_org, reply_to, idem = data["sender_org"], data["in_reply_to"], data.get("idempotency_key")
-            if idem is not None:
-                TOKEN.check(idem, "idempotency_key")
-            if sender_org is not None:
-                ORG_ID.check(sender_org, "sender_org")
-            if reply_to is not None:
-                TOKEN.check(reply_to, "in_reply_to")
-            ts = check_unix_ms(data["timestamp_ms"], "timestamp_ms")
-            envelope_id = TOKEN.check(data["id"], "id")
-            chain = _decode_chain(data.get("chain") or [])
-            return cls(
-                network_id=NETWORK_ID.check(data["network_id"], "network_id"),
-                type=type_,
-                id=envelope_id,
-                sender=keys.check_fin_id(data["sender"], "sender"),
-                sender_org=sender_org,
-                recipients=tuple(recipients),
-                timestamp_ms=ts,
-                nonce=nonce,
-                body=body,
-                in_reply_to=reply_to,
-                idempotency_key=idem,
-                signature=data["signature"],
-                chain=chain,
-            )
+            values = _well_formed_fields_of(data) or _checked_fields_of(data)
+            values["chain"] = _decode_chain(data.get("chain") or [])
         except KeyError as exc:
             raise FinP2PError(ErrorCode.MALFORMED, f"the envelope lacks the field {exc.args[0]!r}") from None
         except (TypeError, ValueError) as exc:
             raise FinP2PError(ErrorCode.MALFORMED, f"envelope: {exc}") from None
+        body = values["body"]
+        if is_plain(body, max_depth=MAX_DEPTH - 1):  # as most are: the canonical bytes are orjson's, made now
+            return _made(values, orjson.dumps(_signed_part_of(values), option=orjson.OPT_SORT_KEYS))
+        check_depth(body, what="the envelope's body", max_depth=MAX_DEPTH - 1)
+        return _made(values)  # its canonical bytes, or why it has none, when it is verified
+
+
+#: The headers every envelope has, each of its kind, in one pattern: one match instead of one per field. The kinds'
+#: own patterns are joined by a newline, which none of them matches.
+_HEADERS = re.compile(
+    "\n".join(k.pattern.pattern for k in (NETWORK_ID, MESSAGE_TYPE, TOKEN, FIN_ID, HEX_16, HEX_64)), re.ASCII
+)
+
+
+def _well_formed_fields_of(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The envelope's fields when every one is of its kind, checked together (as most envelopes are); ``None``
+    sends ``data`` to :func:`_checked_fields_of`, which says what is wrong (or accepts what this stricter test
+    did not)."""
+    got = data.get
+    values = {
+        "network_id": got("network_id"),
+        "type": got("type"),
+        "id": got("id"),
+        "sender": got("sender"),
+        "sender_org": got("sender_org"),
+        "recipients": got("recipients"),
+        "timestamp_ms": got("timestamp_ms"),
+        "nonce": got("nonce"),
+        "body": got("body"),
+        "in_reply_to": got("in_reply_to"),
+        "idempotency_key": got("idempotency_key"),
+        "signature": got("signature"),
+    }
+    network_id, type_, id_, sender, nonce, signature = (
+        values["network_id"],
+        values["type"],
+        values["id"],
+        values["sender"],
+        values["nonce"],
+        values["signature"],
+    )
+    recipients, ts = values["recipients"], values["timestamp_ms"]
+    sender_org, reply_to, idem = values["sender_org"], values["in_reply_to"], values["idempotency_key"]
+    if (
+        type(network_id) is str
+        and type(type_) is str
+        and type(id_) is str
+        and type(sender) is str
+        and type(nonce) is str
+        and type(signature) is str
+        and _HEADERS.fullmatch(f"{network_id}\n{type_}\n{id_}\n{sender}\n{nonce}\n{signature}") is not None
+        and got("version") == 1
+        and type(values["body"]) is dict
+        and type(ts) is int
+        and 0 <= ts <= MAX_UNIX_MS
+        and type(recipients) is list
+        and len(recipients) <= MAX_RECIPIENTS
+        and (not recipients or all(ORG_ID.matches(r) for r in recipients))
+        and (sender_org is None or ORG_ID.matches(sender_org))
+        and (reply_to is None or TOKEN.matches(reply_to))
+        and (idem is None or TOKEN.matches(idem))
+        and "sender_org" in data
+        and "in_reply_to" in data
+    ):
+        values["recipients"] = tuple(recipients)
+        return values
+    return None
+
+
+def _checked_fields_of(data: dict[str, Any]) -> dict[str, Any]:
+    """The envelope's fields, each checked on its own: raises what is wrong with the first that is not right."""
+    if data.get("version") != 1:
+        raise ValueError("version must be 1")
+    type_ = MESSAGE_TYPE.check(data["type"], "type")
+    recipients = data["recipients"]
+    if not isinstance(recipients, list) or len(recipients) > MAX_RECIPIENTS:
+        raise ValueError(f"recipients must be a list of at most {MAX_RECIPIENTS:,} organization ids")
+    for r in recipients:
+        ORG_ID.check(r, "a recipient")
+    body = data["body"]
+    if not isinstance(body, dict):
+        raise ValueError("body must be an object")
+    nonce = data["nonce"]
+    keys.decode_hex(nonce, "nonce", 16)
+    keys.decode_hex(data["signature"], "signature", 64)
+    sender_org, reply_to, idem = data["sender_org"], data["in_reply_to"], data.get("idempotency_key")
+    if idem is not None:
+        TOKEN.check(idem, "idempotency_key")
+    if sender_org is not None:
+        ORG_ID.check(sender_org, "sender_org")
+    if reply_to is not None:
+        TOKEN.check(reply_to, "in_reply_to")
+    return {
+        "network_id": NETWORK_ID.check(data["network_id"], "network_id"),
+        "type": type_,
+        "id": TOKEN.check(data["id"], "id"),
+        "sender": keys.check_fin_id(data["sender"], "sender"),
+        "sender_org": sender_org,
+        "recipients": tuple(recipients),
+        "timestamp_ms": check_unix_ms(data["timestamp_ms"], "timestamp_ms"),
+        "nonce": nonce,
+        "body": body,
+        "in_reply_to": reply_to,
+        "idempotency_key": idem,
+        "signature": data["signature"],
+    }
+
+
+_DEFAULTS = {"in_reply_to": None, "idempotency_key": None, "signature": "", "chain": ()}
+
+
+def _made(values: dict[str, Any], canonical_bytes: bytes | None = None) -> Envelope:
+    """An :class:`Envelope` of ``values`` (every field, checked), without the frozen dataclass's per-field
+    ``__init__``: a third of decoding an envelope went to it. ``canonical_bytes``, when given, are its
+    :meth:`Envelope.canonical_bytes`."""
+    env = object.__new__(Envelope)
+    env.__dict__.update(_DEFAULTS)
+    env.__dict__.update(values)
+    if canonical_bytes is not None:
+        env.__dict__["_canonical"] = canonical_bytes
+    return env
 
 
 def seal(
@@ -169,48 +229,78 @@ def seal(
     idempotency_key: str | None = None,
     now_ms: int | None = None,
 ) -> Envelope:
+    random = os.urandom(32).hex()  # the id and the nonce: 16 bytes each
     fields: dict[str, Any] = {
         "network_id": network_id,
         "type": type,
-        "id": os.urandom(16).hex(),
+        "id": random[:32],
         "sender": key.fin_id,
         "sender_org": sender_org,
         "recipients": recipients,
         "timestamp_ms": now_ms if now_ms is not None else clock.now_ms(),
-        "nonce": os.urandom(16).hex(),
+        "nonce": random[32:],
         "body": body,
         "in_reply_to": in_reply_to,
         "idempotency_key": idempotency_key,
     }
     encoded = _canonical_signed_part(fields)
-    signed = Envelope(**fields, signature=key.sign_digest(digest_of_canonical("envelope", encoded)).hex(), chain=chain)
-    object.__setattr__(signed, "_canonical", encoded)  # made once, above: the signature is not part of it
-    return signed
+    fields["recipients"] = tuple(recipients)
+    fields["signature"] = key.sign_digest(digest_of_canonical("envelope", encoded)).hex()
+    fields["chain"] = chain
+    return _made(fields, encoded)  # the canonical bytes made once, above: the signature is not part of them
+
+
+def _signed_part_of(fields: dict[str, Any]) -> dict[str, Any]:
+    """:meth:`Envelope.signed_part` of these ``fields`` (other keys are not read)."""
+    return {
+        "version": 1,
+        "network_id": fields["network_id"],
+        "type": fields["type"],
+        "id": fields["id"],
+        "sender": fields["sender"],
+        "sender_org": fields["sender_org"],
+        "recipients": list(fields["recipients"]),
+        "timestamp_ms": fields["timestamp_ms"],
+        "nonce": fields["nonce"],
+        "in_reply_to": fields["in_reply_to"],
+        "idempotency_key": fields["idempotency_key"],
+        "body": fields["body"],
+    }
 
 
 def _canonical_signed_part(fields: dict[str, Any]) -> bytes:
-    """The canonical bytes of the signed part of an envelope with these ``fields`` (see :meth:`Envelope.signed_part`).
+    """The canonical bytes of the signed part of an envelope with these ``fields`` (see :meth:`Envelope.signed_part`;
+    other keys of ``fields`` are not read).
 
     When every header is of its exact type, only the body is walked for values without a canonical form before
     orjson writes the whole; otherwise :func:`canonical` checks everything."""
-    part = {"version": 1, **fields, "recipients": list(fields["recipients"])}
+    part = _signed_part_of(fields)
+    recipients, sender_org, reply_to, idem, body = (
+        part["recipients"],
+        part["sender_org"],
+        part["in_reply_to"],
+        part["idempotency_key"],
+        part["body"],
+    )
     if (
-        all(type(part[k]) is str for k in _STR_HEADERS)
-        and all(type(part[k]) is str or part[k] is None for k in _OPTIONAL_HEADERS)
+        type(part["network_id"]) is str
+        and type(part["type"]) is str
+        and type(part["id"]) is str
+        and type(part["sender"]) is str
+        and type(part["nonce"]) is str
         and type(part["timestamp_ms"]) is int
-        and all(type(r) is str for r in part["recipients"])
-        and type(part["body"]) is dict
-        and is_plain(part["body"])
+        and (sender_org is None or type(sender_org) is str)
+        and (reply_to is None or type(reply_to) is str)
+        and (idem is None or type(idem) is str)
+        and (not recipients or all(type(r) is str for r in recipients))
+        and type(body) is dict
+        and is_plain(body)
     ):
         try:
             return orjson.dumps(part, option=orjson.OPT_SORT_KEYS)
         except orjson.JSONEncodeError:
             pass  # explained by the checked encoding
     return canonical(part)
-
-
-_STR_HEADERS = ("network_id", "type", "id", "sender", "nonce")
-_OPTIONAL_HEADERS = ("sender_org", "in_reply_to", "idempotency_key")
 
 
 # -- credential chains: the same few on every message ------------------------------------------------------------
@@ -242,6 +332,7 @@ def _decode_chain(data: Any) -> tuple[Credential, ...]:
         hit = _decoded.get(head)
         if hit is not None and hit[0] == data:
             return hit[1]
+    check_depth(data, what="the envelope's chain", max_depth=MAX_DEPTH - 1)
     chain = tuple(Credential.from_dict(c) for c in data)
     _remember(_decoded, chain[0].signature, (data, chain))
     return chain
