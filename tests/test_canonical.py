@@ -159,3 +159,46 @@ def test_a_body_or_chain_nested_too_deep_or_with_a_float_is_refused() -> None:
     with pytest.raises(FinP2PError, match="floats have no canonical form") as info:
         floating.verify()
     assert info.value.code is ErrorCode.MALFORMED
+
+
+def _decoded_both_ways(raw: bytes) -> Envelope | str:
+    """``raw`` decoded with the envelope ends seen lately in the cache, and with none; both must agree."""
+    from finp2p.network import envelope as module
+
+    outcomes: list[Envelope | str] = []
+    for cold in (False, True):
+        saved = dict(module._chain_ends)
+        if cold:
+            module._chain_ends.clear()
+        try:
+            outcomes.append(Envelope.decode(raw))
+        except FinP2PError as exc:
+            outcomes.append(exc.code.code)
+        finally:
+            module._chain_ends.clear()
+            module._chain_ends.update(saved)
+    assert outcomes[0] == outcomes[1], outcomes
+    return outcomes[0]
+
+
+def test_an_envelope_ending_with_a_known_chain_decodes_as_if_parsed_whole(tmp_path: Any) -> None:
+    from tests.support.world import make_world
+
+    world = make_world(tmp_path)
+    chain, other = tuple(world.user_chain()), tuple(world.org_chain())
+    first = seal(KEY, network_id="net", type="t", body={"n": 1}, sender_org="org-a", chain=chain)
+    assert Envelope.decode(first.encode()) == first  # and now its end is known
+    second = seal(KEY, network_id="net", type="t", body={"n": 2}, sender_org="org-a", chain=chain)
+    got = _decoded_both_ways(second.encode())
+    assert got == second and isinstance(got, Envelope) and got.chain == chain
+    tail = first.encode()[first.encode().index(b',"chain":') :]
+    wire = json.loads(second.encode())
+    # a repeated chain member: the last one counts, as in a whole parse
+    other_json = json.dumps([c.to_dict() for c in other]).encode()
+    doubled = second.encode()[: -len(tail)] + b',"chain":' + other_json + tail
+    decoded = _decoded_both_ways(doubled)
+    assert isinstance(decoded, Envelope) and decoded.chain == chain
+    # no envelope before the chain, or the chain's bytes inside a string: refused either way
+    assert _decoded_both_ways(b"{" + tail[1:]) == "FP2001"
+    assert _decoded_both_ways(b'{"note":"' + tail) == "FP2001"
+    assert _decoded_both_ways(json.dumps({**wire, "version": 2}).encode()[:-1] + tail) == "FP2001"

@@ -34,8 +34,7 @@ def read_json(
     not JSON or nests deeper than ``max_depth``. ``max_depth=None`` leaves the depth to a reader that checks each
     part of the document itself (:func:`check_depth`), some of them once for many documents."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    if len(raw) > max_bytes:
-        raise FinP2PError(ErrorCode.BODY_TOO_LARGE, f"{what} is {len(raw)} bytes, over the limit of {max_bytes}")
+    check_size(raw, what=what, max_bytes=max_bytes)
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -68,6 +67,12 @@ def read_json_file(path: Path, *, what: str | None = None, max_bytes: int = MAX_
     except OSError as exc:
         raise FinP2PError(ErrorCode.MALFORMED, f"cannot read {name}: {exc.strerror or exc}") from None
     return read_json(raw, what=name, max_bytes=max_bytes)
+
+
+def check_size(raw: bytes | bytearray | memoryview, *, what: str, max_bytes: int) -> None:
+    """FP3005 when ``raw`` is over ``max_bytes``."""
+    if len(raw) > max_bytes:
+        raise FinP2PError(ErrorCode.BODY_TOO_LARGE, f"{what} is {len(raw)} bytes, over the limit of {max_bytes}")
 
 
 def check_depth(value: Any, *, what: str, max_depth: int) -> None:

@@ -19,7 +19,7 @@ import orjson
 
 from finp2p import clock
 from finp2p.edge.identifiers import FIN_ID, HEX_16, HEX_64, MESSAGE_TYPE, NETWORK_ID, ORG_ID, TOKEN
-from finp2p.edge.json_input import MAX_DEPTH, check_depth, read_json_object
+from finp2p.edge.json_input import MAX_DEPTH, check_depth, check_size, read_json_object
 from finp2p.edge.numbers import MAX_UNIX_MS, check_unix_ms
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import keys
@@ -84,11 +84,21 @@ class Envelope:
 
     @classmethod
     def decode(cls, raw: bytes, max_bytes: int = MAX_ENVELOPE_BYTES) -> Envelope:
-        # The depth is checked part by part: the body here, a chain only when it is not one decoded lately.
-        data = read_json_object(raw, what="the envelope", max_bytes=max_bytes, max_depth=None)
+        raw = bytes(raw)
+        check_size(raw, what="the envelope", max_bytes=max_bytes)
+        # A chain is most of an envelope's bytes, and the same on every envelope from one sender: when the envelope
+        # ends with a chain's bytes decoded lately, only what precedes them is parsed. The depth is checked part by
+        # part: the body here, a chain when it is first decoded.
+        known = _known_chain_at_end(raw)
         try:
+            if known is not None:
+                cut, chain = known
+                data = read_json_object(raw[:cut] + b"}", what="the envelope", max_bytes=max_bytes, max_depth=None)
+            else:
+                data = read_json_object(raw, what="the envelope", max_bytes=max_bytes, max_depth=None)
+                chain = _decode_chain(data.get("chain") or [], raw)
             values = _well_formed_fields_of(data) or _checked_fields_of(data)
-            values["chain"] = _decode_chain(data.get("chain") or [])
+            values["chain"] = chain
         except KeyError as exc:
             raise FinP2PError(ErrorCode.MALFORMED, f"the envelope lacks the field {exc.args[0]!r}") from None
         except (TypeError, ValueError) as exc:
@@ -307,7 +317,10 @@ def _canonical_signed_part(fields: dict[str, Any]) -> bytes:
 #: Chains encoded or decoded lately, each kept with the value it was made from; bounded, oldest dropped first.
 _CACHE_SIZE = 1024
 _encoded: dict[int, tuple[tuple[Credential, ...], bytes]] = {}
-_decoded: dict[str, tuple[list[Any], tuple[Credential, ...]]] = {}
+#: The ends of envelopes that carried a chain (``,"chain":[...]}``), with the chain decoded from them, keyed by
+#: their last 64 bytes before the brace (the last credential's signature).
+_chain_ends: dict[bytes, tuple[bytes, tuple[Credential, ...]]] = {}
+_END_KEY = slice(-65, -1)
 
 
 def _chain_json(chain: tuple[Credential, ...]) -> bytes:
@@ -320,21 +333,29 @@ def _chain_json(chain: tuple[Credential, ...]) -> bytes:
     return raw
 
 
-def _decode_chain(data: Any) -> tuple[Credential, ...]:
-    """Credentials from an envelope's chain; a chain equal to one decoded lately is that one's result (decoding
-    is a function of the JSON alone; its signatures and validity are verified by the receiver every time)."""
+def _known_chain_at_end(raw: bytes) -> tuple[int, tuple[Credential, ...]] | None:
+    """Where the chain begins and the chain itself, when ``raw`` ends with the ``,"chain":...}`` of an envelope
+    decoded lately. What precedes it, closed by a brace, then parses as the rest of the same object: the chain is
+    the object's last member (orjson keeps the last of repeated keys, and so does this)."""
+    hit = _chain_ends.get(raw[_END_KEY])
+    if hit is None or not raw.endswith(hit[0]) or len(raw) - len(hit[0]) < 2:
+        return None
+    return len(raw) - len(hit[0]), hit[1]
+
+
+def _decode_chain(data: Any, raw: bytes) -> tuple[Credential, ...]:
+    """Credentials from an envelope's chain, and the envelope's end remembered when it is this chain's bytes as
+    orjson writes them (decoding is a function of the JSON alone; the chain's signatures and validity are
+    verified by the receiver every time)."""
     if not isinstance(data, list) or len(data) > 8:
         raise ValueError("chain must be a list of at most 8 credentials")
     if not data:
         return ()
-    head = data[0].get("signature") if isinstance(data[0], dict) else None
-    if isinstance(head, str):
-        hit = _decoded.get(head)
-        if hit is not None and hit[0] == data:
-            return hit[1]
     check_depth(data, what="the envelope's chain", max_depth=MAX_DEPTH - 1)
     chain = tuple(Credential.from_dict(c) for c in data)
-    _remember(_decoded, chain[0].signature, (data, chain))
+    end = b',"chain":' + orjson.dumps(data) + b"}"
+    if raw.endswith(end):
+        _remember(_chain_ends, end[_END_KEY], (end, chain))
     return chain
 
 
