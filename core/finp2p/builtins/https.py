@@ -16,6 +16,7 @@ import contextlib
 import json
 import ssl
 import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -390,11 +391,25 @@ async def _read_limited(resp: aiohttp.ClientResponse, max_bytes: int, address: s
     return b"".join(chunks)
 
 
+#: The peer of each open connection: its certificate is fixed once the TLS 1.3 handshake is done, so it is read once
+#: per connection rather than once per request. Entries go with their connections.
+_peers: weakref.WeakKeyDictionary[asyncio.BaseTransport, Peer] = weakref.WeakKeyDictionary()
+
+
 def _peer_of(request: web.Request) -> Peer:
+    transport = request.transport
+    with contextlib.suppress(TypeError):
+        if transport is not None and (known := _peers.get(transport)) is not None:
+            return known
     address = f"{request.remote}"
-    ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
     der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
     if not der:
-        return Peer(None, None, None, address)
-    ident = tls.identity_of_der(der)
-    return Peer(ident.org_id, ident.fin_id, ident.spki_sha256, address)
+        peer = Peer(None, None, None, address)
+    else:
+        ident = tls.identity_of_der(der)
+        peer = Peer(ident.org_id, ident.fin_id, ident.spki_sha256, address)
+    if transport is not None:
+        with contextlib.suppress(TypeError):  # a transport that cannot be weakly referenced is read every time
+            _peers[transport] = peer
+    return peer
