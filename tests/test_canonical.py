@@ -191,6 +191,9 @@ def test_an_envelope_ending_with_a_known_chain_decodes_as_if_parsed_whole(tmp_pa
     second = seal(KEY, network_id="net", type="t", body={"n": 2}, sender_org="org-a", chain=chain)
     got = _decoded_both_ways(second.encode())
     assert got == second and isinstance(got, Envelope) and got.chain == chain
+    # re-encoded canonically (keys sorted, the chain inside), as a broadcast's answers come: the chain decoded once
+    resorted = [Envelope.decode(canonical(json.loads(e.encode()))) for e in (first, second)]
+    assert resorted == [first, second] and resorted[0].chain is resorted[1].chain
     tail = first.encode()[first.encode().index(b',"chain":') :]
     wire = json.loads(second.encode())
     # a repeated chain member: the last one counts, as in a whole parse

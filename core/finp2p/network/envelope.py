@@ -122,30 +122,16 @@ def _well_formed_fields_of(data: dict[str, Any]) -> dict[str, Any] | None:
     sends ``data`` to :func:`_checked_fields_of`, which says what is wrong (or accepts what this stricter test
     did not)."""
     got = data.get
-    values = {
-        "network_id": got("network_id"),
-        "type": got("type"),
-        "id": got("id"),
-        "sender": got("sender"),
-        "sender_org": got("sender_org"),
-        "recipients": got("recipients"),
-        "timestamp_ms": got("timestamp_ms"),
-        "nonce": got("nonce"),
-        "body": got("body"),
-        "in_reply_to": got("in_reply_to"),
-        "idempotency_key": got("idempotency_key"),
-        "signature": got("signature"),
-    }
     network_id, type_, id_, sender, nonce, signature = (
-        values["network_id"],
-        values["type"],
-        values["id"],
-        values["sender"],
-        values["nonce"],
-        values["signature"],
+        got("network_id"),
+        got("type"),
+        got("id"),
+        got("sender"),
+        got("nonce"),
+        got("signature"),
     )
-    recipients, ts = values["recipients"], values["timestamp_ms"]
-    sender_org, reply_to, idem = values["sender_org"], values["in_reply_to"], values["idempotency_key"]
+    recipients, ts, body = got("recipients"), got("timestamp_ms"), got("body")
+    sender_org, reply_to, idem = got("sender_org"), got("in_reply_to"), got("idempotency_key")
     if (
         type(network_id) is str
         and type(type_) is str
@@ -155,7 +141,7 @@ def _well_formed_fields_of(data: dict[str, Any]) -> dict[str, Any] | None:
         and type(signature) is str
         and _HEADERS.fullmatch(f"{network_id}\n{type_}\n{id_}\n{sender}\n{nonce}\n{signature}") is not None
         and got("version") == 1
-        and type(values["body"]) is dict
+        and type(body) is dict
         and type(ts) is int
         and 0 <= ts <= MAX_UNIX_MS
         and type(recipients) is list
@@ -167,8 +153,20 @@ def _well_formed_fields_of(data: dict[str, Any]) -> dict[str, Any] | None:
         and "sender_org" in data
         and "in_reply_to" in data
     ):
-        values["recipients"] = tuple(recipients)
-        return values
+        return {
+            "network_id": network_id,
+            "type": type_,
+            "id": id_,
+            "sender": sender,
+            "sender_org": sender_org,
+            "recipients": tuple(recipients),
+            "timestamp_ms": ts,
+            "nonce": nonce,
+            "body": body,
+            "in_reply_to": reply_to,
+            "idempotency_key": idem,
+            "signature": signature,
+        }
     return None
 
 
@@ -317,6 +315,7 @@ def _canonical_signed_part(fields: dict[str, Any]) -> bytes:
 #: Chains encoded or decoded lately, each kept with the value it was made from; bounded, oldest dropped first.
 _CACHE_SIZE = 1024
 _encoded: dict[int, tuple[tuple[Credential, ...], bytes]] = {}
+_decoded: dict[str, tuple[list[Any], tuple[Credential, ...]]] = {}
 #: The ends of envelopes that carried a chain (``,"chain":[...]}``), with the chain decoded from them, keyed by
 #: their last 64 bytes before the brace (the last credential's signature).
 _chain_ends: dict[bytes, tuple[bytes, tuple[Credential, ...]]] = {}
@@ -344,18 +343,26 @@ def _known_chain_at_end(raw: bytes) -> tuple[int, tuple[Credential, ...]] | None
 
 
 def _decode_chain(data: Any, raw: bytes) -> tuple[Credential, ...]:
-    """Credentials from an envelope's chain, and the envelope's end remembered when it is this chain's bytes as
-    orjson writes them (decoding is a function of the JSON alone; the chain's signatures and validity are
-    verified by the receiver every time)."""
+    """Credentials from an envelope's chain: a chain equal to one decoded lately is that one's result (decoding is
+    a function of the JSON alone; the chain's signatures and validity are verified by the receiver every time).
+    When ``raw`` ends with the chain's bytes as orjson writes them, that end is remembered too
+    (:func:`_known_chain_at_end`); a canonical re-encoding, as a broadcast's answers come, has the chain inside."""
     if not isinstance(data, list) or len(data) > 8:
         raise ValueError("chain must be a list of at most 8 credentials")
     if not data:
         return ()
-    check_depth(data, what="the envelope's chain", max_depth=MAX_DEPTH - 1)
-    chain = tuple(Credential.from_dict(c) for c in data)
-    end = b',"chain":' + orjson.dumps(data) + b"}"
-    if raw.endswith(end):
-        _remember(_chain_ends, end[_END_KEY], (end, chain))
+    head = data[0].get("signature") if isinstance(data[0], dict) else None
+    hit = _decoded.get(head) if isinstance(head, str) else None
+    if hit is not None and hit[0] == data:
+        chain = hit[1]
+    else:
+        check_depth(data, what="the envelope's chain", max_depth=MAX_DEPTH - 1)
+        chain = tuple(Credential.from_dict(c) for c in data)
+        _remember(_decoded, chain[0].signature, (data, chain))
+    if raw.endswith(b"]}"):
+        end = b',"chain":' + orjson.dumps(data) + b"}"
+        if raw.endswith(end):
+            _remember(_chain_ends, end[_END_KEY], (end, chain))
     return chain
 
 
