@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from devnet.fabric_release import FabricNotFound, cache_dir, find_fabric
+from finp2p.demo.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAINCODE_SRC = ROOT / "contracts" / "fabric"
@@ -64,12 +65,6 @@ PORT_NAMES = ("orderer", "orderer_admin", "orderer_ops", "peer", "peer_chaincode
 
 class FabricError(RuntimeError):
     pass
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def _alive(pid: int) -> bool:

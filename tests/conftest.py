@@ -13,7 +13,7 @@ import pytest
 
 from devnet.fabric import FabricNetwork
 from devnet.hardhat import HardhatNode
-from finp2p.demo.ports import use_port_range
+from finp2p.demo.ports import PORT_RANGE_ENV, use_port_range
 from tests.support.ethereum import EthWorld, make_eth_world
 from tests.support.fabric import FabricWorld, make_fabric_world
 from tests.support.ports import free_port
@@ -54,9 +54,16 @@ def pytest_configure(config: pytest.Config) -> None:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     if worker.startswith("gw") and worker[2:].isdigit():
         n = int(worker[2:]) % 8
-        use_port_range(20_000 + n * 1_500, 20_000 + (n + 1) * 1_500)
+        low, high = 20_000 + n * 1_500, 20_000 + (n + 1) * 1_500
     elif not worker:
-        use_port_range(32_000, 32_768)
+        low, high = 32_000, 32_768
+    else:
+        return
+    # The commands a test runs that choose ports of their own (`finp2p devnet up`, `finp2p demo`) take the top
+    # third of the range, so that neither they nor the worker choose a port the other has chosen but not yet bound.
+    split = high - (high - low) // 3
+    use_port_range(low, split)
+    os.environ[PORT_RANGE_ENV] = f"{split}-{high}"
 
 
 def _install(base: Path, projects: list[Path]) -> Path:

@@ -7,9 +7,11 @@ import json
 import os
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
+from finp2p.demo.ports import PORT_RANGE_ENV
 from tests.support.cli import run_cli
 
 pytestmark = pytest.mark.slow
@@ -54,6 +56,12 @@ def test_devnet_up_with_fabric_keeps_both_ledgers_running_until_down(tmp_path: P
     state = json.loads(up.stdout)
     fabric = state["fabric"]
     assert fabric["ledger_id"] == "fabric:finp2p" and fabric["asset_id"] == "bank-a:102:fabric-bond-2031"
+    # Every port from the range this worker gives the commands it runs: none from the system's ephemeral ones,
+    # which the Fabric processes' outgoing connections take too.
+    low, high = map(int, os.environ[PORT_RANGE_ENV].split("-"))
+    fabric_ports = json.loads((Path(fabric["state_dir"]) / "network.json").read_text())["ports"]
+    ports = [*fabric_ports.values(), *(urlsplit(api["url"]).port for api in state["apis"].values())]
+    assert all(low <= port < high for port in ports), (low, high, ports)
     try:
         status = run_cli("devnet", "status", "--dir", str(root), "--json")
         assert status.returncode == 0

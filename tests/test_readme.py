@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import cli_env
 from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,8 +142,7 @@ def test_the_readme_runs_as_written(tmp_path: Path) -> None:
     pid_file = tmp_path / "pids"
     run_script = tmp_path / "readme.sh"
     run_script.write_text(script(README.read_text(), pid_file, ports))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FINP2P_")}
-    env |= {"TMPDIR": str(tmp_path), "COLUMNS": "200"}
+    env = cli_env(TMPDIR=str(tmp_path), COLUMNS="200")
     log = tmp_path / "readme.log"
     try:
         # Into a file, not a pipe: the nodes it starts in the background keep their output open after it exits.

@@ -3,21 +3,46 @@ twice in one process."""
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 
+#: ``LOW-HIGH`` (HIGH exclusive): the range a process started with it chooses its ports from, e.g. the ``finp2p
+#: devnet up`` a test worker runs, which must not take the system's ephemeral ports (busy processes' outgoing
+#: connections take them between a port's choosing and its binding) nor its parent's range.
+PORT_RANGE_ENV = "FINP2P_PORT_RANGE"
+
 _handed_out: set[int] = set()
-#: Where :func:`free_port` looks, when set (:func:`use_port_range`): processes that choose ports side by side (test
-#: workers) each take their own range, below the ephemeral ports the system hands out, so they never meet.
-_port_range: tuple[int, int] | None = None
+
+
+def _checked_range(low: int, high: int) -> tuple[int, int]:
+    if not 1024 <= low < high <= 65536:
+        raise ValueError(f"a port range within 1024-65535, not {low}-{high}")
+    return low, high
+
+
+def _range_from_environment() -> tuple[int, int] | None:
+    value = os.environ.get(PORT_RANGE_ENV, "").strip()
+    if not value:
+        return None
+    low, _, high = value.partition("-")
+    if not (low.isdigit() and high.isdigit() and 1024 <= int(low) < int(high) <= 65536):
+        raise ValueError(
+            f"{PORT_RANGE_ENV}={value!r}: expected LOW-HIGH, 1024 <= LOW < HIGH <= 65536, e.g. 21000-21500"
+        )
+    return int(low), int(high)
+
+
+#: Where :func:`free_port` looks, when set (:func:`use_port_range`, or :data:`PORT_RANGE_ENV` at start): processes
+#: that choose ports side by side (test workers) each take their own range, below the ephemeral ports the system
+#: hands out, so they never meet.
+_port_range: tuple[int, int] | None = _range_from_environment()
 
 
 def use_port_range(low: int, high: int) -> None:
     """Choose ports from ``low`` to ``high`` (exclusive) from now on, instead of asking the system for one."""
     global _port_range
-    if not 1024 <= low < high <= 65536:
-        raise ValueError(f"a port range within 1024-65535, not {low}-{high}")
-    _port_range = (low, high)
+    _port_range = _checked_range(low, high)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
