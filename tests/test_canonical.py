@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 from dataclasses import replace
 from typing import Any
 
+import coincurve
 import pytest
+from coincurve.ecdsa import cdata_to_der, deserialize_compact
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from finp2p.errors import ErrorCode, FinP2PError
-from finp2p.identity.canonical import canonical
+from finp2p.identity.canonical import DOMAINS, canonical, digest, keccak256
 from finp2p.identity.keys import SigningKey, verify
 from finp2p.network.envelope import Envelope, seal
 
@@ -86,6 +89,18 @@ def test_an_envelope_round_trips_through_its_encoding(body: dict[str, Any]) -> N
     assert decoded == env
     assert decoded.canonical_bytes() == env.canonical_bytes() == canonical(env.signed_part())
     verify(decoded.sender, "envelope", decoded.signed_part(), decoded.signature)
+
+
+def test_an_envelope_signs_a_sha256_digest_and_every_other_object_a_keccak_one() -> None:
+    """Recomputed by hand, as another implementation would: SHA-256 for envelopes, which no contract checks;
+    keccak-256 for every other domain, which contracts recompute; the same domain prefix for both."""
+    env = seal(KEY, network_id="net", type="t", body={"n": 1}, sender_org="org-a")
+    expected = hashlib.sha256(b"\x19FinP2P:envelope\n" + canonical(env.signed_part())).digest()
+    assert env.digest() == expected
+    signature = cdata_to_der(deserialize_compact(bytes.fromhex(env.signature)))
+    assert coincurve.PublicKey(bytes.fromhex(env.sender)).verify(signature, expected, hasher=None)
+    for domain in DOMAINS - {"envelope"}:
+        assert digest(domain, {"n": 1}) == keccak256(b"\x19FinP2P:" + domain.encode() + b'\n{"n":1}')
 
 
 FIELDS = ["network_id", "type", "id", "sender_org", "recipients", "timestamp_ms", "nonce", "body", "in_reply_to"]

@@ -167,8 +167,9 @@ def verify_signed_digest(
     *,
     known: Collection[str] | Callable[[], Collection[str]] | None = None,
 ) -> None:
-    """:func:`verify` of a value whose ``domain`` digest is at hand (:func:`canonical.digest`)."""
-    signature = decode_hex(signature_hex, "signature", 64)
+    """:func:`verify` of a value whose ``domain`` digest is at hand (:func:`canonical.digest`). The signature is
+    hex, or the 64 bytes it decodes to (decoded once by a reader that checked it)."""
+    signature = signature_hex if type(signature_hex) is bytes else decode_hex(signature_hex, "signature", 64)
     if verify_digest(fin_id, digest, signature):
         return
     candidates = known() if callable(known) else known

@@ -9,6 +9,7 @@ issuers), so a receiver can verify a sender it has never seen.
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 import re
 from collections.abc import Callable, Collection
@@ -18,7 +19,7 @@ from typing import Any
 import orjson
 
 from finp2p import clock
-from finp2p.edge.identifiers import FIN_ID, HEX_16, HEX_64, MESSAGE_TYPE, NETWORK_ID, ORG_ID, TOKEN
+from finp2p.edge.identifiers import FIN_ID, HEX_16, MESSAGE_TYPE, NETWORK_ID, ORG_ID, TOKEN
 from finp2p.edge.json_input import MAX_DEPTH, check_depth, check_size, read_json_object
 from finp2p.edge.numbers import MAX_UNIX_MS, check_unix_ms
 from finp2p.errors import ErrorCode, FinP2PError
@@ -66,7 +67,8 @@ class Envelope:
 
     def verify(self, *, known: Collection[str] | Callable[[], Collection[str]] | None = None) -> None:
         """Check the signature by :attr:`sender` over the signed part; raise why it fails (see :func:`keys.verify`)."""
-        keys.verify_signed_digest(self.sender, "envelope", self.digest(), self.signature, known=known)
+        signature = self.__dict__.get("_signature_bytes") or self.signature  # decoded once, when it was read
+        keys.verify_signed_digest(self.sender, "envelope", self.digest(), signature, known=known)
 
     def to_dict(self) -> dict[str, Any]:
         out = {**self.signed_part(), "signature": self.signature}
@@ -93,9 +95,9 @@ class Envelope:
         try:
             if known is not None:
                 cut, chain = known
-                data = read_json_object(raw[:cut] + b"}", what="the envelope", max_bytes=max_bytes, max_depth=None)
+                data = _parsed(raw[:cut] + b"}", max_bytes)
             else:
-                data = read_json_object(raw, what="the envelope", max_bytes=max_bytes, max_depth=None)
+                data = _parsed(raw, max_bytes)
                 chain = _decode_chain(data.get("chain") or [], raw)
             values = _well_formed_fields_of(data) or _checked_fields_of(data)
             values["chain"] = chain
@@ -110,10 +112,35 @@ class Envelope:
         return _made(values)  # its canonical bytes, or why it has none, when it is verified
 
 
+def _parsed(raw: bytes, max_bytes: int) -> dict[str, Any]:
+    """The JSON object ``raw`` holds, its size checked already; :func:`read_json_object` says what is wrong with a
+    document that is not one."""
+    with contextlib.suppress(orjson.JSONDecodeError):
+        data = orjson.loads(raw)
+        if type(data) is dict:
+            return data
+    return read_json_object(raw, what="the envelope", max_bytes=max_bytes, max_depth=None)
+
+
 #: The headers every envelope has, each of its kind, in one pattern: one match instead of one per field. The kinds'
 #: own patterns are joined by a newline, which none of them matches.
-_HEADERS = re.compile(
-    "\n".join(k.pattern.pattern for k in (NETWORK_ID, MESSAGE_TYPE, TOKEN, FIN_ID, HEX_16, HEX_64)), re.ASCII
+_HEADERS = re.compile("\n".join(k.pattern.pattern for k in (NETWORK_ID, MESSAGE_TYPE, TOKEN, FIN_ID, HEX_16)), re.ASCII)
+
+
+#: The fields every envelope has (``idempotency_key`` is optional), read in one call.
+_REQUIRED = operator.itemgetter(
+    "network_id",
+    "type",
+    "id",
+    "sender",
+    "nonce",
+    "signature",
+    "recipients",
+    "timestamp_ms",
+    "body",
+    "sender_org",
+    "in_reply_to",
+    "version",
 )
 
 
@@ -121,17 +148,13 @@ def _well_formed_fields_of(data: dict[str, Any]) -> dict[str, Any] | None:
     """The envelope's fields when every one is of its kind, checked together (as most envelopes are); ``None``
     sends ``data`` to :func:`_checked_fields_of`, which says what is wrong (or accepts what this stricter test
     did not)."""
-    got = data.get
-    network_id, type_, id_, sender, nonce, signature = (
-        got("network_id"),
-        got("type"),
-        got("id"),
-        got("sender"),
-        got("nonce"),
-        got("signature"),
-    )
-    recipients, ts, body = got("recipients"), got("timestamp_ms"), got("body")
-    sender_org, reply_to, idem = got("sender_org"), got("in_reply_to"), got("idempotency_key")
+    try:
+        network_id, type_, id_, sender, nonce, signature, recipients, ts, body, sender_org, reply_to, version = (
+            _REQUIRED(data)
+        )
+    except KeyError:
+        return None
+    idem = data.get("idempotency_key")
     if (
         type(network_id) is str
         and type(type_) is str
@@ -139,8 +162,9 @@ def _well_formed_fields_of(data: dict[str, Any]) -> dict[str, Any] | None:
         and type(sender) is str
         and type(nonce) is str
         and type(signature) is str
-        and _HEADERS.fullmatch(f"{network_id}\n{type_}\n{id_}\n{sender}\n{nonce}\n{signature}") is not None
-        and got("version") == 1
+        and len(signature) == 128
+        and _HEADERS.fullmatch(f"{network_id}\n{type_}\n{id_}\n{sender}\n{nonce}") is not None
+        and version == 1
         and type(body) is dict
         and type(ts) is int
         and 0 <= ts <= MAX_UNIX_MS
@@ -150,8 +174,7 @@ def _well_formed_fields_of(data: dict[str, Any]) -> dict[str, Any] | None:
         and (sender_org is None or ORG_ID.matches(sender_org))
         and (reply_to is None or TOKEN.matches(reply_to))
         and (idem is None or TOKEN.matches(idem))
-        and "sender_org" in data
-        and "in_reply_to" in data
+        and (signature_bytes := _hex_or_none(signature)) is not None
     ):
         return {
             "network_id": network_id,
@@ -166,8 +189,16 @@ def _well_formed_fields_of(data: dict[str, Any]) -> dict[str, Any] | None:
             "in_reply_to": reply_to,
             "idempotency_key": idem,
             "signature": signature,
+            "_signature_bytes": signature_bytes,
         }
     return None
+
+
+def _hex_or_none(text: str) -> bytes | None:
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        return None
 
 
 def _checked_fields_of(data: dict[str, Any]) -> dict[str, Any]:
@@ -185,7 +216,7 @@ def _checked_fields_of(data: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("body must be an object")
     nonce = data["nonce"]
     keys.decode_hex(nonce, "nonce", 16)
-    keys.decode_hex(data["signature"], "signature", 64)
+    signature_bytes = keys.decode_hex(data["signature"], "signature", 64)
     sender_org, reply_to, idem = data["sender_org"], data["in_reply_to"], data.get("idempotency_key")
     if idem is not None:
         TOKEN.check(idem, "idempotency_key")
@@ -206,21 +237,19 @@ def _checked_fields_of(data: dict[str, Any]) -> dict[str, Any]:
         "in_reply_to": reply_to,
         "idempotency_key": idem,
         "signature": data["signature"],
+        "_signature_bytes": signature_bytes,
     }
 
 
-_DEFAULTS = {"in_reply_to": None, "idempotency_key": None, "signature": "", "chain": ()}
-
-
 def _made(values: dict[str, Any], canonical_bytes: bytes | None = None) -> Envelope:
-    """An :class:`Envelope` of ``values`` (every field, checked), without the frozen dataclass's per-field
-    ``__init__``: a third of decoding an envelope went to it. ``canonical_bytes``, when given, are its
+    """An :class:`Envelope` of ``values`` (every one of its fields, checked), without the frozen dataclass's
+    per-field ``__init__``: a third of decoding an envelope went to it. ``canonical_bytes``, when given, are its
     :meth:`Envelope.canonical_bytes`."""
     env = object.__new__(Envelope)
-    env.__dict__.update(_DEFAULTS)
-    env.__dict__.update(values)
+    held = env.__dict__
+    held.update(values)
     if canonical_bytes is not None:
-        env.__dict__["_canonical"] = canonical_bytes
+        held["_canonical"] = canonical_bytes
     return env
 
 
@@ -253,7 +282,8 @@ def seal(
     }
     encoded = _canonical_signed_part(fields)
     fields["recipients"] = tuple(recipients)
-    fields["signature"] = key.sign_digest(digest_of_canonical("envelope", encoded)).hex()
+    signature = key.sign_digest(digest_of_canonical("envelope", encoded))
+    fields["signature"], fields["_signature_bytes"] = signature.hex(), signature
     fields["chain"] = chain
     return _made(fields, encoded)  # the canonical bytes made once, above: the signature is not part of them
 
