@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from finp2p.errors import ErrorCode, FinP2PError
-from finp2p.governance.registrar import query, store_advert
+from finp2p.governance.advert_index import AdvertIndex
+from finp2p.governance.registrar import store_advert
 from finp2p.identity.trust import Trust
 from finp2p.network import adverts as adv
 from finp2p.network import capabilities
@@ -244,11 +245,38 @@ def test_the_registrar_keeps_the_newest_and_refuses_stale_and_replayed(world: Wo
             with pytest.raises(FinP2PError) as info:
                 store.call(functools.partial(store_advert, a=old, home=True))
             assert info.value.code is ErrorCode.STALE_ADVERT
-        assert [a.sequence for a in store.call(lambda s: query(s, "ledger", "eip155:1", "", 10))] == [2]
-        assert store.call(lambda s: query(s, "ledger", "eip155:31337", "", 10)) == []
-        assert [a.org_id for a in store.call(lambda s: query(s, "capability", "finp2p.pubsub", "", 10))] == ["org-a"]
+        index, now = store.call(AdvertIndex.load), second.issued_ms
+        assert [a.sequence for a in index.find("ledger", "eip155:1", "", 10, now)] == [2]
+        assert index.find("ledger", "eip155:31337", "", 10, now) == []
+        assert [a.org_id for a in index.find("capability", "finp2p.pubsub", "", 10, now)] == ["org-a"]
     finally:
         store.close()
+
+
+def test_the_advert_index_finds_what_the_store_holds_by_each_kind_in_order(world: World) -> None:
+    """Built from adverts as the store would hand them over, then kept as newer ones are stored: each found under
+    what it advertises now, never under what it no longer does, expired ones left out, paged by organization."""
+
+    def made(org: str, seq: int = 1, lifetime_s: float = 60, **kw: object) -> Advert:
+        args: dict[str, object] = {"ledgers": ["eip155:1"], "groups": [], "lifetime_s": lifetime_s, **kw}
+        return replace(advert(world, seq, **args), org_id=org)  # the index holds what it is given: verified before
+
+    index = AdvertIndex([made(org) for org in ("org-c", "org-a", "org-e", "org-b", "org-d")])
+    now = index.get("org-a").issued_ms  # type: ignore[union-attr]
+    orgs = lambda by, value, cursor="", limit=10, at=now: [  # noqa: E731
+        a.org_id for a in index.find(by, value, cursor, limit, at)
+    ]
+    assert orgs("ledger", "eip155:1") == ["org-a", "org-b", "org-c", "org-d", "org-e"] == orgs("all", None)
+    assert orgs("ledger", "eip155:1", cursor="org-b", limit=2) == ["org-c", "org-d"]
+    assert orgs("orgs", ["org-e", "org-a", "org-x", "org-a"]) == ["org-a", "org-e"]
+    assert orgs("org", "org-d") == ["org-d"] and orgs("org", "org-x") == [] and orgs("ledger", "eip155:2") == []
+    index.put(made("org-b", 2, ledgers=["eip155:2"], groups=["club"]))
+    index.put(made("org-b", 1))  # older than the one held: ignored
+    assert orgs("ledger", "eip155:1") == ["org-a", "org-c", "org-d", "org-e"]
+    assert orgs("ledger", "eip155:2") == ["org-b"] == orgs("group", "club")
+    index.put(made("org-c", 2, lifetime_s=1))
+    assert orgs("ledger", "eip155:1", at=now + 5_000) == ["org-a", "org-d", "org-e"]
+    assert len(index) == 5
 
 
 def test_registration_without_the_mandatory_capabilities_is_refused() -> None:

@@ -4,6 +4,7 @@ guard, durability across reopening, and the built-in SQL ACL backend on top."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 import sqlalchemy as sa
@@ -42,6 +43,40 @@ def test_models_and_migrations_agree(store: Store) -> None:
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
     assert diff == [], f"the models differ from the migrated schema: write a migration for {diff}"
+
+
+def test_the_advert_index_table_goes_and_comes_back_filled_from_the_adverts(store: Store) -> None:
+    """Revision 0011 drops the discovery index table (the registrar holds it in memory); going back to 0010 rebuilds
+    it from the adverts themselves, as the code of 0010 wrote it."""
+    from alembic import command
+
+    document = {
+        "capabilities": {"finp2p.pubsub": "1.0"},
+        "ledgers": ["eip155:1"],
+        "groups": ["club"],
+        "resources": [{"resource_id": "org-a:102:bond"}],
+    }
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO advert (org_id, fin_id, role, sequence, expires_ms, received_ms, home, document) "
+                "VALUES ('org-a', '02', 'organization', 1, 1, 1, true, :d)"
+            ),
+            {"d": json.dumps(document)},
+        )
+    assert "advert_index" not in sa.inspect(store.engine).get_table_names()
+    config = store._alembic_config()
+    command.downgrade(config, "0010_replay_horizon")
+    with store.engine.connect() as conn:
+        rows = set(conn.execute(sa.text("SELECT kind, value, org_id FROM advert_index")))
+    assert rows == {
+        ("capability", "finp2p.pubsub", "org-a"),
+        ("ledger", "eip155:1", "org-a"),
+        ("group", "club", "org-a"),
+        ("resource", "org-a:102:bond", "org-a"),
+    }
+    command.upgrade(config, "head")
+    assert store.current_revision() == store.head_revision()
 
 
 def test_a_database_newer_than_the_code_is_refused(store: Store) -> None:

@@ -1,14 +1,19 @@
 """The registrar: governance nodes keep the adverts of the network and answer discovery queries.
 
 An advert published here (``advert.publish``, by its own organization) is verified end to end, stored if its
-sequence is newer than the one held, indexed and, in the same commit, announced on the pub/sub topic
+sequence is newer than the one held and, in the same commit, announced on the pub/sub topic
 ``registrar/adverts``, to which members subscribe to invalidate their discovery caches; then it is pushed to the
 other registrars (``advert.replicate``).
 Registrars need not trust each other: a replicated advert is verified like any other. A registrar that was down
 catches up by paging through another's adverts when it starts, and again every ``sync_s``.
 
-Queries (``discover``) are by organization, capability, ledger, resource id, or all; paged by organization id.
-The resource entries an asker may not see are left out (their hashes stay, so the signature still verifies).
+Queries (``discover``) are by organization, capability, ledger, resource id, or all; paged by organization id;
+``orgs`` fetches up to a page of named organizations. The resource entries an asker may not see are left out
+(their hashes stay, so the signature still verifies). Queries are answered from the adverts held in memory
+(:class:`finp2p.governance.advert_index.AdvertIndex`), kept as each is committed. Asked with ``"refs": true``, a
+page names each advert by its view digest instead of holding it: the asker fetches only those it has not verified
+already (:class:`finp2p.network.discovery.VerifiedAdverts`), so a page of adverts that rarely change costs little
+more than a ping. A registrar chooses which adverts a page names either way; it can never forge one.
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ import json
 import logging
 from typing import Any
 
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, select
 
 from finp2p.clock import now_ms
+from finp2p.edge.identifiers import ORG_ID
 from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.governance.advert_index import AdvertIndex
 from finp2p.identity.trust import Trust
 from finp2p.network import adverts as adv
 from finp2p.network.adverts import Advert
@@ -29,21 +36,13 @@ from finp2p.network.directory import Member
 from finp2p.network.messaging import Incoming, Messenger
 from finp2p.network.pubsub import PubSub, append
 from finp2p.store import Store
-from finp2p.store.models import AdvertIndexRow, AdvertRow
+from finp2p.store.models import AdvertRow
 
 log = logging.getLogger(__name__)
 
 TOPIC = adv.REGISTRAR_TOPIC
-QUERY_KINDS = ("org", "capability", "ledger", "resource", "all")
+QUERY_KINDS = ("org", "orgs", "capability", "ledger", "resource", "all")
 MAX_PAGE = 200
-
-
-def index_rows(a: Advert) -> list[AdvertIndexRow]:
-    rows = [AdvertIndexRow(kind="capability", value=p, org_id=a.org_id) for p in a.capabilities]
-    rows += [AdvertIndexRow(kind="ledger", value=v, org_id=a.org_id) for v in set(a.ledgers)]
-    rows += [AdvertIndexRow(kind="group", value=v, org_id=a.org_id) for v in set(a.groups)]
-    rows += [AdvertIndexRow(kind="resource", value=r.resource_id, org_id=a.org_id) for r in a.resources]
-    return rows
 
 
 def store_advert(s: Session, a: Advert, *, home: bool) -> bool:
@@ -68,42 +67,7 @@ def store_advert(s: Session, a: Advert, *, home: bool) -> bool:
     row.fin_id, row.role, row.sequence, row.expires_ms = a.fin_id, a.role, a.sequence, a.expires_ms
     row.received_ms, row.home, row.document = now_ms(), home or row.home, json.dumps(a.to_dict())
     s.add(row)
-    s.exec(delete(AdvertIndexRow).where(col(AdvertIndexRow.org_id) == a.org_id))
-    s.add_all(index_rows(a))
     return True
-
-
-def query(s: Session, by: str, value: str | None, cursor: str, limit: int) -> list[Advert]:
-    now = now_ms()
-    q = select(AdvertRow.document).where(col(AdvertRow.expires_ms) > now, col(AdvertRow.org_id) > cursor)
-    if by == "org":
-        q = q.where(AdvertRow.org_id == value)
-    elif by != "all":
-        orgs = select(AdvertIndexRow.org_id).where(AdvertIndexRow.kind == by, AdvertIndexRow.value == value)
-        q = q.where(col(AdvertRow.org_id).in_(orgs))
-    return [_parsed(document) for document in s.exec(q.order_by(col(AdvertRow.org_id)).limit(limit))]
-
-
-#: Adverts parsed lately, by their stored document (the key is the whole text: a hit is the very same advert).
-_PARSED: dict[str, Advert] = {}
-_PARSED_SIZE = 10_000
-
-
-def _parsed(document: str) -> Advert:
-    """The advert a stored document holds (verified when it was stored), parsed once while it is in use."""
-    hit = _PARSED.get(document)
-    if hit is None:
-        hit = Advert.from_dict(json.loads(document))
-        if len(_PARSED) >= _PARSED_SIZE:
-            _PARSED.clear()
-        _PARSED[document] = hit
-    return hit
-
-
-def groups_of(s: Session, org_id: str) -> frozenset[str]:
-    return frozenset(
-        s.exec(select(AdvertIndexRow.value).where(AdvertIndexRow.kind == "group", AdvertIndexRow.org_id == org_id))
-    )
 
 
 class Registrar:
@@ -124,9 +88,19 @@ class Registrar:
         self.others = [a for a in rendezvous if a != own_address]
         self.sync_s = sync_s
         self._background: set[asyncio.Task[None]] = set()
+        self._index: AdvertIndex | None = None
+        self._loading = asyncio.Lock()
         messenger.register("advert.publish", self._on_publish)
         messenger.register("advert.replicate", self._on_replicate)
         messenger.register("discover", self._on_discover)
+
+    async def index(self) -> AdvertIndex:
+        """The adverts held, in memory: loaded from the store the first time, then kept as each is stored."""
+        if self._index is None:
+            async with self._loading:
+                if self._index is None:
+                    self._index = await self.store.run(AdvertIndex.load)
+        return self._index
 
     async def accept(self, raw: Any, sender_org: str | None, *, home: bool) -> tuple[Advert, bool]:
         advert = Advert.from_dict(raw)
@@ -134,12 +108,14 @@ class Registrar:
             raise FinP2PError(ErrorCode.FOREIGN_ADVERT, f"{sender_org} sent the advert of {advert.org_id}")
         adv.verify(advert, self.trust)
         change = {"org_id": advert.org_id, "sequence": advert.sequence}
+        index = await self.index()  # loaded before the commit below, so that it cannot miss it
 
         def op(s: Session) -> int | None:  # the advert and its announcement in one commit: neither without the other
             return append(s, TOPIC, change) if store_advert(s, advert, home=home) else None
 
         seq = await self.store.run(op)
         if seq is not None:
+            index.put(advert)  # committed: now it may be found
             self.pubsub.published(TOPIC, seq, change)
         return advert, seq is not None
 
@@ -173,26 +149,31 @@ class Registrar:
     async def _on_discover(self, msg: Incoming) -> dict[str, Any]:
         assert msg.sender is not None
         by, value = msg.body.get("by", "all"), msg.body.get("value")
-        if by not in QUERY_KINDS or (by != "all" and not isinstance(value, str)):
+        if by == "orgs":
+            if not isinstance(value, list) or len(value) > MAX_PAGE or not all(ORG_ID.matches(v) for v in value):
+                raise FinP2PError(ErrorCode.MALFORMED, f"by orgs takes a list of at most {MAX_PAGE} organization ids")
+        elif by not in QUERY_KINDS or (by != "all" and not isinstance(value, str)):
             raise FinP2PError(ErrorCode.MALFORMED, f"by must be one of {', '.join(QUERY_KINDS)}, with a value")
         limit = msg.body.get("limit", 50)
         cursor = msg.body.get("cursor") or ""
+        refs = msg.body.get("refs", False)
         if not isinstance(limit, int) or not 0 < limit <= MAX_PAGE or not isinstance(cursor, str):
             raise FinP2PError(ErrorCode.MALFORMED, f"limit is 1 to {MAX_PAGE}; cursor is the last org id seen")
+        if type(refs) is not bool:
+            raise FinP2PError(ErrorCode.MALFORMED, "refs is true (a page of digests) or false (of adverts)")
         asker = str(msg.sender.org_id)
         everything = msg.sender.role == "governance"  # registrars replicate whole adverts
-
-        def op(s: Session) -> tuple[list[Advert], frozenset[str]]:
-            found = query(s, by, value, cursor, limit)
-            # The asker's groups decide which resource entries it sees: read only when there are some.
-            needed = not everything and any(a.resources for a in found)
-            return found, groups_of(s, asker) if needed else frozenset()
-
-        found, groups = await self.store.run(op)
+        index = await self.index()
+        found = index.find(by, value, cursor, limit, now_ms())
+        # The asker's groups (those of its own advert) decide which resource entries it sees.
+        mine = index.get(asker) if not everything and any(a.resources for a in found) else None
+        groups = frozenset(mine.groups) if mine is not None else frozenset()
         page = [a.seen_by(asker, groups, everything=everything) for a in found]
         if by == "resource":
             page = [a for a in page if any(r.resource_id == value for r in a.resources)]
         next_cursor = found[-1].org_id if len(found) == limit else None
+        if refs:
+            return {"refs": [{"org_id": a.org_id, "digest": index.digest(a)} for a in page], "next_cursor": next_cursor}
         return {"adverts": [a.to_dict() for a in page], "next_cursor": next_cursor}
 
     async def catch_up(self) -> int:
@@ -231,7 +212,7 @@ class Registrar:
                 s.exec(select(AdvertRow).where(col(AdvertRow.home).is_(True), col(AdvertRow.expires_ms) > now_ms()))
             )
 
-        return [member_of(_parsed(r.document)) for r in self.store.call(op)]
+        return [member_of(Advert.from_dict(json.loads(r.document))) for r in self.store.call(op)]
 
 
 def member_of(a: Advert) -> Member:

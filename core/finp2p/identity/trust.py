@@ -50,6 +50,9 @@ class Trust:
         self._revoked_ids: dict[str, set[str]] = {}  # issuer → revoked credential ids
         self._verified: set[tuple[bytes, str]] = set()  # (digest of the signed content, signature) that checked out
         self._chains: dict[tuple[int, ...], tuple[tuple[Credential, ...], int]] = {}  # object ids → (chain, links)
+        #: Counts the revocation lists applied: what was valid at one count and is not expired is valid while the
+        #: count stays the same (expiry and revocation are all that change once a chain is verified).
+        self.revocations_applied = 0
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -82,7 +85,7 @@ class Trust:
             raise FinP2PError(ErrorCode.CREDENTIAL_NOT_YET_VALID, f"{_what(cred)} is issued in the future")
         if now >= cred.expires_ms:
             raise FinP2PError(ErrorCode.CREDENTIAL_EXPIRED, f"{_what(cred)} expired at {_iso(cred.expires_ms)}")
-        self._check_not_revoked(cred, _what(cred))
+        self._check_not_revoked(cred)
 
     def _verify_links(self, chain: Sequence[Credential]) -> int:
         """Every check of every link, in order; the number of links up to the founding issuer."""
@@ -128,13 +131,13 @@ class Trust:
                 return i + 1
         return len(chain)
 
-    def _check_not_revoked(self, cred: Credential, what: str) -> None:
+    def _check_not_revoked(self, cred: Credential) -> None:
         if not self._revoked_subjects and not self._revoked_ids:
             return
         for issuer in (cred.issuer, *self.genesis.founding_fin_ids):
             if cred.subject in self._revoked_subjects.get(issuer, ()) or cred.id in self._revoked_ids.get(issuer, ()):
                 reason = self._reason(issuer, cred)
-                raise FinP2PError(ErrorCode.CREDENTIAL_REVOKED, f"{what} was revoked ({reason})")
+                raise FinP2PError(ErrorCode.CREDENTIAL_REVOKED, f"{_what(cred)} was revoked ({reason})")
 
     def _reason(self, issuer: str, cred: Credential) -> str:
         rl = self.revocation_lists.get(issuer)
@@ -165,6 +168,7 @@ class Trust:
         self.revocation_lists[rl.issuer] = rl
         self._revoked_subjects[rl.issuer] = {e.fin_id for e in rl.entries}
         self._revoked_ids[rl.issuer] = {e.credential_id for e in rl.entries if e.credential_id}
+        self.revocations_applied += 1
         return True
 
 

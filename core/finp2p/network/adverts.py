@@ -238,15 +238,8 @@ def verify(advert: Advert, trust: Trust, *, now_ms: int | None = None) -> Identi
     """Check an advert end to end: network, lifetime, signature, the signer's chain, content rules."""
     if advert.network_id != trust.genesis.network_id:
         raise FinP2PError(ErrorCode.WRONG_NETWORK, f"the advert of {advert.org_id} is for another network")
-    now = now_ms if now_ms is not None else trust.now_ms()
-    if advert.expires_ms <= now:
-        raise FinP2PError(ErrorCode.ADVERT_EXPIRED, f"the advert of {advert.org_id} expired")
     keys.verify(advert.fin_id, "advert", advert.signed_part(), advert.signature)
-    ident = trust.verify_chain(list(advert.chain))
-    if ident.fin_id != advert.fin_id or ident.org_id != advert.org_id or ident.role != advert.role:
-        raise FinP2PError(ErrorCode.FOREIGN_ADVERT, f"the advert of {advert.org_id} is not signed by that organization")
-    if ident.role not in ("organization", "governance"):
-        raise FinP2PError(ErrorCode.FOREIGN_ADVERT, f"a {ident.role} does not advertise")
+    ident = check_current(advert, trust, now_ms=now_ms)
     capabilities.check(advert.capabilities)
     if not advert.addresses:
         raise FinP2PError(ErrorCode.BAD_ADDRESS, "an advert names at least one address")
@@ -259,3 +252,23 @@ def verify(advert: Advert, trust: Trust, *, now_ms: int | None = None) -> Identi
         if ResourceId.parse(r.resource_id).org_id != advert.org_id:
             raise FinP2PError(ErrorCode.FOREIGN_ADVERT, f"{advert.org_id} cannot share {r.resource_id}: not its own")
     return ident
+
+
+def check_current(advert: Advert, trust: Trust, *, now_ms: int | None = None) -> Identity:
+    """What can change after an advert was verified (:func:`verify`): its lifetime, and its signer's chain, which
+    may expire or be revoked since. Checked again whenever a verified advert is used from a cache."""
+    now = now_ms if now_ms is not None else trust.now_ms()
+    if advert.expires_ms <= now:
+        raise FinP2PError(ErrorCode.ADVERT_EXPIRED, f"the advert of {advert.org_id} expired")
+    ident = trust.verify_chain(advert.chain)
+    if ident.fin_id != advert.fin_id or ident.org_id != advert.org_id or ident.role != advert.role:
+        raise FinP2PError(ErrorCode.FOREIGN_ADVERT, f"the advert of {advert.org_id} is not signed by that organization")
+    if ident.role not in ("organization", "governance"):
+        raise FinP2PError(ErrorCode.FOREIGN_ADVERT, f"a {ident.role} does not advertise")
+    return ident
+
+
+def view_digest(raw: dict[str, Any]) -> str:
+    """The digest naming an advert as one asker sees it (its JSON form, ``raw``) in a registrar's page of
+    references: SHA-256 of its canonical bytes, in hex."""
+    return hashlib.sha256(canonical(raw)).hexdigest()

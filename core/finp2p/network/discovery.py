@@ -5,6 +5,10 @@ software version, its capabilities, ledgers and groups in ``[advert]``, the reso
 ``advert.check_s`` with no restart, and refreshes the advert at half its lifetime. It publishes to the first
 rendezvous address of the genesis that answers. Query answers are verified advert by advert (they are
 self-authenticating) and cached until the registrar announces a change on ``registrar/adverts``.
+
+A registrar's page names its adverts by digest (``discover`` with ``refs``); the node fetches and verifies only those
+it does not hold verified already (:class:`VerifiedAdverts`), and checks again, every time it uses one, what can
+change after verification: the advert's lifetime and its signer's credential chain (expiry, revocation).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from sqlmodel import Session, select
 from finp2p import __version__
 from finp2p.clock import now_ms
 from finp2p.config import Settings, load_settings
+from finp2p.edge.identifiers import HEX_32, ORG_ID
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.network import adverts as adv
 from finp2p.network import capabilities
@@ -33,6 +38,8 @@ from finp2p.store.models import OwnAdvertRow, SharedResourceRow
 log = logging.getLogger(__name__)
 
 QUERY_TTL_S = 60.0
+#: The most adverts a registrar's page holds (``finp2p.governance.registrar.MAX_PAGE``).
+MAX_PAGE = 200
 
 
 def shared_resources(s: Session) -> list[SharedResource]:
@@ -57,6 +64,112 @@ def unshare(s: Session, resource_id: str) -> bool:
     return True
 
 
+#: Why a genuine advert is no longer to be used: left out of an answer, where anything else fails it.
+NO_LONGER_CURRENT = frozenset({ErrorCode.ADVERT_EXPIRED, ErrorCode.CREDENTIAL_EXPIRED, ErrorCode.CREDENTIAL_REVOKED})
+#: The most verified adverts a node holds (an advert is a few kilobytes, most of it its chain).
+VERIFIED_ADVERTS = 10_000
+
+
+class VerifiedAdverts:
+    """Adverts this node verified, by the digest that names each in a registrar's page (:func:`adv.view_digest`).
+
+    A page of references costs a lookup per advert held; the rest are fetched in one request (``by: orgs``) and
+    verified end to end before they are held. A reference only chooses which verified advert answers: one of another
+    organization than the reference names, or one no longer current (expired, its chain revoked), is not used;
+    a fetched one no longer current is left out of the answer."""
+
+    def __init__(self, messenger: Messenger, size: int = VERIFIED_ADVERTS) -> None:
+        self.messenger = messenger
+        self.size = size
+        #: digest → (advert, until when it and its chain are unexpired, the trust's revocation count then)
+        self._held: dict[str, tuple[Advert, int, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def verified(self, raw: Any) -> Advert:
+        """``raw`` (an advert's JSON form) verified end to end, and held under its digest."""
+        advert = Advert.from_dict(raw)
+        adv.verify(advert, self.messenger.trust)  # a registrar cannot forge or alter an advert
+        self._hold(adv.view_digest(raw), advert)
+        return advert
+
+    def _hold(self, digest: str, advert: Advert) -> None:
+        if len(self._held) >= self.size:
+            self._held.pop(next(iter(self._held)), None)  # the oldest first
+        until = min(advert.expires_ms, *(c.expires_ms for c in advert.chain))
+        self._held[digest] = (advert, until, self.messenger.trust.revocations_applied)
+
+    def _current(self, ref: Any) -> Advert | None:
+        """The verified advert ``ref`` names, if held and still current; ``None`` when it must be fetched."""
+        if type(ref) is not dict or type(digest := ref.get("digest")) is not str:
+            return None
+        held = self._held.get(digest)  # a key of ours: a hit is a well-formed digest
+        if held is None or held[0].org_id != ref.get("org_id"):
+            return None
+        advert, until, revocations = held
+        trust = self.messenger.trust
+        if trust.now_ms() < until and trust.revocations_applied == revocations:
+            return advert  # nothing that could end its validity has happened since it was checked
+        try:
+            adv.check_current(advert, trust)
+        except FinP2PError:
+            del self._held[digest]
+            return None
+        self._hold(digest, advert)
+        return advert
+
+    async def page(self, url: str, query: dict[str, Any]) -> tuple[list[Advert], str | None]:
+        """One page of ``query`` from the registrar at ``url``, as verified adverts, and the cursor of the next."""
+        answer = await self.messenger.request(url, "discover", {**query, "refs": True}, timeout=10)
+        cursor = answer.get("next_cursor")
+        if cursor is not None and not ORG_ID.matches(cursor):
+            raise FinP2PError(ErrorCode.MALFORMED, "the registrar's next_cursor is not an organization id")
+        if "refs" not in answer:  # a registrar that answers with the adverts themselves
+            return [self.verified(raw) for raw in _listed(answer.get("adverts"), query)], cursor
+        order: list[str] = []
+        found: dict[str, Advert] = {}
+        for ref in _listed(answer["refs"], query):
+            held = self._current(ref)
+            org_id = held.org_id if held is not None else _ref(ref)[0]
+            order.append(org_id)
+            if held is not None:
+                found[org_id] = held
+        if len(set(order)) != len(order):
+            raise FinP2PError(ErrorCode.MALFORMED, "the registrar's page names an organization twice")
+        missing = [org_id for org_id in order if org_id not in found]
+        if missing:
+            fetch = {"by": "orgs", "value": missing, "limit": len(missing)}
+            fetched = await self.messenger.request(url, "discover", fetch, timeout=10)
+            for raw in _listed(fetched.get("adverts"), fetch):
+                try:
+                    advert = self.verified(raw)
+                except FinP2PError as err:
+                    if err.code not in NO_LONGER_CURRENT:
+                        raise  # forged, altered or malformed: the registrar is not to be believed
+                    log.warning("the registrar at %s names an advert that is no longer current: %s", url, err)
+                    continue
+                if advert.org_id in missing:  # changed since the page: the newer one, verified like any
+                    found[advert.org_id] = advert
+        return [found[org_id] for org_id in order if org_id in found], cursor
+
+
+def _listed(value: Any, query: dict[str, Any]) -> list[Any]:
+    if not isinstance(value, list) or len(value) > query.get("limit", MAX_PAGE):
+        raise FinP2PError(ErrorCode.MALFORMED, "the registrar's page is not a list of at most the adverts asked for")
+    return value
+
+
+def _ref(value: Any) -> tuple[str, str]:
+    if (
+        not isinstance(value, dict)
+        or not ORG_ID.matches(value.get("org_id"))
+        or not HEX_32.matches(value.get("digest"))
+    ):
+        raise FinP2PError(ErrorCode.MALFORMED, "a reference in the registrar's page is not {org_id, digest}")
+    return value["org_id"], value["digest"]
+
+
 class Discovery:
     def __init__(self, settings: Settings, store: Store, messenger: Messenger, pubsub: PubSub | None) -> None:
         self.settings = settings
@@ -67,6 +180,7 @@ class Discovery:
         #: Ledger ids this node serves (its ledger profiles), advertised beside ``[advert] ledgers``.
         self.served_ledgers: list[str] = []
         self._cache: dict[tuple[str, str], tuple[float, list[Advert]]] = {}
+        self.verified = VerifiedAdverts(messenger)
 
     # -- our advert ----------------------------------------------------------------------------------------------
     def _current_settings(self) -> Settings:
@@ -176,15 +290,9 @@ class Discovery:
         for url in self.rendezvous:
             try:
                 while cursor is not None and (limit is None or len(found) < limit):
-                    page = await self.messenger.request(
-                        url,
-                        "discover",
-                        {"by": by, "value": value, "cursor": cursor, "limit": min(limit or 200, 200)},
-                        timeout=10,
-                    )
-                    for raw in page.get("adverts", []):
-                        found.append(self._checked(raw))
-                    cursor = page.get("next_cursor")
+                    query = {"by": by, "value": value, "cursor": cursor, "limit": min(limit or MAX_PAGE, MAX_PAGE)}
+                    adverts, cursor = await self.verified.page(url, query)
+                    found += adverts
                 break
             except FinP2PError as err:
                 if err.code not in (ErrorCode.PEER_UNREACHABLE, ErrorCode.PEER_TIMEOUT, ErrorCode.PEER_TLS):
@@ -196,11 +304,6 @@ class Discovery:
         if limit is None:
             self._cache[key] = (time.monotonic(), found)
         return found[:limit] if limit else found
-
-    def _checked(self, raw: Any) -> Advert:
-        advert = Advert.from_dict(raw)
-        adv.verify(advert, self.messenger.trust)  # a registrar cannot forge or alter an advert
-        return advert
 
     async def org(self, org_id: str) -> Advert:
         found = await self.query("org", org_id)

@@ -167,16 +167,6 @@ class AdvertRow(SQLModel, table=True):
     document: str = Field(sa_type=Text)
 
 
-class AdvertIndexRow(SQLModel, table=True):
-    """What discovery queries look up: (kind, value) of each advert, kind one of capability, ledger, resource."""
-
-    __tablename__ = "advert_index"
-
-    kind: str = Field(primary_key=True, max_length=16)
-    value: str = Field(primary_key=True, max_length=300)
-    org_id: str = Field(primary_key=True, max_length=100)
-
-
 class OwnAdvertRow(SQLModel, table=True):
     """The last advert this node published (one row)."""
 
