@@ -228,4 +228,4 @@ async def test_a_restarted_registrar_answers_from_what_its_store_holds(net: Page
     assert again._index is None
     after = await net.wire.request("https://registrar", "discover", {**QUERY, "refs": True})
     assert after == before and len(after["refs"]) == len(ORGS) and again._index is not None
-    assert again._index.get("org-07").sequence == 3  # type: ignore[union-attr]
+    assert again._index.get("org-07").sequence == 3

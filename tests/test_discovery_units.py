@@ -263,9 +263,10 @@ def test_the_advert_index_finds_what_the_store_holds_by_each_kind_in_order(world
 
     index = AdvertIndex([made(org) for org in ("org-c", "org-a", "org-e", "org-b", "org-d")])
     now = index.get("org-a").issued_ms  # type: ignore[union-attr]
-    orgs = lambda by, value, cursor="", limit=10, at=now: [  # noqa: E731
-        a.org_id for a in index.find(by, value, cursor, limit, at)
-    ]
+
+    def orgs(by: str, value: str | list[str] | None, cursor: str = "", limit: int = 10, at: int = now) -> list[str]:
+        return [a.org_id for a in index.find(by, value, cursor, limit, at)]
+
     assert orgs("ledger", "eip155:1") == ["org-a", "org-b", "org-c", "org-d", "org-e"] == orgs("all", None)
     assert orgs("ledger", "eip155:1", cursor="org-b", limit=2) == ["org-c", "org-d"]
     assert orgs("orgs", ["org-e", "org-a", "org-x", "org-a"]) == ["org-a", "org-e"]
