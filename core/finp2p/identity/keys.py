@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
@@ -69,14 +70,29 @@ def _check_signature(signature: bytes) -> None:
 def verify_digest(fin_id: str, digest: bytes, signature: bytes) -> bool:
     """Whether ``signature`` over ``digest`` was made by the key of ``fin_id``.
 
-    libsecp256k1 is called as coincurve calls it, on the compact form: no DER round trip per signature."""
-    _check_signature(signature)
-    if len(digest) != 32:
+    libsecp256k1 is called as coincurve calls it, on the compact form: no DER round trip per signature. It accepts
+    low-S signatures only, so a high S fails verification, and is then refused as malformed, as before it."""
+    if len(signature) != 64 or len(digest) != 32:
+        _check_signature(signature)
         raise ValueError("verify a 32-byte digest")
-    parsed = _ffi.new("secp256k1_ecdsa_signature *")
-    if not _lib.secp256k1_ecdsa_signature_parse_compact(_CTX, parsed, signature):
-        return False
-    return bool(_lib.secp256k1_ecdsa_verify(_CTX, parsed, digest, _public_key(fin_id).public_key))
+    parsed = _SCRATCH.signature
+    if _lib.secp256k1_ecdsa_signature_parse_compact(_CTX, parsed, signature) and _lib.secp256k1_ecdsa_verify(
+        _CTX, parsed, digest, _public_key(fin_id).public_key
+    ):
+        return True
+    _check_signature(signature)  # says why, when it is the signature's form
+    return False
+
+
+class _Scratch(threading.local):
+    """libsecp256k1's in and out structures, made once per thread instead of for every signature."""
+
+    def __init__(self) -> None:
+        self.signature = _ffi.new("secp256k1_ecdsa_signature *")
+        self.compact = _ffi.new("unsigned char[64]")
+
+
+_SCRATCH = _Scratch()
 
 
 def recover_fin_ids(digest: bytes, signature: bytes) -> set[str]:
@@ -124,10 +140,9 @@ class SigningKey:
         """``r || s``, low S, RFC 6979 nonces: libsecp256k1's compact signature, as coincurve makes it."""
         if len(digest) != 32:
             raise ValueError("sign a 32-byte digest")
-        sig = _ffi.new("secp256k1_ecdsa_signature *")
+        sig, out = _SCRATCH.signature, _SCRATCH.compact
         if not _lib.secp256k1_ecdsa_sign(_CTX, sig, digest, self._key.secret, _ffi.NULL, _ffi.NULL):
             raise FinP2PError(ErrorCode.KEY_FILE, "libsecp256k1 could not sign with this key")
-        out = _ffi.new("unsigned char[64]")
         _lib.secp256k1_ecdsa_signature_serialize_compact(_CTX, out, sig)
         return bytes(_ffi.buffer(out, 64))
 
