@@ -79,6 +79,25 @@ def test_the_advert_index_table_goes_and_comes_back_filled_from_the_adverts(stor
     assert store.current_revision() == store.head_revision()
 
 
+async def test_a_driver_transaction_commits_whole_or_not_at_all(store: Store) -> None:
+    """The driver's own cursor, for the hottest writes: what it wrote is there once it returns, and nothing of what
+    it wrote before it raised is."""
+
+    def write(cursor: object, m: str, *, fail: bool) -> int:
+        insert = f"INSERT INTO acl_group_member (group_name, org_id) VALUES ({m}, {m})"  # noqa: S608
+        cursor.execute(insert, ("g", "first" if not fail else "never"))  # type: ignore[attr-defined]
+        if fail:
+            raise FinP2PError(ErrorCode.MALFORMED, "refused half way")
+        return 1
+
+    assert await store.run_driver(lambda c, m: write(c, m, fail=False)) == 1
+    with pytest.raises(FinP2PError):
+        await store.run_driver(lambda c, m: write(c, m, fail=True))
+    with store.engine.connect() as conn:
+        members = [r[0] for r in conn.execute(sa.text("SELECT org_id FROM acl_group_member WHERE group_name = 'g'"))]
+    assert members == ["first"]
+
+
 def test_a_database_newer_than_the_code_is_refused(store: Store) -> None:
     with store.engine.begin() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))

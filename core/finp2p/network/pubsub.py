@@ -35,7 +35,6 @@ from finp2p.clock import now_ms
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.network.messaging import Incoming, Messenger
 from finp2p.store import Store
-from finp2p.store.engine import placeholder
 from finp2p.store.models import InboxMessageRow, SubscriberRow, SubscriptionRow, TopicMessageRow, TopicRow
 
 log = logging.getLogger(__name__)
@@ -358,15 +357,14 @@ class PubSub:
             raise FinP2PError(ErrorCode.MALFORMED, "messages must be a list")
         fresh: list[Delivered] = []
 
-        def op(s: Session) -> int:
-            # Written out for the driver: this runs for every delivery, and the ORM's bookkeeping cost twice the
-            # commit's own CPU. One transaction: the messages stored and the cursor advanced, or neither.
-            conn = s.connection()
-            m = placeholder(s)
-            row = conn.exec_driver_sql(
+        def op(cursor: Any, m: str) -> int:
+            # Written out for the driver: this runs for every delivery, at every subscriber, and a session's
+            # bookkeeping cost twice the commit's own CPU. One transaction: the messages stored and the cursor
+            # advanced, or neither.
+            row = cursor.execute(
                 f"SELECT last_seq, active FROM subscription WHERE publisher_org = {m} AND topic = {m}",  # noqa: S608
                 (publisher, topic),
-            ).first()
+            ).fetchone()
             if row is None or not row[1]:
                 raise FinP2PError(ErrorCode.NOT_SUBSCRIBED, f"this node does not subscribe to {topic} of {publisher}")
             last = int(row[0])
@@ -383,17 +381,14 @@ class PubSub:
                 last = seq
                 fresh.append(Delivered(publisher, topic, seq, body))
             if stored:
-                conn.exec_driver_sql(
-                    _INSERT_INBOX.format(m=m),
-                    stored,
-                )
-                conn.exec_driver_sql(
+                cursor.executemany(_INSERT_INBOX.format(m=m), stored)
+                cursor.execute(
                     f"UPDATE subscription SET last_seq = {m} WHERE publisher_org = {m} AND topic = {m}",  # noqa: S608
                     (last, publisher, topic),
                 )
             return last
 
-        acked = await self.store.run(op)
+        acked = await self.store.run_driver(op)
         if self.on_message is not None:
             for d in fresh:
                 try:
