@@ -35,7 +35,7 @@ from bench.messaging import side_by_side
 from bench.netkit import mint, node, start_hosts, stop_hosts
 from finp2p.builtins.https import HttpsSettings, HttpsTransport
 from finp2p.governance.authority import Authority
-from finp2p.governance.registrar import MAX_PAGE, Registrar, store_advert
+from finp2p.governance.registrar import Registrar, store_advert
 from finp2p.identity import credentials
 from finp2p.identity.genesis import Genesis
 from finp2p.identity.keys import SigningKey
@@ -153,7 +153,7 @@ async def run(n_adverts: int, n_nodes: int, seconds: float, root: Path) -> None:
     started = time.perf_counter()
     at: str | None = ""
     while at is not None:
-        _, at = await held.page(url, {"by": "all", "cursor": at, "limit": MAX_PAGE})
+        _, at = await held.page(url, {"by": "all", "cursor": at, "limit": adv.MAX_PAGE})
     warm_s = time.perf_counter() - started
     counter = iter(range(10**9))
 

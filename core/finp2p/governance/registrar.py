@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 TOPIC = adv.REGISTRAR_TOPIC
 QUERY_KINDS = ("org", "orgs", "capability", "ledger", "resource", "all")
-MAX_PAGE = 200
+MAX_PAGE = adv.MAX_PAGE
 
 
 def store_advert(s: Session, a: Advert, *, home: bool) -> bool:

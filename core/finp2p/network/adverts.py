@@ -33,6 +33,8 @@ from finp2p.resource_id import ResourceId
 MAX_LIST = 256
 #: The pub/sub topic on which registrars announce every advert they store: ``{"org_id", "sequence"}``.
 REGISTRAR_TOPIC = "registrar/adverts"
+#: The most adverts one page of a registrar's answer holds.
+MAX_PAGE = 200
 
 
 @dataclass(frozen=True)

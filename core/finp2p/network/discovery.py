@@ -38,8 +38,6 @@ from finp2p.store.models import OwnAdvertRow, SharedResourceRow
 log = logging.getLogger(__name__)
 
 QUERY_TTL_S = 60.0
-#: The most adverts a registrar's page holds (``finp2p.governance.registrar.MAX_PAGE``).
-MAX_PAGE = 200
 
 
 def shared_resources(s: Session) -> list[SharedResource]:
@@ -94,8 +92,21 @@ class VerifiedAdverts:
         self._hold(adv.view_digest(raw), advert)
         return advert
 
+    def _taken(self, raws: list[Any], url: str) -> list[Advert]:
+        """:meth:`verified` adverts of an answer, those no longer current left out (the registrar may not know yet);
+        anything else wrong with one fails the answer: the registrar is not to be believed."""
+        out = []
+        for raw in raws:
+            try:
+                out.append(self.verified(raw))
+            except FinP2PError as err:
+                if err.code not in NO_LONGER_CURRENT:
+                    raise
+                log.warning("the registrar at %s names an advert that is no longer current: %s", url, err)
+        return out
+
     def _hold(self, digest: str, advert: Advert) -> None:
-        if len(self._held) >= self.size:
+        if digest not in self._held and len(self._held) >= self.size:
             self._held.pop(next(iter(self._held)), None)  # the oldest first
         until = min(advert.expires_ms, *(c.expires_ms for c in advert.chain))
         self._held[digest] = (advert, until, self.messenger.trust.revocations_applied)
@@ -126,7 +137,7 @@ class VerifiedAdverts:
         if cursor is not None and not ORG_ID.matches(cursor):
             raise FinP2PError(ErrorCode.MALFORMED, "the registrar's next_cursor is not an organization id")
         if "refs" not in answer:  # a registrar that answers with the adverts themselves
-            return [self.verified(raw) for raw in _listed(answer.get("adverts"), query)], cursor
+            return self._taken(_listed(answer.get("adverts"), query), url), cursor
         order: list[str] = []
         found: dict[str, Advert] = {}
         for ref in _listed(answer["refs"], query):
@@ -141,21 +152,14 @@ class VerifiedAdverts:
         if missing:
             fetch = {"by": "orgs", "value": missing, "limit": len(missing)}
             fetched = await self.messenger.request(url, "discover", fetch, timeout=10)
-            for raw in _listed(fetched.get("adverts"), fetch):
-                try:
-                    advert = self.verified(raw)
-                except FinP2PError as err:
-                    if err.code not in NO_LONGER_CURRENT:
-                        raise  # forged, altered or malformed: the registrar is not to be believed
-                    log.warning("the registrar at %s names an advert that is no longer current: %s", url, err)
-                    continue
-                if advert.org_id in missing:  # changed since the page: the newer one, verified like any
+            for advert in self._taken(_listed(fetched.get("adverts"), fetch), url):
+                if advert.org_id in missing:  # changed since the page, maybe: the newer one, verified like any
                     found[advert.org_id] = advert
         return [found[org_id] for org_id in order if org_id in found], cursor
 
 
 def _listed(value: Any, query: dict[str, Any]) -> list[Any]:
-    if not isinstance(value, list) or len(value) > query.get("limit", MAX_PAGE):
+    if not isinstance(value, list) or len(value) > query.get("limit", adv.MAX_PAGE):
         raise FinP2PError(ErrorCode.MALFORMED, "the registrar's page is not a list of at most the adverts asked for")
     return value
 
@@ -290,7 +294,8 @@ class Discovery:
         for url in self.rendezvous:
             try:
                 while cursor is not None and (limit is None or len(found) < limit):
-                    query = {"by": by, "value": value, "cursor": cursor, "limit": min(limit or MAX_PAGE, MAX_PAGE)}
+                    size = min(limit or adv.MAX_PAGE, adv.MAX_PAGE)
+                    query = {"by": by, "value": value, "cursor": cursor, "limit": size}
                     adverts, cursor = await self.verified.page(url, query)
                     found += adverts
                 break
