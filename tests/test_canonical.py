@@ -153,6 +153,16 @@ def test_the_fast_header_check_accepts_only_what_the_checked_one_does(
         assert _checked_fields_of(dict(data)) == fast
 
 
+def test_a_signature_of_the_right_length_that_is_not_64_bytes_of_hex_is_refused_when_read() -> None:
+    env = seal(KEY, network_id="net", type="t", body={}, sender_org="org-a")
+    for signature in (env.signature[:126] + " 0", " " * 128, env.signature[:127] + "g", env.signature.upper()[:127]):
+        data = json.loads(env.encode())
+        data["signature"] = signature
+        with pytest.raises(FinP2PError) as info:
+            Envelope.decode(json.dumps(data).encode())
+        assert info.value.code is ErrorCode.MALFORMED, signature
+
+
 def _nested(levels: int) -> Any:
     value: Any = 1
     for _ in range(levels):

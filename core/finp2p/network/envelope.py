@@ -195,10 +195,12 @@ def _well_formed_fields_of(data: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _hex_or_none(text: str) -> bytes | None:
+    """The 64 bytes of a signature's hex, or ``None`` (``fromhex`` skips white space: the length is checked)."""
     try:
-        return bytes.fromhex(text)
+        raw = bytes.fromhex(text)
     except ValueError:
         return None
+    return raw if len(raw) == 64 else None
 
 
 def _checked_fields_of(data: dict[str, Any]) -> dict[str, Any]:
