@@ -208,3 +208,36 @@ async def test_a_request_whose_caller_gives_up_is_refused_in_time(
         await queued
     assert info.value.code.code == "FP3006"
     first.cancel()
+
+
+@pytest.mark.parametrize(
+    ("declared", "sent", "refused"),
+    [(17 << 20, b"x" * 64, "answered 17825792 bytes"), (1000, b"x" * 10, "received 10 of 1000 bytes")],
+)
+async def test_an_answer_over_the_limit_or_cut_short_is_refused(
+    tmp_path: Path, declared: int, sent: bytes, refused: str
+) -> None:
+    """A peer is as hostile in its answers as in its requests: one declaring more than the node reads, or fewer
+    bytes than it declares before it hangs up, is refused with what it did (a real TLS 1.3 peer with a member
+    certificate, writing its answer by hand)."""
+    manifest = mint(tmp_path, 2)
+    a = await node(manifest, manifest["nodes"][0], serve=False)
+    ident = LocalIdentity(Path(manifest["nodes"][1]["dir"]))
+    trust = Genesis.load(Path(manifest["genesis"])).trust_pem
+    ctx = tls.server_context(str(ident.tls_chain_path), str(ident.tls_key_path), trust, require_client_cert=True)
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {declared}\r\n\r\n".encode() + sent)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=ctx)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(FinP2PError) as info:
+            await a.messenger.transport.request(f"https://127.0.0.1:{port}", b"{}", timeout=5)
+        assert refused in info.value.detail
+    finally:
+        server.close()
+        await _close(a)

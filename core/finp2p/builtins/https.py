@@ -380,8 +380,11 @@ def _client_errors(address: str, timeout: float) -> Iterator[None]:
 
 async def _read_limited(resp: aiohttp.ClientResponse, max_bytes: int, address: str) -> bytes:
     """An answer's body, read no further than ``max_bytes`` (a peer's answer is as hostile as its requests)."""
-    if resp.content_length is not None and resp.content_length > max_bytes:
-        raise FinP2PError(ErrorCode.BODY_TOO_LARGE, f"{address} answered {resp.content_length} bytes")
+    if resp.content_length is not None:
+        if resp.content_length > max_bytes:
+            raise FinP2PError(ErrorCode.BODY_TOO_LARGE, f"{address} answered {resp.content_length} bytes")
+        # The declared length, and not a byte more; fewer, and the peer's hanging up is aiohttp's payload error.
+        return await resp.content.readexactly(resp.content_length)
     chunks, size = [], 0
     async for chunk in resp.content.iter_chunked(64 * 1024):
         size += len(chunk)

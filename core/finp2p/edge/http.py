@@ -59,6 +59,11 @@ async def read_body(request: web.Request, *, max_bytes: int) -> bytes:
     declared = request.content_length
     if declared is not None and declared > max_bytes:
         raise FinP2PError(ErrorCode.BODY_TOO_LARGE, f"the body is declared as {declared} bytes, over {max_bytes}")
+    if request.content.is_eof():  # arrived whole with its headers (as most do): nothing to wait for, or time
+        try:
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise FinP2PError(ErrorCode.BODY_TOO_LARGE, f"the body is over the limit of {max_bytes} bytes") from None
     try:
         async with asyncio.timeout(limits.body_timeout_s):
             return await request.read()
