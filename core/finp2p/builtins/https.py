@@ -104,6 +104,8 @@ class _Outbox:
     """Requests to one peer: how many exchanges are under way, and what waits to leave at the next flush."""
 
     under_way: int = 0
+    #: Requests queued or sent in a batch, not answered yet.
+    waiting: int = 0
     flush_due: bool = False
     queue: collections.deque[_Queued] = field(default_factory=collections.deque)
 
@@ -217,16 +219,23 @@ class HttpsTransport(Transport):
                 return await self._single(address, payload, timeout)
             finally:
                 outbox.under_way -= 1
-        # Requests made while others are under way leave together, at the next turn of the event loop.
+        # Requests made while others are under way leave together: at the next turn of the event loop, or as soon as
+        # half of those waiting on this peer are queued. Waiting for the turn, a burst of answers would come back as
+        # one burst of requests: each node would idle while the other works through it.
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         outbox.queue.append(_Queued(payload, future, time.monotonic() + timeout))
-        if not outbox.flush_due:
+        outbox.waiting += 1
+        if 2 * len(outbox.queue) >= outbox.waiting:
+            self._flush(address, outbox)
+        elif not outbox.flush_due:
             outbox.flush_due = True
             asyncio.get_running_loop().call_soon(self._flush, address, outbox)
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
             raise FinP2PError(ErrorCode.PEER_TIMEOUT, f"{address} did not answer within {timeout:.1f} s") from None
+        finally:
+            outbox.waiting -= 1
 
     async def _single(self, address: str, payload: bytes, timeout: float) -> bytes:
         try:
