@@ -5,10 +5,12 @@
 Nodes run in two worker processes (the machine's two cores), the asking node in this process, all on loopback.
 Baselines are measured in the same run, against a bare aiohttp server in a process of its own echoing the same
 payload bytes: over the same mutual TLS 1.3 with keep-alive (the node's own certificates and TLS settings), so TLS
-is not counted as overhead, and in plain HTTP beside it. Ours and the baselines run in turn, in six short rounds,
-so that a slower spell of this shared machine falls on all of them alike. A broadcast is measured beside the same
-quorum of signed requests sent in parallel from the asking node to the same nodes. Aims: signed ÷ bare over mutual
-TLS >= 0.5 at both concurrencies; time to a two-thirds quorum of 50 nodes <= 1.2 × the parallel signed requests.
+is not counted as overhead, and in plain HTTP beside it. Beside them, for reference, the floor: the same echo over
+the same TLS written on asyncio's protocol with no HTTP library. Ours and the baselines run in turn, in six short
+rounds, so that a slower spell of this shared machine falls on all of them alike. A broadcast is measured beside
+the same quorum of signed requests sent in parallel from the asking node to the same nodes. Aims: signed ÷ bare over
+mutual TLS >= 0.5 at both concurrencies; time to a two-thirds quorum of 50 nodes <= 1.2 × the parallel signed
+requests.
 """
 
 from __future__ import annotations
@@ -93,9 +95,64 @@ async def _burst(
     return time.perf_counter() - start, latencies
 
 
-def bare_server(manifest_file: Path, port: int, tls_port: int) -> None:
+def _framed(buffer: bytearray) -> bytes | None:
+    """The body of the first whole HTTP/1.1 message in ``buffer`` (Content-Length framed), taken out of it."""
+    end = buffer.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    length = 0
+    for line in bytes(buffer[:end]).split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    if len(buffer) < end + 4 + length:
+        return None
+    body = bytes(buffer[end + 4 : end + 4 + length])
+    del buffer[: end + 4 + length]
+    return body
+
+
+class _RawEcho(asyncio.Protocol):
+    """An HTTP/1.1 echo written straight on asyncio's protocol, no HTTP library: what a request and its answer cost
+    over this TLS in Python at the least (a floor for reference; it checks nothing a node must)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.buffer = bytearray()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while (body := _framed(self.buffer)) is not None:
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+            self.transport.write(head + body)  # type: ignore[attr-defined]
+
+
+class _RawClient(asyncio.Protocol):
+    """The client side of :class:`_RawEcho`: one request at a time on its connection."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.answer: asyncio.Future[bytes] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.answer is not None and (body := _framed(self.buffer)) is not None:
+            self.answer.set_result(body)
+
+    async def post(self, body: bytes) -> bytes:
+        self.answer = asyncio.get_running_loop().create_future()
+        head = b"POST /echo HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+        self.transport.write(head % len(body) + body)  # type: ignore[attr-defined]
+        return await self.answer
+
+
+def bare_server(manifest_file: Path, port: int, tls_port: int, raw_port: int) -> None:
     """Echo POST bodies in plain HTTP on ``port`` and over mutual TLS 1.3 on ``tls_port``, with the certificate of
-    the manifest's last node and the node's own TLS contexts."""
+    the manifest's last node and the node's own TLS contexts; and with no HTTP library over the same TLS on
+    ``raw_port``."""
 
     async def echo(request: web.Request) -> web.Response:
         return web.Response(body=await request.read(), content_type="application/json")
@@ -116,8 +173,10 @@ def bare_server(manifest_file: Path, port: int, tls_port: int) -> None:
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
         await web.TCPSite(runner, "127.0.0.1", tls_port, ssl_context=ctx).start()
+        raw = await asyncio.get_running_loop().create_server(_RawEcho, "127.0.0.1", raw_port, ssl=ctx)
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until the parent closes stdin
+        raw.close()
         await runner.cleanup()
 
     asyncio.run(serve())
@@ -129,7 +188,7 @@ async def run(seconds: float, n_nodes: int, root: Path) -> None:
     manifest_file.write_text(json.dumps(manifest))
     me = manifest["nodes"][0]
     hosts = start_hosts(manifest_file, list(range(1, n_nodes + 1)), 2, (me["org_id"], TOPIC))
-    bare_port, bare_tls_port = free_port(), free_port()
+    bare_port, bare_tls_port, raw_tls_port = free_port(), free_port(), free_port()
     bare = subprocess.Popen(
         [
             sys.executable,
@@ -139,6 +198,7 @@ async def run(seconds: float, n_nodes: int, root: Path) -> None:
             str(manifest_file),
             str(bare_port),
             str(bare_tls_port),
+            str(raw_tls_port),
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -180,7 +240,21 @@ async def run(seconds: float, n_nodes: int, root: Path) -> None:
                     await r.read()
 
             for c in (1, 64):
-                ours, base, bare_plain = await side_by_side([signed, over_tls, plain], c, seconds)
+                idle: asyncio.Queue[_RawClient] = asyncio.Queue()
+                for _ in range(c):  # a connection per request in flight, as aiohttp's pool has
+                    _, client = await asyncio.get_running_loop().create_connection(
+                        _RawClient, "127.0.0.1", raw_tls_port, ssl=client_ctx, server_hostname="127.0.0.1"
+                    )
+                    idle.put_nowait(client)
+
+                async def raw(idle: asyncio.Queue[_RawClient] = idle) -> None:
+                    client = await idle.get()
+                    await client.post(payload)
+                    idle.put_nowait(client)
+
+                ours, base, floor, bare_plain = await side_by_side([signed, over_tls, raw, plain], c, seconds)
+                while not idle.empty():
+                    idle.get_nowait().transport.close()
                 ratio = ours[0] / base[0]
                 rows.append(
                     [
@@ -198,6 +272,15 @@ async def run(seconds: float, n_nodes: int, root: Path) -> None:
                         f"{base[1]:.2f}",
                         f"{base[2]:.2f}",
                         "baseline",
+                    ]
+                )
+                rows.append(
+                    [
+                        f"  no HTTP library, mTLS 1.3, {c} in flight",
+                        f"{floor[0]:,.0f}/s",
+                        f"{floor[1]:.2f}",
+                        f"{floor[2]:.2f}",
+                        f"{ours[0] / floor[0]:.2f} of it (the floor)",
                     ]
                 )
                 rows.append(
@@ -297,8 +380,8 @@ async def run(seconds: float, n_nodes: int, root: Path) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) == 5 and sys.argv[1] == "--bare-server":
-        bare_server(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+    if len(sys.argv) == 6 and sys.argv[1] == "--bare-server":
+        bare_server(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=3.0, help="time per request/response measurement")
