@@ -3,6 +3,7 @@ twice in one process."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import socket
@@ -26,11 +27,10 @@ def _range_from_environment() -> tuple[int, int] | None:
     if not value:
         return None
     low, _, high = value.partition("-")
-    if not (low.isdigit() and high.isdigit() and 1024 <= int(low) < int(high) <= 65536):
-        raise ValueError(
-            f"{PORT_RANGE_ENV}={value!r}: expected LOW-HIGH, 1024 <= LOW < HIGH <= 65536, e.g. 21000-21500"
-        )
-    return int(low), int(high)
+    if low.isdigit() and high.isdigit():
+        with contextlib.suppress(ValueError):
+            return _checked_range(int(low), int(high))
+    raise ValueError(f"{PORT_RANGE_ENV}={value!r}: expected LOW-HIGH, 1024 <= LOW < HIGH <= 65536, e.g. 21000-21500")
 
 
 #: Where :func:`free_port` looks, when set (:func:`use_port_range`, or :data:`PORT_RANGE_ENV` at start): processes
