@@ -66,17 +66,21 @@ def test_the_advert_index_table_goes_and_comes_back_filled_from_the_adverts(stor
         )
     assert "advert_index" not in sa.inspect(store.engine).get_table_names()
     config = store._alembic_config()
-    command.downgrade(config, "0010_replay_horizon")
-    with store.engine.connect() as conn:
+    with store.engine.connect() as conn:  # the store's own connection, as its migrate passes it: closed after
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0010_replay_horizon")
+        conn.commit()
         rows = set(conn.execute(sa.text("SELECT kind, value, org_id FROM advert_index")))
-    assert rows == {
-        ("capability", "finp2p.pubsub", "org-a"),
-        ("ledger", "eip155:1", "org-a"),
-        ("group", "club", "org-a"),
-        ("resource", "org-a:102:bond", "org-a"),
-    }
-    command.upgrade(config, "head")
+        assert rows == {
+            ("capability", "finp2p.pubsub", "org-a"),
+            ("ledger", "eip155:1", "org-a"),
+            ("group", "club", "org-a"),
+            ("resource", "org-a:102:bond", "org-a"),
+        }
+        command.upgrade(config, "head")
+        conn.commit()
     assert store.current_revision() == store.head_revision()
+    assert "advert_index" not in sa.inspect(store.engine).get_table_names()
 
 
 async def test_a_driver_transaction_commits_whole_or_not_at_all(store: Store) -> None:
