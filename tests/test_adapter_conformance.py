@@ -511,6 +511,10 @@ async def test_deposit_instruction_and_payouts(api: AdapterClient) -> None:
     assert instruction["response"]["account"] == account and bob.fin_id in instruction["response"]["description"]
     status, custom = await api.post("/payments/depositInstruction", {**deposit, "asset": {"type": "custom"}})
     assert status == 200 and custom["error"]["code"] == 7010
+    nobody = "02" + "00" * 32  # well formed, but no point on the curve: no account, unless one is mapped
+    nowhere = {"finId": nobody, "account": {"type": "finId", "finId": nobody}}
+    status, unknown = await api.post("/payments/depositInstruction", {**deposit, "destination": nowhere})
+    assert status == 200 and unknown["error"]["code"] == 7010 and "/mapping/owners" in unknown["error"]["message"]
 
     alice_account = {"finId": alice.fin_id, "account": {"type": "finId", "finId": alice.fin_id}}
     payout_asset = {"id": asset, "ledgerIdentifier": api.asset(asset)["ledgerIdentifier"]}

@@ -388,6 +388,12 @@ class AdapterService:
             )
         fin_id = check_fin_id(body["destination"]["finId"])
         accounts = await self.accounts_of(fin_id)
+        if not accounts:  # a FinID that is no key (not a point on secp256k1), with no mapping either
+            raise FinP2PError(
+                ErrorCode.OPERATION_INVALID,
+                f"FinID {fin_id[:16]}… has no account on {self.ledger.ledger_id}: it is not a public key the ledger "
+                "derives one from; map its account first (POST /mapping/owners)",
+            )
         address = next(iter(accounts.values()))
         return self._completed(
             cid,
