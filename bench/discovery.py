@@ -179,18 +179,19 @@ async def run(n_adverts: int, n_nodes: int, seconds: float, root: Path) -> None:
     async def whole(body: Callable[[], dict[str, Any]] = by_org) -> Any:
         return await client.request(url, "discover", body(), timeout=30)
 
-    queries: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
-        ("signed node.ping (baseline)", signed_ping),
-        ("discover by organization, the advert itself", whole),
-        ("discover by ledger, page of 50, adverts held", held_page(by_ledger)),
-        ("discover by capability, page of 50 at a cursor, held", held_page(by_capability)),
-        ("discover by ledger, page of 50, first sight", first_sight(by_ledger)),
+    # (label, call, whether the aim of 0.5 of a ping applies)
+    queries: list[tuple[str, Callable[[], Awaitable[Any]], bool]] = [
+        ("signed node.ping (baseline)", signed_ping, False),
+        ("discover by organization, the advert itself", whole, False),
+        ("discover by ledger, page of 50, adverts held", held_page(by_ledger), True),
+        ("discover by capability, page of 50 at a cursor, held", held_page(by_capability), True),
+        ("discover by ledger, page of 50, first sight", first_sight(by_ledger), False),
     ]
-    measured = await side_by_side([call for _, call in queries], 16, seconds * len(queries))
+    measured = await side_by_side([call for _, call, _ in queries], 16, seconds * len(queries))
     base = measured[0][0]
     rows: list[list[str]] = [
-        [label, f"{rate:,.0f}/s", f"{p50:.2f}", f"{p99:.2f}", f"{rate / base:.2f}" + (" (aim >= 0.5)" if held else "")]
-        for (label, _), (rate, p50, p99), held in zip(queries, measured, [False, False, True, True, False], strict=True)
+        [label, f"{rate:,.0f}/s", f"{p50:.2f}", f"{p99:.2f}", f"{rate / base:.2f}" + (" (aim >= 0.5)" if aimed else "")]
+        for (label, _, aimed), (rate, p50, p99) in zip(queries, measured, strict=True)
     ]
 
     # An advert change reaching the nodes that follow the registrar.

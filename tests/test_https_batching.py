@@ -4,6 +4,7 @@ mutual TLS 1.3 on loopback, with real keys, certificates and stores."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -95,18 +96,21 @@ async def test_a_burst_of_requests_leaves_in_a_few_exchanges(
     assert 3 <= len(batches) <= 8 and sum(batches) >= 60 and max(batches) >= 16, batches
 
 
+def _member_tls(manifest: dict[str, Any]) -> ssl.SSLContext:
+    """The TLS client context of the manifest's first node, as its transport makes it."""
+    ident = LocalIdentity(Path(manifest["nodes"][0]["dir"]))
+    trust = Genesis.load(Path(manifest["genesis"])).trust_pem
+    return tls.client_context(trust, str(ident.tls_chain_path), str(ident.tls_key_path))
+
+
 @asynccontextmanager
 async def _batch_poster(
     pair: tuple[BenchNode, BenchNode, dict[str, Any]],
 ) -> AsyncIterator[Callable[[list[bytes]], AsyncIterator[tuple[int, Envelope]]]]:
     """Post one batch by hand, as a member's node would, and read its answers one by one as they arrive."""
     manifest = pair[2]
-    ident = LocalIdentity(Path(manifest["nodes"][0]["dir"]))
-    ctx = tls.client_context(
-        Genesis.load(Path(manifest["genesis"])).trust_pem, str(ident.tls_chain_path), str(ident.tls_key_path)
-    )
     url = manifest["nodes"][1]["address"] + batch.BATCH_PATH
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as http:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=_member_tls(manifest))) as http:
 
         async def post(envelopes: list[bytes]) -> AsyncIterator[tuple[int, Envelope]]:
             headers = {"Content-Type": batch.BATCH_CONTENT_TYPE}
@@ -193,11 +197,8 @@ async def test_malformed_batches_are_refused_and_each_envelope_is_checked_on_its
     pair: tuple[BenchNode, BenchNode, dict[str, Any]],
 ) -> None:
     a, _, manifest = pair
-    me, target = manifest["nodes"][0], manifest["nodes"][1]["address"]
-    ident = LocalIdentity(Path(me["dir"]))
-    ctx = tls.client_context(
-        Genesis.load(Path(manifest["genesis"])).trust_pem, str(ident.tls_chain_path), str(ident.tls_key_path)
-    )
+    target = manifest["nodes"][1]["address"]
+    ctx = _member_tls(manifest)
     url = target + batch.BATCH_PATH
     m = a.messenger
 

@@ -68,11 +68,10 @@ DISPLAY_NAME = IdentifierKind(
     re.compile(r"[^\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]{1,200}"),
     "a name of 1-200 characters without control characters",
 )
-#: 16, 32 and 64 bytes in lowercase hex: an envelope's nonce, a digest (an advert's in a discovery page), a
-#: signature (r || s).
+#: 16 and 32 bytes in lowercase hex: an envelope's nonce, a digest (an advert's in a discovery page). A signature's
+#: 64 bytes are read by ``keys.decode_hex``, which checks their length.
 HEX_16 = _kind("16 bytes of hex", r"[0-9a-f]{32}", "32 lowercase hex digits")
 HEX_32 = _kind("32 bytes of hex", r"[0-9a-f]{64}", "64 lowercase hex digits")
-HEX_64 = _kind("64 bytes of hex", r"[0-9a-f]{128}", "128 lowercase hex digits")
 #: A message type or broadcast query (``asset.operation``).
 MESSAGE_TYPE = _kind("message type", r"[a-z][a-z0-9._-]{0,63}", "a message type (1-64 of a-z 0-9 . _ -)")
 
