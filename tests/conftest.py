@@ -13,7 +13,7 @@ import pytest
 
 from devnet.fabric import FabricNetwork
 from devnet.hardhat import HardhatNode
-from finp2p.demo.ports import PORT_RANGE_ENV, use_port_range
+from finp2p.demo.ports import use_port_range
 from tests.support.ethereum import EthWorld, make_eth_world
 from tests.support.fabric import FabricWorld, make_fabric_world
 from tests.support.ports import free_port
@@ -59,11 +59,9 @@ def pytest_configure(config: pytest.Config) -> None:
         low, high = 32_000, 32_768
     else:
         return
-    # The commands a test runs that choose ports of their own (`finp2p devnet up`, `finp2p demo`) take the top
-    # third of the range, so that neither they nor the worker choose a port the other has chosen but not yet bound.
-    split = high - (high - low) // 3
-    use_port_range(low, split)
-    os.environ[PORT_RANGE_ENV] = f"{split}-{high}"
+    # The commands a test runs that choose ports of their own (`finp2p devnet up`, `finp2p demo`) take the upper
+    # half of the range, so that neither they nor the worker choose a port the other has chosen but not yet bound.
+    use_port_range(low, high)
 
 
 def _install(base: Path, projects: list[Path]) -> Path:

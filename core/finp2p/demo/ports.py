@@ -17,8 +17,8 @@ _handed_out: set[int] = set()
 
 
 def _checked_range(low: int, high: int) -> tuple[int, int]:
-    if not 1024 <= low < high <= 65536:
-        raise ValueError(f"a port range within 1024-65535, not {low}-{high}")
+    if not 1024 <= low < high <= 65536 or high - low < 2:
+        raise ValueError(f"a port range within 1024-65535 of two ports or more, not {low}-{high}")
     return low, high
 
 
@@ -30,19 +30,33 @@ def _range_from_environment() -> tuple[int, int] | None:
     if low.isdigit() and high.isdigit():
         with contextlib.suppress(ValueError):
             return _checked_range(int(low), int(high))
-    raise ValueError(f"{PORT_RANGE_ENV}={value!r}: expected LOW-HIGH, 1024 <= LOW < HIGH <= 65536, e.g. 21000-21500")
+    expected = "expected LOW-HIGH, 1024 <= LOW < HIGH - 1 <= 65535, e.g. 21000-21500"
+    raise ValueError(f"{PORT_RANGE_ENV}={value!r}: {expected}")
 
 
-#: Where :func:`free_port` looks, when set (:func:`use_port_range`, or :data:`PORT_RANGE_ENV` at start): processes
-#: that choose ports side by side (test workers) each take their own range, below the ephemeral ports the system
-#: hands out, so they never meet.
-_port_range: tuple[int, int] | None = _range_from_environment()
+#: Where :func:`free_port` looks, when set (:func:`use_port_range`, or :data:`PORT_RANGE_ENV` at start).
+_port_range: tuple[int, int] | None = None
 
 
 def use_port_range(low: int, high: int) -> None:
-    """Choose ports from ``low`` to ``high`` (exclusive) from now on, instead of asking the system for one."""
+    """Choose ports from the lower half of ``low``-``high`` (exclusive) from now on, instead of asking the system,
+    and hand the upper half to every process this one starts (through :data:`PORT_RANGE_ENV`): a child that
+    chooses ports of its own (``devnet.fabric up`` under ``finp2p demo``) never chooses one this process chose and
+    has not bound yet, since neither knows what the other chose."""
     global _port_range
-    _port_range = _checked_range(low, high)
+    low, high = _checked_range(low, high)
+    middle = low + (high - low) // 2
+    _port_range = (low, middle)
+    os.environ[PORT_RANGE_ENV] = f"{middle}-{high}"
+
+
+def _take_range_from_environment() -> None:
+    given = _range_from_environment()
+    if given is not None:
+        use_port_range(*given)
+
+
+_take_range_from_environment()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
