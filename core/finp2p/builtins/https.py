@@ -1,11 +1,12 @@
-"""The built-in transport: HTTPS with TLS 1.3 and mutual authentication by governance-issued certificates, on aiohttp.
+"""The built-in transport: HTTPS with TLS 1.3 and mutual authentication by governance-issued certificates; aiohttp
+serves, :mod:`finp2p.builtins.https_client` asks.
 
 One endpoint, ``POST /finp2p/v1/envelope``, and its batch form ``POST /finp2p/v1/envelopes`` for envelopes that
 travel to one peer at the same time (:mod:`finp2p.builtins.https_batch`). The server reads the peer's certificate
 from the TLS session and asks the messaging layer to admit the peer before it reads the body; bodies over
 ``max_body_bytes`` are refused with 413 unread, and the server's timeouts and connections per client are those of
-:mod:`finp2p.edge.http`. Clients pool connections (keep-alive) per peer and read at most ``max_reply_bytes`` of an
-answer.
+:mod:`finp2p.edge.http`. The client pools connections (keep-alive) per peer and reads at most ``max_reply_bytes`` of
+an answer.
 """
 
 from __future__ import annotations
@@ -14,17 +15,16 @@ import asyncio
 import collections
 import contextlib
 import json
-import ssl
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import aiohttp
 from aiohttp import web
 
 from finp2p.builtins import https_batch as batch
+from finp2p.builtins.https_client import Answer, PeerClient, StaleConnection
 from finp2p.edge import http
 from finp2p.edge.json_input import read_json
 from finp2p.edge.limits import DEFAULT_LIMITS, ServerLimits
@@ -34,6 +34,8 @@ from finp2p.network.transport import Inbound, Peer, Transport
 
 PATH = "/finp2p/v1/envelope"
 CONTENT_TYPE = "application/vnd.finp2p.envelope+json"
+_PATH, _CONTENT_TYPE = PATH.encode(), CONTENT_TYPE.encode()
+_BATCH_PATH, _BATCH_CONTENT_TYPE = batch.BATCH_PATH.encode(), batch.BATCH_CONTENT_TYPE.encode()
 
 
 @dataclass(frozen=True)
@@ -67,10 +69,6 @@ def error_from_body(raw: bytes) -> FinP2PError | None:
         return FinP2PError(code, str(err.get("detail", ""))[:1000])
     except (FinP2PError, KeyError, TypeError, StopIteration):
         return None
-
-
-class _StaleConnection(Exception):
-    """The connection broke before an answer came: the request may be sent once more on a new connection."""
 
 
 class _NoBatches(Exception):
@@ -130,7 +128,7 @@ class HttpsTransport(Transport):
     def __init__(self, settings: HttpsSettings) -> None:
         self.settings = settings
         self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self._peers: PeerClient | None = None
         self.address: str | None = None
         cert = str(settings.cert_chain_file) if settings.cert_chain_file else None
         key = str(settings.key_file) if settings.key_file else None
@@ -203,11 +201,11 @@ class HttpsTransport(Transport):
         return self.address
 
     # -- client --------------------------------------------------------------------------------------------------
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(ssl=self._client_ctx, limit=self.settings.pool_size, keepalive_timeout=30)
-            self._session = aiohttp.ClientSession(connector=connector)
-        return self._session
+    def _client(self) -> PeerClient:
+        if self._peers is None:  # made in the running loop (its pool's semaphore belongs to it)
+            s = self.settings
+            self._peers = PeerClient(self._client_ctx, pool_size=s.pool_size, connect_timeout=s.connect_timeout)
+        return self._peers
 
     async def request(self, address: str, payload: bytes, *, timeout: float) -> bytes:
         if not self.settings.batching or address in self._single_only or len(payload) > batch.MAX_BATCH_BYTES // 4:
@@ -240,29 +238,25 @@ class HttpsTransport(Transport):
     async def _single(self, address: str, payload: bytes, timeout: float) -> bytes:
         try:
             return await self._post(address, payload, timeout)
-        except _StaleConnection:
+        except StaleConnection:
             # A pooled keep-alive connection the peer had closed (it restarted, or timed it out): send once more on
             # a new connection. Should the first copy have arrived after all, the peer refuses this one as a replay.
             pass
         try:
-            return await self._post(address, payload, timeout)
-        except _StaleConnection as exc:
-            raise FinP2PError(ErrorCode.PEER_UNREACHABLE, f"{address}: {exc.__cause__}") from None
+            return await self._post(address, payload, timeout, fresh=True)
+        except StaleConnection as exc:
+            raise FinP2PError(ErrorCode.PEER_UNREACHABLE, f"{address}: {exc}") from None
 
-    async def _post(self, address: str, payload: bytes, timeout: float) -> bytes:
-        url = address.rstrip("/") + PATH
-        t = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, self.settings.connect_timeout))
-        with _client_errors(address, timeout):
-            async with self._client().post(
-                url, data=payload, headers={"Content-Type": CONTENT_TYPE}, timeout=t
-            ) as resp:
-                body = await _read_limited(resp, self.settings.max_reply_bytes, address)
-                if resp.status == 200:
-                    return body
-                err = error_from_body(body)
-                if err is not None:
-                    raise FinP2PError(err.code, f"{address}: {err.detail}")
-                raise FinP2PError(ErrorCode.PEER_ERROR, f"{address} answered HTTP {resp.status}")
+    async def _post(self, address: str, payload: bytes, timeout: float, *, fresh: bool = False) -> bytes:
+        max_bytes = self.settings.max_reply_bytes
+        async with (
+            _in_time(address, timeout),
+            self._client().exchange(address, _PATH, payload, _CONTENT_TYPE, max_bytes=max_bytes, fresh=fresh) as answer,
+        ):
+            body = await answer.read()
+        if answer.status == 200:
+            return body
+        raise _refusal(address, answer.status, body)
 
     def _flush(self, address: str, outbox: _Outbox) -> None:
         outbox.flush_due = False
@@ -297,13 +291,14 @@ class HttpsTransport(Transport):
         timeout = max(i.remaining() for i in items)
         for attempt in (1, 2):
             try:
-                await self._post_batch(address, items, timeout)
+                await self._post_batch(address, items, timeout, fresh=attempt == 2)
                 break
-            except _StaleConnection as exc:
+            except StaleConnection as exc:
                 if attempt == 2 or any(i.future.done() for i in items):
-                    err = FinP2PError(ErrorCode.PEER_UNREACHABLE, f"{address}: {exc.__cause__}")
+                    err = FinP2PError(ErrorCode.PEER_UNREACHABLE, f"{address}: {exc}")
                     for i in items:
                         i.fail(err)
+                    return
             except _NoBatches as no:
                 if no.for_good:
                     self._single_only.add(address)
@@ -317,39 +312,22 @@ class HttpsTransport(Transport):
         for i in items:
             i.fail(missing)
 
-    async def _post_batch(self, address: str, items: list[_Queued], timeout: float) -> None:
-        url = address.rstrip("/") + batch.BATCH_PATH
-        t = aiohttp.ClientTimeout(total=timeout, sock_connect=min(timeout, self.settings.connect_timeout))
+    async def _post_batch(self, address: str, items: list[_Queued], timeout: float, *, fresh: bool) -> None:
         body = batch.pack_request([i.payload for i in items])
-        with _client_errors(address, timeout):
-            async with self._client().post(
-                url, data=body, headers={"Content-Type": batch.BATCH_CONTENT_TYPE}, timeout=t
-            ) as resp:
-                if resp.status in (404, 405):
-                    raise _NoBatches(for_good=True)  # a node without the batch path
-                if resp.status == 413:
-                    raise _NoBatches(for_good=False)  # this batch is over the peer's limit: its requests go alone
-                if resp.status != 200:
-                    err = error_from_body(await _read_limited(resp, 64 * 1024, address))
-                    if err is not None:
-                        raise FinP2PError(err.code, f"{address}: {err.detail}")
-                    raise FinP2PError(ErrorCode.PEER_ERROR, f"{address} answered HTTP {resp.status}")
-                reader = batch.AnswerReader(
-                    len(items), self.settings.max_reply_bytes, 2 * self.settings.max_reply_bytes
-                )
-                while True:
-                    try:
-                        head = await resp.content.readexactly(reader.HEADER_BYTES)
-                    except asyncio.IncompleteReadError as exc:
-                        if exc.partial:
-                            raise FinP2PError(ErrorCode.MALFORMED, f"{address} cut a batch answer short") from None
-                        return
-                    index, size = reader.header(head)
-                    try:
-                        answer = await resp.content.readexactly(size)
-                    except asyncio.IncompleteReadError:
-                        raise FinP2PError(ErrorCode.MALFORMED, f"{address} cut a batch answer short") from None
-                    items[index].settle(answer)
+        max_frame = self.settings.max_reply_bytes
+        async with (
+            _in_time(address, timeout),
+            self._client().exchange(
+                address, _BATCH_PATH, body, _BATCH_CONTENT_TYPE, max_bytes=2 * max_frame, fresh=fresh
+            ) as answer,
+        ):
+            if answer.status in (404, 405):
+                raise _NoBatches(for_good=True)  # a node without the batch path
+            if answer.status == 413:
+                raise _NoBatches(for_good=False)  # this batch is over the peer's limit: its requests go alone
+            if answer.status != 200:
+                raise _refusal(address, answer.status, await answer.read())
+            await _settle_answers(address, answer, items, batch.AnswerReader(len(items), max_frame, 2 * max_frame))
 
     async def close(self) -> None:
         closed = FinP2PError(ErrorCode.PEER_UNREACHABLE, "the transport was closed before the request left")
@@ -359,48 +337,48 @@ class HttpsTransport(Transport):
         for exchange in list(self._exchanges):
             exchange.cancel()
         await asyncio.gather(*self._exchanges, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._peers is not None:
+            await self._peers.close()
+            self._peers = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
         await asyncio.sleep(0)
 
 
-@contextlib.contextmanager
-def _client_errors(address: str, timeout: float) -> Iterator[None]:
-    """What aiohttp raises while a request is under way, as the FinP2P error it means (or a stale connection)."""
+@contextlib.asynccontextmanager
+async def _in_time(address: str, timeout: float) -> AsyncIterator[None]:
+    """An exchange bounded by ``timeout``, FP3006 past it."""
     try:
-        yield
-    except (FinP2PError, _NoBatches):
-        raise
-    except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
-        raise FinP2PError(ErrorCode.PEER_TLS, f"{address}: {exc}") from None
+        async with asyncio.timeout(timeout):
+            yield
     except TimeoutError:
         raise FinP2PError(ErrorCode.PEER_TIMEOUT, f"{address} did not answer within {timeout:.1f} s") from None
-    except aiohttp.ClientConnectorError as exc:  # nothing listens there: no connection was made
-        raise FinP2PError(ErrorCode.PEER_UNREACHABLE, f"{address}: {exc}") from None
-    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-        raise _StaleConnection() from exc
-    except (aiohttp.ClientError, OSError) as exc:
-        raise FinP2PError(ErrorCode.PEER_UNREACHABLE, f"{address}: {exc}") from None
 
 
-async def _read_limited(resp: aiohttp.ClientResponse, max_bytes: int, address: str) -> bytes:
-    """An answer's body, read no further than ``max_bytes`` (a peer's answer is as hostile as its requests)."""
-    if resp.content_length is not None:
-        if resp.content_length > max_bytes:
-            raise FinP2PError(ErrorCode.BODY_TOO_LARGE, f"{address} answered {resp.content_length} bytes")
-        # The declared length, and not a byte more; fewer, and the peer's hanging up is aiohttp's payload error.
-        return await resp.content.readexactly(resp.content_length)
-    chunks, size = [], 0
-    async for chunk in resp.content.iter_chunked(64 * 1024):
-        size += len(chunk)
-        if size > max_bytes:
-            raise FinP2PError(ErrorCode.BODY_TOO_LARGE, f"{address} answered more than {max_bytes} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _refusal(address: str, status: int, body: bytes) -> FinP2PError:
+    """What an answer other than 200 says: the FinP2P error it carries, or FP3007 with its status."""
+    err = error_from_body(body)
+    if err is not None:
+        return FinP2PError(err.code, f"{address}: {err.detail}")
+    return FinP2PError(ErrorCode.PEER_ERROR, f"{address} answered HTTP {status}")
+
+
+async def _settle_answers(address: str, answer: Answer, items: list[_Queued], reader: batch.AnswerReader) -> None:
+    """Each answer of a streamed batch settles its request as it arrives."""
+    while True:
+        try:
+            head = await answer.readexactly(reader.HEADER_BYTES)
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial:
+                raise FinP2PError(ErrorCode.MALFORMED, f"{address} cut a batch answer short") from None
+            return
+        index, size = reader.header(head)
+        try:
+            one = await answer.readexactly(size)
+        except asyncio.IncompleteReadError:
+            raise FinP2PError(ErrorCode.MALFORMED, f"{address} cut a batch answer short") from None
+        items[index].settle(one)
 
 
 #: The peer of each open connection: its certificate is fixed once the TLS 1.3 handshake is done, so it is read once
