@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from finp2p.config import PeerSection, Settings
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.governance.advert_index import AdvertIndex
 from finp2p.governance.registrar import store_advert
@@ -18,6 +22,7 @@ from finp2p.network import adverts as adv
 from finp2p.network import capabilities
 from finp2p.network.addresses import check_host, check_url
 from finp2p.network.adverts import Advert, SharedResource
+from finp2p.network.discovery import Discovery
 from finp2p.resource_id import ResourceId, ResourceType
 from finp2p.store import Store
 from tests.support.world import World, make_world
@@ -307,3 +312,33 @@ def test_registration_without_the_mandatory_capabilities_is_refused() -> None:
     assert info.value.code is ErrorCode.MISSING_CAPABILITIES
     assert "finp2p.pubsub 1.0, finp2p.broadcast 1.0, finp2p.discovery 1.0" in info.value.detail
     assert check_request({**body, "capabilities": capabilities.ours()}, fin_id, devnet=False)[0] == "bank-x"
+
+
+async def test_adverts_made_at_once_are_published_one_after_the_other(world: World, tmp_path: Path) -> None:
+    """The periodic check and a new asset's forced advert at the same moment: each signs its own sequence number
+    (two with one number, and the registrar refused the second as stale: a devnet's asset creation failed so)."""
+    store = Store(f"sqlite:///{tmp_path / 'node.db'}")
+    store.migrate()
+    published: list[int] = []
+
+    class Registrar:  # the messenger's side of discovery: its identity, and the registrar's answer
+        key, chain, network_id = world.org_key, (world.org, world.gov), world.genesis.network_id
+        trust = SimpleNamespace(genesis=SimpleNamespace(rendezvous=["https://127.0.0.1:1"]))
+
+        async def request(self, url: str, type_: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+            sequence = body["advert"]["sequence"]
+            await asyncio.sleep(0.05)  # the other caller runs meanwhile
+            if published and sequence <= published[-1]:
+                raise FinP2PError(ErrorCode.STALE_ADVERT, f"sequence {sequence}, held {published[-1]}")
+            published.append(sequence)
+            return {"stored": True}
+
+    settings = Settings(peer=PeerSection(public_url="https://127.0.0.1:7001"))
+    discovery = Discovery(settings, store, Registrar(), None)  # type: ignore[arg-type]
+    try:
+        first, second = await asyncio.gather(discovery.advertise(), discovery.advertise(force=True))
+        assert first is not None and second is not None
+        assert (first.sequence, second.sequence) == (1, 2) and published == [1, 2]
+        assert await discovery.advertise() is None, "nothing changed since: nothing to publish"
+    finally:
+        store.close()

@@ -14,6 +14,7 @@ This module holds what the three share: the assets this organization manages and
 from __future__ import annotations
 
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import select
@@ -31,6 +32,8 @@ from finp2p.store.models import ManagedAssetRow
 
 if TYPE_CHECKING:
     from finp2p.node import Node
+
+log = logging.getLogger(__name__)
 
 
 class AssetService:
@@ -65,7 +68,10 @@ class AssetService:
             from finp2p.network.discovery import share
 
             await self.store.run(lambda s: share(s, asset_id, None, ["*"]))
-            await self.network.discovery.advertise(force=True)
+            try:
+                await self.network.discovery.advertise(force=True)
+            except FinP2PError as err:  # the asset exists: the node's periodic check advertises it when it can
+                log.warning("created %s; advertising it failed, and is retried: %s", asset_id, err)
         return {"asset_id": asset_id, "ledger_id": ledger_id, **details}
 
     async def managed(self) -> list[dict[str, Any]]:

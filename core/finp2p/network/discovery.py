@@ -185,6 +185,9 @@ class Discovery:
         self.served_ledgers: list[str] = []
         self._cache: dict[tuple[str, str], tuple[float, list[Advert]]] = {}
         self.verified = VerifiedAdverts(messenger)
+        #: One advert made and published at a time: two at once (the periodic check, and a new asset's) would sign
+        #: the same sequence number, and the registrar refuse the second as stale.
+        self._advertising = asyncio.Lock()
 
     # -- our advert ----------------------------------------------------------------------------------------------
     def _current_settings(self) -> Settings:
@@ -216,7 +219,12 @@ class Discovery:
         return Advert.from_dict(json.loads(row.document)) if row else None
 
     async def advertise(self, *, force: bool = False) -> Advert | None:
-        """Publish a new advert if what we advertise changed or the last one is past half its lifetime."""
+        """Publish a new advert if what we advertise changed or the last one is past half its lifetime (or
+        ``force``), after any publication under way."""
+        async with self._advertising:
+            return await self._advertise(force=force)
+
+    async def _advertise(self, *, force: bool) -> Advert | None:
         want = await asyncio.to_thread(self.desired)
         last = await asyncio.to_thread(self.own)
         lifetime_ms = int(want["lifetime_s"] * 1000)
