@@ -19,6 +19,7 @@ from typing import Any
 from finp2p.builtins.https import HttpsSettings, HttpsTransport
 from finp2p.builtins.sql_acl_backend import SqlAclBackend
 from finp2p.config import Settings
+from finp2p.edge import gil
 from finp2p.governance.authority import Authority, certify_organization
 from finp2p.governance.founding import (
     FoundingMaterial,
@@ -104,6 +105,7 @@ async def node(
     batching: bool = True,
 ) -> BenchNode:
     """One node as the given spec; with ``subscribe_to=(publisher org, topic)`` its inbox accepts that topic."""
+    gil.favour_the_event_loop()  # as a node's process does (finp2p.edge.gil)
     genesis = Genesis.load(Path(manifest["genesis"]))
     directory = Path(spec["dir"])
     store = Store(f"sqlite:///{directory / 'node.db'}", pool_size=1)

@@ -13,7 +13,7 @@ from finp2p.assets.service import AssetService
 from finp2p.compliance import TransferCheck, Violation
 from finp2p.components import ComponentContext
 from finp2p.config import Settings, open_config
-from finp2p.edge import recursion
+from finp2p.edge import gil, recursion
 from finp2p.edge.files import private_dir
 from finp2p.errors import TRANSIENT, ErrorCode, FinP2PError
 from finp2p.ledger import Ledger, LedgerProfile
@@ -62,6 +62,7 @@ class Node:
         if self._closers is not None:
             raise FinP2PError(ErrorCode.CONFIG_VALUE, "this node was started already; make a new Node to start again")
         closers = self._closers = Closers(f"node {self.settings.node.name}")
+        gil.favour_the_event_loop()
         private_dir(self.settings.data_dir)
         try:
             store = self.store = Store(
