@@ -106,11 +106,12 @@ async def test_a_good_peer_is_asked_on_one_kept_alive_connection(hostile: Hostil
         (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok", "FP3007", "not HTTP/1.1"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\nok", "FP3007", "not HTTP/1.1"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n", "FP3005", "answered 2000 bytes"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 100 + b"\r\n\r\n", "FP3007", "not HTTP/1.1"),
         (CHUNKED + b"400\r\n" + b"x" * 1024 + b"\r\n", "FP3005", "answered more than 1000 bytes"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", "FP3001", "received 3 of 10 bytes"),
         (CHUNKED + b"3\r\nabc\r\n", "FP3001", "received 3 bytes"),
     ],
-    ids=["head", "not-http", "two-lengths", "length-and-chunked", "declared", "chunked", "short", "no-end"],
+    ids=["head", "not-http", "two-lengths", "length-and-chunked", "declared", "huge", "chunked", "short", "no-end"],
 )
 async def test_a_bad_answer_is_refused_and_its_connection_not_used_again(
     hostile: Hostile, answer: bytes, code: str, said: str

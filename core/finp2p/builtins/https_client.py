@@ -153,7 +153,6 @@ class _Connection(asyncio.Protocol):
         self.answer: Answer | None = None
         self.closed = False
         self.idle_since = 0.0
-        self._lost: BaseException | None = None
 
     # -- the exchange -----------------------------------------------------------------------------------------
     def send(self, request: bytes, answer: Answer) -> None:
@@ -197,7 +196,10 @@ class _Connection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:  # a callback refused: its reason is the answer's error
-            answer.fail(exc.__context__ or exc)
+            reason = exc.__context__
+            if not isinstance(reason, FinP2PError):
+                reason = FinP2PError(ErrorCode.PEER_ERROR, f"{answer.address} answered what cannot be read ({reason})")
+            answer.fail(reason)
             self.close()  # the parser stopped where it was: nothing more can be read on this connection
         except httptools.HttpParserError as exc:
             self._refuse(answer, f"answered what is not HTTP/1.1 ({exc})")
