@@ -10,12 +10,15 @@ import pytest
 from eth_account import Account
 from web3.exceptions import Web3RPCError
 
-from finp2p.errors import ErrorCode
+from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity.canonical import keccak256
 from finp2p.identity.keys import SigningKey
 from finp2p.ledger import OperationType, OwnerConsent
 from finp2p.testing import LedgerConformance, LedgerWorld, refused
+from finp2p_ethereum import reverts
+from finp2p_ethereum.artifacts import calldata
 from finp2p_ethereum.consent import Operation
+from finp2p_ethereum.ledger import _decode_event
 from tests.support.ethereum import EthWorld
 
 
@@ -101,6 +104,43 @@ class TestEthereumLedger(LedgerConformance):
         off_curve = "02" + "00" * 31 + "05"
         await refused(eth.ledger.issue(asset, off_curve, 1, "b-5"), ErrorCode.LEDGER_INVALID_ACCOUNT)
         assert await eth.ledger.height() == height
+
+    async def test_a_batch_runs_each_operation_alone_in_one_transaction(self, ledger_world: EthWorld) -> None:
+        """``executeBatch``: the operations that hold stand, each one that reverts undoes only itself (its id stays
+        unspent) and says why in ``OperationFailed``; all in one transaction. ``executeOne`` is the batch's alone."""
+        eth = ledger_world
+        asset, alice, bob = await _funded(eth)
+        good = Operation("b-1", asset, alice.fin_id, bob.fin_id, 30)
+        too_much = Operation("b-2", asset, alice.fin_id, bob.fin_id, 500)
+        issue = Operation("b-3", asset, "", bob.fin_id, 5)
+        forged = Operation("b-4", asset, alice.fin_id, bob.fin_id, 10)
+        signed_for_less = Operation("b-4", asset, alice.fin_id, bob.fin_id, 1)
+        none = (b"\0" * 32, b"")
+        transfer, issued = 1, 0  # FinP2PAssets.Kind
+
+        async def signed(op: Operation) -> tuple[bytes, bytes]:
+            return await eth.ledger._consent(eth.consent(alice, "Transfer", op), "Transfer", op)
+
+        calls = [
+            (transfer, good.as_abi(), await signed(good)),
+            (transfer, too_much.as_abi(), await signed(too_much)),
+            (issued, issue.as_abi(), none),
+            (transfer, forged.as_abi(), (none[0], (await signed(signed_for_less))[1])),
+        ]
+        contract = await eth.ledger._assets()
+        data = calldata("FinP2PAssets", "executeBatch", [calls])
+        receipt = await eth.ledger.submitter.submit(contract.address, data, "batch")
+        events = [e for e in (_decode_event(contract, entry) for entry in receipt["logs"]) if e is not None]
+        assert [name for name, _ in events] == ["Transferred", "OperationFailed", "Issued", "OperationFailed"]
+        failed = [reverts.decode(bytes.fromhex(a["reason"][2:])) for name, a in events if name == "OperationFailed"]
+        assert failed == [("InsufficientBalance", {"available": 70, "required": 500}), ("BadSignature", {})]
+        used = [await contract.functions.operationUsed(i).call() for i in ("b-1", "b-2", "b-3", "b-4")]
+        assert used == [True, False, True, False]
+        assert await _balances(eth, asset, alice, bob) == [(70, 0), (35, 0)]
+        with pytest.raises(FinP2PError) as info:
+            data = calldata("FinP2PAssets", "executeOne", [calls[2]])
+            await eth.ledger.submitter.submit(contract.address, data, "a batch's call alone")
+        assert info.value.code is ErrorCode.LEDGER_NOT_OPERATOR and "executeBatch does" in info.value.detail
 
     async def test_concurrent_operations_get_their_own_nonces(self, ledger_world: EthWorld) -> None:
         eth = ledger_world

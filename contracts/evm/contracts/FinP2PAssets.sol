@@ -32,6 +32,23 @@ contract FinP2PAssets is Operated {
         bytes signature;
     }
 
+    /// @notice What one operation of a batch is (see `executeBatch`).
+    enum Kind {
+        Issue,
+        Transfer,
+        Redeem,
+        Hold,
+        Release,
+        Rollback
+    }
+
+    /// @notice One operation of a batch: its kind, its fields, and the owner's consent where the kind needs one.
+    struct Call {
+        Kind kind;
+        Operation op;
+        Consent consent;
+    }
+
     enum HoldStatus {
         None,
         Active,
@@ -61,6 +78,7 @@ contract FinP2PAssets is Operated {
     error ReleaseExceedsHold(uint256 held, uint256 requested);
     error BadSignature();
     error ConsentUsed(bytes32 template);
+    error OnlyInBatch(address caller);
 
     event AssetCreated(bytes32 indexed asset, string assetId);
     event Consented(bytes32 indexed operation, bytes32 template);
@@ -71,6 +89,8 @@ contract FinP2PAssets is Operated {
     event Held(bytes32 indexed operation, Operation op);
     event Released(bytes32 indexed operation, Operation op);
     event RolledBack(bytes32 indexed operation, Operation op);
+    /// @notice An operation of a batch that reverted, alone: `reason` is its revert data (a custom error above).
+    event OperationFailed(bytes32 indexed operation, bytes reason);
 
     bytes32 private constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
@@ -106,6 +126,56 @@ contract FinP2PAssets is Operated {
     }
 
     function issue(Operation calldata op) external onlyOperator {
+        _issue(op);
+    }
+
+    function transfer(Operation calldata op, Consent calldata consent) external onlyOperator {
+        _transfer(op, consent);
+    }
+
+    function redeem(Operation calldata op, Consent calldata consent) external onlyOperator {
+        _redeem(op, consent);
+    }
+
+    function hold(Operation calldata op, Consent calldata consent) external onlyOperator {
+        _hold(op, consent);
+    }
+
+    function release(Operation calldata op) external onlyOperator {
+        _release(op);
+    }
+
+    function rollback(Operation calldata op) external onlyOperator {
+        _rollback(op);
+    }
+
+    /// @notice Many operations in one transaction, each all or nothing on its own: one that reverts undoes only
+    /// itself (its id stays unspent) and emits `OperationFailed` with its reason; the others stand. Returns how many
+    /// succeeded.
+    function executeBatch(Call[] calldata calls) external onlyOperator returns (uint256 succeeded) {
+        for (uint256 i; i < calls.length; ++i) {
+            try this.executeOne(calls[i]) {
+                ++succeeded;
+            } catch (bytes memory reason) {
+                emit OperationFailed(keccak256(bytes(calls[i].op.operationId)), reason);
+            }
+        }
+    }
+
+    /// @notice One call of `executeBatch`, in a frame of its own so that its revert is its own; only the contract
+    /// itself calls it (the operator's check was `executeBatch`'s).
+    function executeOne(Call calldata call) external {
+        if (msg.sender != address(this)) revert OnlyInBatch(msg.sender);
+        Kind kind = call.kind;
+        if (kind == Kind.Issue) _issue(call.op);
+        else if (kind == Kind.Transfer) _transfer(call.op, call.consent);
+        else if (kind == Kind.Redeem) _redeem(call.op, call.consent);
+        else if (kind == Kind.Hold) _hold(call.op, call.consent);
+        else if (kind == Kind.Release) _release(call.op);
+        else _rollback(call.op);
+    }
+
+    function _issue(Operation calldata op) private {
         (bytes32 asset, bytes32 operation) = _begin(op);
         address destination = op.destination.toAddress();
         totalSupply[asset] += op.quantity;
@@ -113,7 +183,7 @@ contract FinP2PAssets is Operated {
         emit Issued(operation, op);
     }
 
-    function transfer(Operation calldata op, Consent calldata consent) external onlyOperator {
+    function _transfer(Operation calldata op, Consent calldata consent) private {
         (bytes32 asset, bytes32 operation) = _begin(op);
         address source = _consent(op, TRANSFER_TYPEHASH, consent);
         address destination = op.destination.toAddress();
@@ -124,7 +194,7 @@ contract FinP2PAssets is Operated {
 
     /// @notice Destroys units: from the active hold with the same operation id when there is one (the owner
     /// consented when the units were held), otherwise from the owner's balance with the owner's signature.
-    function redeem(Operation calldata op, Consent calldata consent) external onlyOperator {
+    function _redeem(Operation calldata op, Consent calldata consent) private {
         bytes32 operation = keccak256(bytes(op.operationId));
         bytes32 asset = keccak256(bytes(op.assetId));
         if (_holds[operation].status == HoldStatus.Active) {
@@ -141,7 +211,7 @@ contract FinP2PAssets is Operated {
     }
 
     /// @notice Escrows units of the source under the operation id; `destination` may be empty (any payee).
-    function hold(Operation calldata op, Consent calldata consent) external onlyOperator {
+    function _hold(Operation calldata op, Consent calldata consent) private {
         (bytes32 asset, bytes32 operation) = _begin(op);
         address source = _consent(op, HOLD_TYPEHASH, consent);
         address destination = bytes(op.destination).length == 0 ? address(0) : op.destination.toAddress();
@@ -152,7 +222,7 @@ contract FinP2PAssets is Operated {
     }
 
     /// @notice Pays `quantity` of the hold to the destination; any remainder returns to the source. Closes the escrow.
-    function release(Operation calldata op) external onlyOperator {
+    function _release(Operation calldata op) private {
         bytes32 operation = keccak256(bytes(op.operationId));
         Hold storage escrow = _settle(operation, op, HoldStatus.Released);
         address destination = op.destination.toAddress();
@@ -163,7 +233,7 @@ contract FinP2PAssets is Operated {
     }
 
     /// @notice Returns the whole hold to its source, before or after its expiry.
-    function rollback(Operation calldata op) external onlyOperator {
+    function _rollback(Operation calldata op) private {
         bytes32 operation = keccak256(bytes(op.operationId));
         Hold storage escrow = _holds[operation];
         _checkHold(escrow, op);

@@ -38,6 +38,7 @@ ERRORS: dict[str, tuple[ErrorCode, _Detail]] = {
     "ZeroQuantity": (ErrorCode.LEDGER_INVALID_QUANTITY, lambda a: "the quantity is zero"),
     "InvalidFinId": (ErrorCode.LEDGER_INVALID_ACCOUNT, lambda a: "a FinID of the operation is not a valid key"),
     "NotOperator": (ErrorCode.LEDGER_NOT_OPERATOR, lambda a: f"{a['caller']} is not the contract's operator"),
+    "OnlyInBatch": (ErrorCode.LEDGER_NOT_OPERATOR, lambda a: f"{a['caller']} called executeOne; executeBatch does"),
     "AlreadyRecorded": (ErrorCode.LEDGER_ALREADY_RECORDED, lambda a: f"root 0x{a['root'].hex()} is recorded"),
     "EmptyBatch": (ErrorCode.LEDGER_INVALID_QUANTITY, lambda a: "a batch of receipts cannot be empty"),
 }
