@@ -125,26 +125,33 @@ contract FinP2PAssets is Operated {
         emit AssetCreated(asset, assetId);
     }
 
+    /// @notice Creates `quantity` units for the destination.
     function issue(Operation calldata op) external onlyOperator {
         _issue(op);
     }
 
+    /// @notice Moves units of the source, with its consent, to the destination.
     function transfer(Operation calldata op, Consent calldata consent) external onlyOperator {
         _transfer(op, consent);
     }
 
+    /// @notice Destroys units: from the active hold with the same operation id when there is one, otherwise from
+    /// the owner's balance with the owner's signature.
     function redeem(Operation calldata op, Consent calldata consent) external onlyOperator {
         _redeem(op, consent);
     }
 
+    /// @notice Escrows units of the source under the operation id; `destination` may be empty (any payee).
     function hold(Operation calldata op, Consent calldata consent) external onlyOperator {
         _hold(op, consent);
     }
 
+    /// @notice Pays `quantity` of the hold to the destination; any remainder returns to the source.
     function release(Operation calldata op) external onlyOperator {
         _release(op);
     }
 
+    /// @notice Returns the whole hold to its source, before or after its expiry.
     function rollback(Operation calldata op) external onlyOperator {
         _rollback(op);
     }
@@ -192,7 +199,7 @@ contract FinP2PAssets is Operated {
         emit Transferred(operation, op);
     }
 
-    /// @notice Destroys units: from the active hold with the same operation id when there is one (the owner
+    /// @dev Destroys units: from the active hold with the same operation id when there is one (the owner
     /// consented when the units were held), otherwise from the owner's balance with the owner's signature.
     function _redeem(Operation calldata op, Consent calldata consent) private {
         bytes32 operation = keccak256(bytes(op.operationId));
@@ -210,7 +217,7 @@ contract FinP2PAssets is Operated {
         emit Redeemed(operation, op);
     }
 
-    /// @notice Escrows units of the source under the operation id; `destination` may be empty (any payee).
+    /// @dev Escrows units of the source under the operation id; `destination` may be empty (any payee).
     function _hold(Operation calldata op, Consent calldata consent) private {
         (bytes32 asset, bytes32 operation) = _begin(op);
         address source = _consent(op, HOLD_TYPEHASH, consent);
@@ -221,7 +228,7 @@ contract FinP2PAssets is Operated {
         emit Held(operation, op);
     }
 
-    /// @notice Pays `quantity` of the hold to the destination; any remainder returns to the source. Closes the escrow.
+    /// @dev Pays `quantity` of the hold to the destination; any remainder returns to the source. Closes the escrow.
     function _release(Operation calldata op) private {
         bytes32 operation = keccak256(bytes(op.operationId));
         Hold storage escrow = _settle(operation, op, HoldStatus.Released);
@@ -232,7 +239,7 @@ contract FinP2PAssets is Operated {
         emit Released(operation, op);
     }
 
-    /// @notice Returns the whole hold to its source, before or after its expiry.
+    /// @dev Returns the whole hold to its source, before or after its expiry.
     function _rollback(Operation calldata op) private {
         bytes32 operation = keccak256(bytes(op.operationId));
         Hold storage escrow = _holds[operation];
