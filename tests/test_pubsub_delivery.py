@@ -10,8 +10,10 @@ import json
 import time
 from pathlib import Path
 
+from sqlmodel import select
+
 from bench.netkit import mint, node
-from finp2p.network.pubsub import append, inbox
+from finp2p.network.pubsub import _set_acks, append, inbox
 from finp2p.store.models import SubscriberRow
 
 TOPIC = "news/bonds"
@@ -47,6 +49,14 @@ async def test_published_and_outbox_messages_reach_every_subscriber_once_in_orde
             got = inbox(s.store, TOPIC)
             assert [m.seq for m in got] == list(range(1, len(expected) + 1))
             assert [json.loads(m.body) for m in got] == expected
+        await publisher.pubsub.close()  # writes the acknowledgements still waiting
+        acked = publisher.store.call(lambda s: {r.org_id: r.acked_seq for r in s.exec(select(SubscriberRow))})
+        assert acked == {s["org_id"]: len(expected) for s in subscriber_specs}
+        # An acknowledgement written late (behind a newer one) never lowers what is stored.
+        first = subscriber_specs[0]["org_id"]
+        publisher.store.call_driver(functools.partial(_set_acks, acks={(TOPIC, first): 3}))
+        row = publisher.store.call(lambda s: s.get(SubscriberRow, (TOPIC, first)))
+        assert row is not None and row.acked_seq == len(expected)
     finally:
         await publisher.pubsub.close()
         for n in (publisher, *subscribers):
