@@ -9,6 +9,11 @@ outbox is read for the others), and acknowledgements are written together, after
 only makes its messages delivered again, which the subscriber skips, so a message to many subscribers costs one
 durable write at the publisher, whatever their number.
 
+On an open topic (the registrar's directory of adverts, which every member subscribes to and may read all of), the
+subscribers that are at the same place share one signed delivery: it is sealed once, addressed to all of them, and
+sent to each; on any other topic, who else subscribes is not a subscriber's business, and each delivery is sealed
+for its subscriber alone. A delivery sent again after a failure is always sealed anew, for its subscriber alone.
+
 Subscriber: a delivery is stored in the inbox and the subscription's last sequence advanced in one transaction,
 before it is acknowledged; a message at or below the last sequence is a repeat and skipped, one beyond a gap waits
 for the gap. On start, a subscriber renews its subscriptions from its last sequence, so it catches up after being
@@ -33,6 +38,8 @@ from sqlmodel import Session, col, select
 
 from finp2p.clock import now_ms
 from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.network.adverts import REGISTRAR_TOPIC
+from finp2p.network.envelope import MAX_RECIPIENTS, Envelope, seal
 from finp2p.network.messaging import Incoming, Messenger
 from finp2p.store import Store
 from finp2p.store.models import InboxMessageRow, SubscriberRow, SubscriptionRow, TopicMessageRow, TopicRow
@@ -46,6 +53,10 @@ _INSERT_INBOX = (
 #: Messages published by this process kept in memory per topic for the delivery workers.
 RECENT = 1024
 MAX_TOPIC_LEN = 300
+#: Topics whose subscribers every member may know: their deliveries are shared (see the module's docstring).
+OPEN_TOPICS = frozenset({REGISTRAR_TOPIC})
+#: How long a shared delivery may be sent after it was sealed (a subscriber further behind gets one of its own).
+SHARED_FOR_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,7 @@ class PubSub:
         public_url: str | None,
         on_message: OnMessage | None = None,
         poll_s: float = 0.2,
+        open_topics: frozenset[str] = OPEN_TOPICS,
     ) -> None:
         self.store = store
         self.messenger = messenger
@@ -95,6 +107,7 @@ class PubSub:
         self.public_url = public_url
         self.on_message = on_message
         self.poll_s = poll_s
+        self.open_topics = open_topics
         self._wake: dict[str, asyncio.Event] = {}
         self._workers: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -104,6 +117,9 @@ class PubSub:
         self._changed: set[tuple[str, str]] = set()  # subscriptions whose worker must read them again
         self._acks: dict[tuple[str, str], int] = {}  # acknowledgements not written yet
         self._ack_writer: asyncio.Task[None] | None = None
+        #: Per open topic, where each subscriber's worker stands, and the deliveries sealed for those at one place.
+        self._places: dict[str, dict[str, int]] = {}
+        self._shared: dict[str, dict[tuple[int, int, int], tuple[Envelope, bytes, int]]] = {}
         messenger.register("pubsub.subscribe", self._on_subscribe)
         messenger.register("pubsub.unsubscribe", self._on_unsubscribe)
         messenger.register("pubsub.deliver", self._on_deliver)
@@ -184,9 +200,15 @@ class PubSub:
             self._event(topic).set()
 
     async def _deliver_forever(self, topic: str, org_id: str) -> None:
+        try:
+            await self._deliver(topic, org_id)
+        finally:
+            self._places.get(topic, {}).pop(org_id, None)
+
+    async def _deliver(self, topic: str, org_id: str) -> None:
         key = (topic, org_id)
         event = self._event(topic)
-        delay = 0.2
+        delay, retrying = 0.2, False
         sub: SubscriberRow | None = None
         after = 0
         while True:
@@ -210,24 +232,66 @@ class PubSub:
                 await self._deactivate(topic, org_id)
                 return
             try:
-                answer = await self.messenger.request(
-                    sub.address, "pubsub.deliver", {"topic": topic, "messages": messages}, recipient=org_id, timeout=10
-                )
+                shared = None if retrying else self._shared_delivery(topic, org_id, after, messages)
+                if shared is not None:
+                    answer, _ = await self.messenger.send(sub.address, shared[0], timeout=10, payload=shared[1])
+                else:
+                    answer = await self.messenger.request(
+                        sub.address,
+                        "pubsub.deliver",
+                        {"topic": topic, "messages": messages},
+                        recipient=org_id,
+                        timeout=10,
+                    )
                 acked = int(answer.get("acked", after))
             except FinP2PError as err:
                 if err.code is ErrorCode.NOT_SUBSCRIBED:
                     await self._deactivate(topic, org_id)
                     return
                 log.info("delivery of %s to %s failed (%s); retrying in %.1f s", topic, org_id, err.code.code, delay)
+                retrying = True
                 event.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), timeout=delay)
                 delay = min(delay * 2, 5.0)
                 continue
-            delay = 0.2
+            delay, retrying = 0.2, False
             if acked > after and key not in self._changed:
                 after = acked
                 self._ack_later(key, acked)
+            if topic in self.open_topics:
+                self._places.setdefault(topic, {})[org_id] = after
+
+    def _shared_delivery(
+        self, topic: str, org_id: str, after: int, messages: list[dict[str, Any]]
+    ) -> tuple[Envelope, bytes] | None:
+        """On an open topic, the delivery of ``messages`` (those after ``after``) sealed once for every subscriber
+        whose worker stands at ``after``, and its encoding; ``None`` elsewhere, or for a subscriber it does not
+        name (one that came to this place after it was sealed, or beyond the most recipients an envelope has)."""
+        if topic not in self.open_topics:
+            return None
+        places = self._places.setdefault(topic, {})
+        places[org_id] = after
+        sealed = self._shared.setdefault(topic, {})
+        key = (after, int(messages[-1]["seq"]), len(messages))
+        now = now_ms()
+        hit = sealed.get(key)
+        if hit is None or now - hit[2] > SHARED_FOR_MS:
+            together = sorted(o for o, at in places.items() if at == after)[:MAX_RECIPIENTS]
+            env = seal(
+                self.messenger.key,
+                network_id=self.messenger.network_id,
+                type="pubsub.deliver",
+                body={"topic": topic, "messages": messages},
+                sender_org=self.messenger.org_id,
+                recipients=tuple(together),
+                chain=self.messenger.chain,
+            )
+            for old in [k for k, (_, _, made) in sealed.items() if now - made > SHARED_FOR_MS]:
+                del sealed[old]
+            hit = sealed[key] = (env, env.encode(), now)
+        env, payload, _ = hit
+        return (env, payload) if org_id in env.recipients else None
 
     def _ack_later(self, key: tuple[str, str], acked: int) -> None:
         """Write an acknowledgement with the others made meanwhile, in one transaction. Not awaited: one lost in a
