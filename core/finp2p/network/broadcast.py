@@ -32,7 +32,7 @@ from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity.canonical import canonical
 from finp2p.identity.trust import Identity
 from finp2p.network.directory import Directory, Member, Scope
-from finp2p.network.envelope import Envelope, seal
+from finp2p.network.envelope import Envelope
 from finp2p.network.messaging import Incoming, Messenger
 from finp2p.network.sealing import open_sealed, seal_for
 
@@ -151,14 +151,7 @@ class Broadcaster:
             body.update(sealed=seal_for(payload, readers, sealed_id), sealed_id=sealed_id)
         else:
             body["payload"] = payload
-        request = seal(
-            self.messenger.key,
-            network_id=self.messenger.network_id,
-            type="broadcast.request",
-            body=body,
-            sender_org=self.messenger.org_id,
-            chain=self.messenger.chain,
-        )
+        request = self.messenger.seal("broadcast.request", body)
         expected = sorted({m.org_id for m in targets} | ({m.org_id for m in rendezvous} if via_rendezvous else set()))
         collected: dict[str, Answer] = {}
         enough = asyncio.Event()
@@ -278,15 +271,7 @@ class Broadcaster:
 
     async def _answer(self, env: Envelope, origin: Identity) -> dict[str, Any]:
         value, height = await self._value(env, origin)
-        answer = seal(
-            self.messenger.key,
-            network_id=self.messenger.network_id,
-            type="broadcast.answer",
-            body={"value": value, "height": height},
-            sender_org=self.messenger.org_id,
-            chain=self.messenger.chain,
-            in_reply_to=env.id,
-        )
+        answer = self.messenger.seal("broadcast.answer", {"value": value, "height": height}, in_reply_to=env.id)
         return answer.to_dict()
 
     async def _on_request(self, msg: Incoming) -> dict[str, Any]:

@@ -116,16 +116,29 @@ class Messenger:
             log.exception("handler failed for %s from %s", request_id, peer.address)
             failure = FinP2PError(ErrorCode.PEER_ERROR, f"request {request_id} failed inside the node")
             body = {"ok": False, "error": failure.to_dict()}
-        reply = seal(
+        return self.seal("reply", body, in_reply_to=request_id).encode()
+
+    def seal(
+        self,
+        type_: str,
+        body: dict[str, Any],
+        *,
+        recipients: tuple[str, ...] = (),
+        in_reply_to: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Envelope:
+        """An envelope of ``type_`` from this node: signed by its key, with its network, organization and chain."""
+        return seal(
             self.key,
             network_id=self.network_id,
-            type="reply",
+            type=type_,
             body=body,
             sender_org=self.org_id,
+            recipients=recipients,
             chain=self.chain,
-            in_reply_to=request_id,
+            in_reply_to=in_reply_to,
+            idempotency_key=idempotency_key,
         )
-        return reply.encode()
 
     async def _run(self, incoming: Incoming) -> dict[str, Any]:
         """Run the handler; with an idempotency key, at most once per (sender, key), replaying its answer."""
@@ -215,16 +228,7 @@ class Messenger:
             idempotency_key = uuid.uuid4().hex
         delay = backoff_s
         for attempt in range(1, attempts + 1):
-            env = seal(
-                self.key,
-                network_id=self.network_id,
-                type=type_,
-                body=body,
-                sender_org=self.org_id,
-                recipients=(recipient,) if recipient else (),
-                chain=self.chain,
-                idempotency_key=idempotency_key,
-            )
+            env = self.seal(type_, body, recipients=(recipient,) if recipient else (), idempotency_key=idempotency_key)
             try:
                 raw = await self.transport.request(address, env.encode(), timeout=timeout)
                 return self.read_reply(env, raw, address)

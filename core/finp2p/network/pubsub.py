@@ -39,7 +39,7 @@ from sqlmodel import Session, col, select
 from finp2p.clock import now_ms
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.network.adverts import REGISTRAR_TOPIC
-from finp2p.network.envelope import MAX_RECIPIENTS, Envelope, seal
+from finp2p.network.envelope import MAX_RECIPIENTS, Envelope
 from finp2p.network.messaging import Incoming, Messenger
 from finp2p.store import Store
 from finp2p.store.models import InboxMessageRow, SubscriberRow, SubscriptionRow, TopicMessageRow, TopicRow
@@ -278,14 +278,8 @@ class PubSub:
         hit = sealed.get(key)
         if hit is None or now - hit[2] > SHARED_FOR_MS:
             together = sorted(o for o, at in places.items() if at == after)[:MAX_RECIPIENTS]
-            env = seal(
-                self.messenger.key,
-                network_id=self.messenger.network_id,
-                type="pubsub.deliver",
-                body={"topic": topic, "messages": messages},
-                sender_org=self.messenger.org_id,
-                recipients=tuple(together),
-                chain=self.messenger.chain,
+            env = self.messenger.seal(
+                "pubsub.deliver", {"topic": topic, "messages": messages}, recipients=tuple(together)
             )
             for old in [k for k, (_, _, made) in sealed.items() if now - made > SHARED_FOR_MS]:
                 del sealed[old]
