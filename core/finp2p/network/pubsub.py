@@ -67,6 +67,16 @@ class Delivered:
     body: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class _Shared:
+    """A delivery sealed once for the subscribers it names (a set: each of them looks itself up in it)."""
+
+    envelope: Envelope
+    payload: bytes
+    made_ms: int
+    names: frozenset[str]
+
+
 OnMessage = Callable[[Delivered], Awaitable[None]]
 #: Whether an organization may receive a topic: asked when it subscribes and again before every delivery batch.
 MaySubscribe = Callable[[str, str], Awaitable[bool]]
@@ -119,7 +129,7 @@ class PubSub:
         self._ack_writer: asyncio.Task[None] | None = None
         #: Per open topic, where each subscriber's worker stands, and the deliveries sealed for those at one place.
         self._places: dict[str, dict[str, int]] = {}
-        self._shared: dict[str, dict[tuple[int, int, int], tuple[Envelope, bytes, int]]] = {}
+        self._shared: dict[str, dict[tuple[int, int, int], _Shared]] = {}
         messenger.register("pubsub.subscribe", self._on_subscribe)
         messenger.register("pubsub.unsubscribe", self._on_unsubscribe)
         messenger.register("pubsub.deliver", self._on_deliver)
@@ -276,16 +286,15 @@ class PubSub:
         key = (after, int(messages[-1]["seq"]), len(messages))
         now = now_ms()
         hit = sealed.get(key)
-        if hit is None or now - hit[2] > SHARED_FOR_MS:
+        if hit is None or now - hit.made_ms > SHARED_FOR_MS:
             together = sorted(o for o, at in places.items() if at == after)[:MAX_RECIPIENTS]
             env = self.messenger.seal(
                 "pubsub.deliver", {"topic": topic, "messages": messages}, recipients=tuple(together)
             )
-            for old in [k for k, (_, _, made) in sealed.items() if now - made > SHARED_FOR_MS]:
+            for old in [k for k, shared in sealed.items() if now - shared.made_ms > SHARED_FOR_MS]:
                 del sealed[old]
-            hit = sealed[key] = (env, env.encode(), now)
-        env, payload, _ = hit
-        return (env, payload) if org_id in env.recipients else None
+            hit = sealed[key] = _Shared(env, env.encode(), now, frozenset(together))
+        return (hit.envelope, hit.payload) if org_id in hit.names else None
 
     def _ack_later(self, key: tuple[str, str], acked: int) -> None:
         """Write an acknowledgement with the others made meanwhile, in one transaction. Not awaited: one lost in a
