@@ -151,6 +151,24 @@ def test_the_fast_header_check_accepts_only_what_the_checked_one_does(
     fast = _well_formed_fields_of(dict(data))
     if fast is not None:
         assert _checked_fields_of(dict(data)) == fast
+    # Whatever a reader accepts, it checks the signature over the canonical bytes of what it read, however the
+    # wire wrote it (a version of 1.0 or true, an unsigned field more, an optional field left out).
+    try:
+        decoded = Envelope.decode(json.dumps(data).encode())
+    except FinP2PError:
+        return
+    assert decoded.canonical_bytes() == canonical(decoded.signed_part())
+
+
+def test_a_reader_takes_the_signed_part_as_it_was_sealed_however_the_wire_writes_it() -> None:
+    env = seal(KEY, network_id="net", type="t", body={"n": 1}, sender_org="org-a", recipients=("org-b",))
+    for change in ({"extra": 1}, {"version": 1.0}, {"version": True}, {"idempotency_key": None}):
+        data = {**json.loads(env.encode()), **change}
+        if change == {"idempotency_key": None}:
+            del data["idempotency_key"]
+        decoded = Envelope.decode(json.dumps(data).encode())
+        assert decoded.canonical_bytes() == env.canonical_bytes(), change
+        decoded.verify()
 
 
 def test_a_signature_of_the_right_length_that_is_not_64_bytes_of_hex_is_refused_when_read() -> None:

@@ -185,8 +185,20 @@ def verify_signed_digest(
     """:func:`verify` of a value whose ``domain`` digest is at hand (:func:`canonical.digest`). The signature is
     hex, or the 64 bytes it decodes to (decoded once by a reader that checked it)."""
     signature = signature_hex if type(signature_hex) is bytes else decode_hex(signature_hex, "signature", 64)
-    if verify_digest(fin_id, digest, signature):
-        return
+    if not verify_digest(fin_id, digest, signature):
+        refuse_signature(fin_id, domain, digest, signature, known=known)
+
+
+def refuse_signature(
+    fin_id: str,
+    domain: str,
+    digest: bytes,
+    signature: bytes,
+    *,
+    known: Collection[str] | Callable[[], Collection[str]] | None = None,
+) -> None:
+    """Raise why ``signature`` (64 bytes) over ``digest``, which did not verify for ``fin_id``, is refused: FP2003
+    when another identity among ``known`` made it, FP2002 otherwise (see :func:`verify`)."""
     candidates = known() if callable(known) else known
     others = recover_fin_ids(digest, signature) & set(candidates or ())
     if others:

@@ -67,8 +67,13 @@ class Envelope:
 
     def verify(self, *, known: Collection[str] | Callable[[], Collection[str]] | None = None) -> None:
         """Check the signature by :attr:`sender` over the signed part; raise why it fails (see :func:`keys.verify`)."""
-        signature = self.__dict__.get("_signature_bytes") or self.signature  # decoded once, when it was read
-        keys.verify_signed_digest(self.sender, "envelope", self.digest(), signature, known=known)
+        held = self.__dict__
+        signature = held.get("_signature_bytes")  # decoded once, when it was read or made
+        digest = digest_of_canonical("envelope", held.get("_canonical") or self.canonical_bytes())
+        if signature is None:
+            keys.verify_signed_digest(self.sender, "envelope", digest, self.signature, known=known)
+        elif not keys.verify_digest(self.sender, digest, signature):
+            keys.refuse_signature(self.sender, "envelope", digest, signature, known=known)
 
     def to_dict(self) -> dict[str, Any]:
         out = {**self.signed_part(), "signature": self.signature}
@@ -86,8 +91,10 @@ class Envelope:
 
     @classmethod
     def decode(cls, raw: bytes, max_bytes: int = MAX_ENVELOPE_BYTES) -> Envelope:
-        raw = bytes(raw)
-        check_size(raw, what="the envelope", max_bytes=max_bytes)
+        if type(raw) is not bytes:
+            raw = bytes(raw)
+        if len(raw) > max_bytes:
+            check_size(raw, what="the envelope", max_bytes=max_bytes)
         # A chain is most of an envelope's bytes, and the same on every envelope from one sender: when the envelope
         # ends with a chain's bytes decoded lately, only what precedes them is parsed. The depth is checked part by
         # part: the body here, a chain when it is first decoded.
@@ -99,7 +106,10 @@ class Envelope:
             else:
                 data = _parsed(raw, max_bytes)
                 chain = _decode_chain(data.get("chain") or [], raw)
-            values = _well_formed_fields_of(data) or _checked_fields_of(data)
+            values = _well_formed_fields_of(data)
+            as_parsed = values is not None  # every field of ``data`` of its exact type: ``data`` is the signed part
+            if values is None:
+                values = _checked_fields_of(data)
             values["chain"] = chain
         except KeyError as exc:
             raise FinP2PError(ErrorCode.MALFORMED, f"the envelope lacks the field {exc.args[0]!r}") from None
@@ -107,7 +117,8 @@ class Envelope:
             raise FinP2PError(ErrorCode.MALFORMED, f"envelope: {exc}") from None
         body = values["body"]
         if is_plain(body, max_depth=MAX_DEPTH - 1):  # as most are: the canonical bytes are orjson's, made now
-            return _made(values, orjson.dumps(_signed_part_of(values), option=orjson.OPT_SORT_KEYS))
+            part = _signed_part_in(data) if as_parsed else None
+            return _made(values, orjson.dumps(part or _signed_part_of(values), option=orjson.OPT_SORT_KEYS))
         check_depth(body, what="the envelope's body", max_depth=MAX_DEPTH - 1)
         return _made(values)  # its canonical bytes, or why it has none, when it is verified
 
@@ -115,16 +126,21 @@ class Envelope:
 def _parsed(raw: bytes, max_bytes: int) -> dict[str, Any]:
     """The JSON object ``raw`` holds, its size checked already; :func:`read_json_object` says what is wrong with a
     document that is not one."""
-    with contextlib.suppress(orjson.JSONDecodeError):
+    try:
         data = orjson.loads(raw)
-        if type(data) is dict:
-            return data
+    except orjson.JSONDecodeError:
+        data = None
+    if type(data) is dict:
+        return data
     return read_json_object(raw, what="the envelope", max_bytes=max_bytes, max_depth=None)
 
 
 #: The headers every envelope has, each of its kind, in one pattern: one match instead of one per field. The kinds'
 #: own patterns are joined by a newline, which none of them matches.
-_HEADERS = re.compile("\n".join(k.pattern.pattern for k in (NETWORK_ID, MESSAGE_TYPE, TOKEN, FIN_ID, HEX_16)), re.ASCII)
+_HEADER_KINDS = (NETWORK_ID, MESSAGE_TYPE, TOKEN, FIN_ID, HEX_16)
+_HEADERS = re.compile("\n".join(k.pattern.pattern for k in _HEADER_KINDS), re.ASCII)
+#: The same with the sender's organization last, as most envelopes name it.
+_HEADERS_AND_ORG = re.compile("\n".join(k.pattern.pattern for k in (*_HEADER_KINDS, ORG_ID)), re.ASCII)
 
 
 #: The fields every envelope has (``idempotency_key`` is optional), read in one call.
@@ -163,7 +179,15 @@ def _well_formed_fields_of(data: dict[str, Any]) -> dict[str, Any] | None:
         and type(nonce) is str
         and type(signature) is str
         and len(signature) == 128
-        and _HEADERS.fullmatch(f"{network_id}\n{type_}\n{id_}\n{sender}\n{nonce}") is not None
+        and (
+            _HEADERS_AND_ORG.fullmatch(f"{network_id}\n{type_}\n{id_}\n{sender}\n{nonce}\n{sender_org}")
+            if type(sender_org) is str
+            else _HEADERS.fullmatch(f"{network_id}\n{type_}\n{id_}\n{sender}\n{nonce}")
+            if sender_org is None
+            else None
+        )
+        is not None
+        and type(version) is int
         and version == 1
         and type(body) is dict
         and type(ts) is int
@@ -171,7 +195,6 @@ def _well_formed_fields_of(data: dict[str, Any]) -> dict[str, Any] | None:
         and type(recipients) is list
         and len(recipients) <= MAX_RECIPIENTS
         and (not recipients or all(ORG_ID.matches(r) for r in recipients))
-        and (sender_org is None or ORG_ID.matches(sender_org))
         and (reply_to is None or TOKEN.matches(reply_to))
         and (idem is None or TOKEN.matches(idem))
         and (signature_bytes := _hex_or_none(signature)) is not None
@@ -269,25 +292,42 @@ def seal(
     now_ms: int | None = None,
 ) -> Envelope:
     random = os.urandom(32).hex()  # the id and the nonce: 16 bytes each
-    fields: dict[str, Any] = {
+    fields: dict[str, Any] = {  # the signed part (see _signed_part_of), made here once and then the envelope's fields
+        "version": 1,
         "network_id": network_id,
         "type": type,
         "id": random[:32],
         "sender": key.fin_id,
         "sender_org": sender_org,
-        "recipients": recipients,
+        "recipients": list(recipients),
         "timestamp_ms": now_ms if now_ms is not None else clock.now_ms(),
         "nonce": random[32:],
-        "body": body,
         "in_reply_to": in_reply_to,
         "idempotency_key": idempotency_key,
+        "body": body,
     }
-    encoded = _canonical_signed_part(fields)
+    encoded = _canonical_of_part(fields)
+    del fields["version"]
     fields["recipients"] = tuple(recipients)
     signature = key.sign_digest(digest_of_canonical("envelope", encoded))
     fields["signature"], fields["_signature_bytes"] = signature.hex(), signature
     fields["chain"] = chain
     return _made(fields, encoded)  # the canonical bytes made once, above: the signature is not part of them
+
+
+def _signed_part_in(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The signed part of a well-formed parsed envelope (:func:`_well_formed_fields_of`): ``data`` itself, once its
+    signature and chain are taken out, when what is left is exactly the signed part's fields (the optional one added
+    when absent); ``None`` when it has others. ``data`` is the decoder's own parse, changed here, not used after."""
+    data.pop("signature", None)
+    data.pop("chain", None)
+    data.setdefault("idempotency_key", None)
+    # The well-formed test read every other field of the signed part, so a count is a test of the keys.
+    return data if len(data) == _SIGNED_FIELDS else None
+
+
+#: How many fields the signed part has (:func:`_signed_part_of`).
+_SIGNED_FIELDS = 12
 
 
 def _signed_part_of(fields: dict[str, Any]) -> dict[str, Any]:
@@ -310,11 +350,14 @@ def _signed_part_of(fields: dict[str, Any]) -> dict[str, Any]:
 
 def _canonical_signed_part(fields: dict[str, Any]) -> bytes:
     """The canonical bytes of the signed part of an envelope with these ``fields`` (see :meth:`Envelope.signed_part`;
-    other keys of ``fields`` are not read).
+    other keys of ``fields`` are not read)."""
+    return _canonical_of_part(_signed_part_of(fields))
 
-    When every header is of its exact type, only the body is walked for values without a canonical form before
-    orjson writes the whole; otherwise :func:`canonical` checks everything."""
-    part = _signed_part_of(fields)
+
+def _canonical_of_part(part: dict[str, Any]) -> bytes:
+    """The canonical bytes of an envelope's signed ``part``. When every header is of its exact type, only the body
+    is walked for values without a canonical form before orjson writes the whole; otherwise :func:`canonical`
+    checks everything."""
     recipients, sender_org, reply_to, idem, body = (
         part["recipients"],
         part["sender_org"],
