@@ -67,9 +67,8 @@ class Envelope:
 
     def verify(self, *, known: Collection[str] | Callable[[], Collection[str]] | None = None) -> None:
         """Check the signature by :attr:`sender` over the signed part; raise why it fails (see :func:`keys.verify`)."""
-        held = self.__dict__
-        signature = held.get("_signature_bytes")  # decoded once, when it was read or made
-        digest = digest_of_canonical("envelope", held.get("_canonical") or self.canonical_bytes())
+        signature = self.__dict__.get("_signature_bytes")  # decoded once, when it was read or made
+        digest = self.digest()
         if signature is None:
             keys.verify_signed_digest(self.sender, "envelope", digest, self.signature, known=known)
         elif not keys.verify_digest(self.sender, digest, signature):
@@ -171,6 +170,12 @@ def _well_formed_fields_of(data: dict[str, Any]) -> dict[str, Any] | None:
     except KeyError:
         return None
     idem = data.get("idempotency_key")
+    if type(sender_org) is str:  # as most name it: matched with the other headers
+        headers, org_line = _HEADERS_AND_ORG, "\n" + sender_org
+    elif sender_org is None:
+        headers, org_line = _HEADERS, ""
+    else:
+        return None
     if (
         type(network_id) is str
         and type(type_) is str
@@ -179,14 +184,7 @@ def _well_formed_fields_of(data: dict[str, Any]) -> dict[str, Any] | None:
         and type(nonce) is str
         and type(signature) is str
         and len(signature) == 128
-        and (
-            _HEADERS_AND_ORG.fullmatch(f"{network_id}\n{type_}\n{id_}\n{sender}\n{nonce}\n{sender_org}")
-            if type(sender_org) is str
-            else _HEADERS.fullmatch(f"{network_id}\n{type_}\n{id_}\n{sender}\n{nonce}")
-            if sender_org is None
-            else None
-        )
-        is not None
+        and headers.fullmatch(f"{network_id}\n{type_}\n{id_}\n{sender}\n{nonce}{org_line}") is not None
         and type(version) is int
         and version == 1
         and type(body) is dict
