@@ -5,6 +5,7 @@ both)."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -13,8 +14,9 @@ from web3.exceptions import Web3RPCError
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity.canonical import keccak256
 from finp2p.identity.keys import SigningKey
-from finp2p.ledger import OperationType, OwnerConsent
+from finp2p.ledger import LedgerTransaction, OperationType, OwnerConsent
 from finp2p.testing import LedgerConformance, LedgerWorld, refused
+from finp2p_ethereum import ledger as ledger_module
 from finp2p_ethereum import reverts
 from finp2p_ethereum.artifacts import calldata
 from finp2p_ethereum.consent import Operation
@@ -141,6 +143,72 @@ class TestEthereumLedger(LedgerConformance):
             data = calldata("FinP2PAssets", "executeOne", [calls[2]])
             await eth.ledger.submitter.submit(contract.address, data, "a batch's call alone")
         assert info.value.code is ErrorCode.LEDGER_NOT_OPERATOR and "executeBatch does" in info.value.detail
+
+    async def test_operations_that_arrive_together_share_a_transaction_and_keep_their_own_receipts(
+        self, ledger_world: EthWorld
+    ) -> None:
+        """Transfers sent at once go in one ``executeBatch``: each one that holds has its own id (the hash and its
+        event's log index), by which it is found again, and each one that fails fails alone, with its own code."""
+        eth = ledger_world
+        asset, alice, bob = await _funded(eth)
+        assert eth.ledger.batches is not None
+        eth.ledger.batches.window_s = 0.5  # wide enough that all five arrive within it on a busy machine
+        steps: list[tuple[str, int]] = []
+        eth.ledger.on_batch_step = lambda step, size: steps.append((step, size))
+
+        def transfer(op_id: str, quantity: int, signed_quantity: int | None = None) -> Any:
+            signed = Operation(op_id, asset, alice.fin_id, bob.fin_id, signed_quantity or quantity)
+            consent = eth.consent(alice, "Transfer", signed)
+            return eth.ledger.transfer(asset, alice.fin_id, bob.fin_id, quantity, op_id, consent)
+
+        outcomes = await asyncio.gather(
+            transfer("g-1", 10),
+            transfer("g-2", 500),
+            transfer("g-3", 20),
+            transfer("g-4", 5, signed_quantity=4),
+            transfer("g-5", 30),
+            return_exceptions=True,
+        )
+        good = [outcomes[i] for i in (0, 2, 4)]
+        assert all(isinstance(t, LedgerTransaction) for t in good), outcomes
+        txs = [t for t in good if isinstance(t, LedgerTransaction)]
+        assert [t.operation_id for t in txs] == ["g-1", "g-3", "g-5"]
+        hashes = {t.transaction_id.split(":")[0] for t in txs}
+        assert len(hashes) == 1 and len({t.transaction_id for t in txs}) == 3, "one transaction, three receipts"
+        failed = [outcomes[1], outcomes[3]]
+        assert [e.code for e in failed if isinstance(e, FinP2PError)] == [
+            ErrorCode.LEDGER_INSUFFICIENT_BALANCE,
+            ErrorCode.LEDGER_BAD_SIGNATURE,
+        ]
+        # The one signed for another quantity is refused by the plugin before it reaches the chain; the other four
+        # went together, and the one without the units failed alone in the contract.
+        assert steps == [("sending", 4), ("sent", 4), ("mined", 4)]
+        for t in txs:
+            assert await eth.ledger.transaction(t.transaction_id) == t
+            assert await eth.ledger.find_operation(t.operation_id, OperationType.TRANSFER) == t
+        (only,) = hashes
+        assert await eth.ledger.transaction(only) is None, "a batch's hash alone names no one operation"
+        assert await eth.ledger.transaction(f"{only}:999") is None
+        assert await eth.ledger.transaction(f"{only}:{txs[0].event['log_index']} ") is None
+        assert await eth.ledger.find_operation("g-2", OperationType.TRANSFER) is None, "a failed one stays unspent"
+        assert await _balances(eth, asset, alice, bob) == [(40, 0), (60, 0)]
+        alone = await transfer("g-2", 40)  # its id was never spent: it can go again, alone now
+        assert ":" not in alone.transaction_id and await eth.ledger.transaction(alone.transaction_id) == alone
+
+    async def test_an_operation_that_runs_out_of_gas_in_a_batch_goes_again_alone(
+        self, ledger_world: EthWorld, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A batch's gas bound too small for its operations: each fails in its own frame without a reason, which
+        is not the contract's refusal, so each is sent again in a transaction of its own and holds."""
+        eth = ledger_world
+        asset, _, _ = await _funded(eth)
+        assert eth.ledger.batches is not None
+        eth.ledger.batches.window_s = 0.5
+        monkeypatch.setattr(ledger_module, "BATCH_GAS_PER_OPERATION", 40_000)
+        receivers = [SigningKey.generate() for _ in range(3)]
+        txs = await asyncio.gather(*(eth.ledger.issue(asset, r.fin_id, 7, f"o-{i}") for i, r in enumerate(receivers)))
+        assert len({t.transaction_id for t in txs}) == 3 and all(":" not in t.transaction_id for t in txs)
+        assert [b[0] for b in await _balances(eth, asset, *receivers)] == [7, 7, 7]
 
     async def test_concurrent_operations_get_their_own_nonces(self, ledger_world: EthWorld) -> None:
         eth = ledger_world

@@ -102,7 +102,10 @@ class LedgerTransaction:
 
     - ``ledger_id``: the ledger's id (:attr:`Ledger.ledger_id`).
     - ``transaction_id``: the ledger's own id of the transaction (an Ethereum transaction hash, a Fabric
-      transaction id), by which :meth:`Ledger.transaction` finds it again; it becomes the receipt's id.
+      transaction id), by which :meth:`Ledger.transaction` finds it again; it becomes the receipt's id, so it names
+      this one operation: a ledger that executes several operations in one transaction (a batch) gives each its
+      own id, the transaction's and the operation's place in it (Ethereum: ``0x<hash>:<log index of its event>``),
+      and the transaction's id alone then names none of them.
     - ``operation``, ``operation_id``, ``asset_id``, ``quantity``, ``source``, ``destination``: the operation as the
       ledger executed it (read from the ledger, not echoed from the request: the node compares them with what it
       asked). ``source`` is ``None`` for an issue, ``destination`` for a redeem and a rollback; a record of receipt

@@ -10,9 +10,9 @@ registry holds already (recorded before a restart) is answered with the transact
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import OrderedDict
 
+from finp2p.edge.gather import Gatherer
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import merkle
 from finp2p.ledger import Ledger, LedgerTransaction
@@ -26,44 +26,30 @@ REMEMBERED = 4096
 class ReceiptRecorder:
     def __init__(self, ledger: Ledger, *, max_batch: int = 256, linger_s: float = 0.025) -> None:
         self.ledger = ledger
-        self.max_batch = max_batch
-        self.linger_s = linger_s
-        self._waiting: list[tuple[bytes, asyncio.Future[Recorded]]] = []
+        self._batches: Gatherer[bytes, Recorded] = Gatherer(self._record_batch, window_s=linger_s, max_size=max_batch)
         self._known: OrderedDict[bytes, asyncio.Future[Recorded]] = OrderedDict()
-        self._flusher: asyncio.Task[None] | None = None
 
     async def record(self, receipt_hash: bytes) -> Recorded:
         """Record ``receipt_hash``; return the recording transaction and the hash's Merkle proof."""
         known = self._known.get(receipt_hash)
         if known is not None and not (known.done() and known.exception() is not None):
             return await asyncio.shield(known)
-        future: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
+        future = asyncio.ensure_future(self._batches.submit(receipt_hash))
         self._known[receipt_hash] = future
         while len(self._known) > REMEMBERED:
             self._known.popitem(last=False)
-        self._waiting.append((receipt_hash, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_soon())
-        return await asyncio.shield(future)
+        try:
+            return await asyncio.shield(future)
+        except Exception:
+            if self._known.get(receipt_hash) is future:
+                del self._known[receipt_hash]  # not recorded: the next ask tries again
+            raise
 
-    async def _flush_soon(self) -> None:
-        await asyncio.sleep(self.linger_s)
-        while self._waiting:
-            batch, self._waiting = self._waiting[: self.max_batch], self._waiting[self.max_batch :]
-            leaves = list(dict.fromkeys(h for h, _ in batch))  # one leaf per receipt, in arrival order
-            try:
-                tx = await self._record(leaves)
-            except Exception as exc:
-                for leaf, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                        future.exception()  # retrieved: a caller that gave up must not leave it unread
-                    self._known.pop(leaf, None)
-                continue
-            proofs = dict(zip(leaves, merkle.proofs(leaves), strict=True))
-            for leaf, future in batch:
-                if not future.done():
-                    future.set_result((tx, proofs[leaf]))
+    async def _record_batch(self, batch: list[bytes]) -> list[Recorded]:
+        leaves = list(dict.fromkeys(batch))  # one leaf per receipt, in arrival order
+        tx = await self._record(leaves)
+        proofs = dict(zip(leaves, merkle.proofs(leaves), strict=True))
+        return [(tx, proofs[leaf]) for leaf in batch]
 
     async def _record(self, leaves: list[bytes]) -> LedgerTransaction:
         try:
@@ -77,7 +63,4 @@ class ReceiptRecorder:
             return found
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._flusher
+        await self._batches.close()

@@ -16,7 +16,7 @@ from finp2p.identity.local import LocalIdentity
 from finp2p.ledger import Ledger
 from finp2p_ethereum.chain import EMBEDDED_CHAIN_ID, embedded_chain, rpc_chain
 from finp2p_ethereum.deploy import Deployment
-from finp2p_ethereum.ledger import EthereumLedger, Serving
+from finp2p_ethereum.ledger import BatchOptions, EthereumLedger, Serving
 from finp2p_ethereum.submit import SubmitOptions
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}", re.ASCII)
@@ -46,6 +46,19 @@ class EthereumSettings(BaseModel):
     poll_s: float = Field(0.02, gt=0, le=10)
     gas_limit: int | None = Field(
         None, ge=0, description="Gas limit per operation (default 1,000,000; 0: estimate each transaction)."
+    )
+    batch_window_ms: float = Field(
+        5.0,
+        ge=0,
+        le=1000,
+        description="How long an operation waits for others to share its transaction (executeBatch); a lone one "
+        "waits this long at most.",
+    )
+    batch_max: int = Field(
+        64,
+        ge=1,
+        le=64,
+        description="The most operations in one transaction (64 fit a block of 30M gas); 1 sends each in its own.",
     )
     operator_key: Path | None = Field(None, description="The operator's key file; default: the node's FinID key.")
     read_only: bool = Field(False, description="Only read (an auditor): no operator key is needed or used.")
@@ -107,6 +120,7 @@ def build_ledger(raw: dict[str, Any], context: ComponentContext) -> Ledger:
         ledger_id=settings.ledger_id,
         options=SubmitOptions(settings.confirmations, settings.timeout_s, settings.poll_s, settings.gas_limit),
         serving=serving,
+        batch=BatchOptions(settings.batch_window_ms / 1000, settings.batch_max),
     )
 
 

@@ -6,19 +6,21 @@ import asyncio
 import functools
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from web3 import AsyncWeb3
 from web3.exceptions import TransactionNotFound
 
-from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.edge.gather import Gatherer
+from finp2p.errors import TRANSIENT, ErrorCode, FinP2PError
 from finp2p.identity import merkle
 from finp2p.identity.canonical import keccak256
 from finp2p.identity.consent import check_account, check_text, operation_template, owner_signature
 from finp2p.identity.keys import SigningKey, check_fin_id, eth_address
 from finp2p.ledger import Balance, Ledger, LedgerTransaction, OperationType, OwnerConsent
+from finp2p_ethereum import reverts
 from finp2p_ethereum.artifacts import artifact, calldata, signature
 from finp2p_ethereum.chain import Chain
 from finp2p_ethereum.consent import Operation, consent_digest
@@ -51,6 +53,46 @@ _EVENTS = {
 #: is not paid). Checking an operation with one eth_call and sending it with this limit costs one execution on the
 #: node instead of the several of a gas estimate's search.
 OPERATION_GAS_LIMIT = 1_000_000
+#: Each function's ``FinP2PAssets.Kind`` in a batch.
+_KINDS = {"issue": 0, "transfer": 1, "redeem": 2, "hold": 3, "release": 4, "rollback": 5}
+#: The gas of a batch: what the transaction itself needs, and a bound for each operation in it (the costliest, a
+#: hold with a router's consent, measured at under half of it). An operation that still runs out fails alone
+#: without a reason, and is then sent alone.
+BATCH_GAS_BASE = 100_000
+BATCH_GAS_PER_OPERATION = 400_000
+#: An operation's transaction id: the transaction hash, and the log index of the operation's event when the
+#: transaction carries several operations (a batch).
+_TRANSACTION_ID = re.compile(r"0x[0-9a-fA-F]{64}(?::([0-9]{1,7}))?", re.ASCII)
+_NO_CONSENT = (b"\0" * 32, b"")
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How operations that arrive together share a transaction (a profile's ``batch_window_ms`` and
+    ``batch_max``): the first one waits ``window_s`` for others, a batch holds at most ``max_size``; 1 sends each
+    operation in a transaction of its own."""
+
+    window_s: float = 0.005
+    max_size: int = 64
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One operation waiting for a batch: the contract function, its fields and the owner's consent."""
+
+    function: str
+    op: Operation
+    consent: tuple[bytes, bytes] | None = None
+
+
+@dataclass(frozen=True)
+class _Event:
+    """An operation's event, or a batch's ``OperationFailed``, as the assets contract emitted it."""
+
+    log_index: int
+    name: str
+    args: dict[str, Any]
+    consent_template: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +119,7 @@ class EthereumLedger(Ledger):
         ledger_id: str | None = None,
         options: SubmitOptions = DEFAULT_OPTIONS,
         serving: Serving | None = None,
+        batch: BatchOptions = BatchOptions(),
     ) -> None:
         self.chain = chain
         #: How to serve an embedded chain over JSON-RPC, when its profile asks for it.
@@ -90,6 +133,14 @@ class EthereumLedger(Ledger):
         elif options.gas_limit == 0:  # estimate each transaction instead
             options = replace(options, gas_limit=None)
         self.submitter = Submitter(chain, operator, options)
+        #: Where operations wait to share a transaction (``None``: each goes alone).
+        self.batches: Gatherer[_Call, LedgerTransaction] | None = None
+        if batch.max_size > 1:
+            self.batches = Gatherer(self._run_batch, window_s=batch.window_s, max_size=batch.max_size)
+        #: Told each step of a batch of several operations, with its size: ``sending`` (gathered, about to be
+        #: sent), ``sent`` (the chain has it, not yet confirmed), ``mined`` (confirmed, outcomes not yet given to
+        #: the operations): for metrics and fault tests.
+        self.on_batch_step: Callable[[str, int], None] | None = None
         self._deployment = deployment
         #: Views of other operators' contracts on this chain (:meth:`view`), sharing its connection.
         self._views: dict[tuple[str, str], EthereumLedger] = {}
@@ -254,12 +305,78 @@ class EthereumLedger(Ledger):
         return template or b"\0" * 32, signature
 
     async def _execute(self, function: str, op: Operation, *consent: tuple[bytes, bytes]) -> LedgerTransaction:
+        call = _Call(function, op, consent[0] if consent else None)
+        if self.batches is None:
+            return await self._execute_alone(call)
+        return await self.batches.submit(call)
+
+    async def _execute_alone(self, call: _Call) -> LedgerTransaction:
         contract = await self._assets()
-        data = calldata("FinP2PAssets", function, [op.as_abi(), *consent])
-        receipt = await self.submitter.submit(contract.address, data, f"{function} {op.operation_id}")
+        consent = [call.consent] if call.consent is not None else []
+        data = calldata("FinP2PAssets", call.function, [call.op.as_abi(), *consent])
+        receipt = await self.submitter.submit(contract.address, data, f"{call.function} {call.op.operation_id}")
         found = await self._describe(receipt)
         assert found is not None
         return found
+
+    async def _each_alone(self, calls: Sequence[_Call]) -> list[LedgerTransaction | BaseException]:
+        return list(await asyncio.gather(*(self._execute_alone(c) for c in calls), return_exceptions=True))
+
+    async def _run_batch(self, calls: list[_Call]) -> list[LedgerTransaction | BaseException]:
+        """``calls`` in one transaction of ``executeBatch``; each call's transaction, or its own error."""
+        if len(calls) == 1:
+            return await self._each_alone(calls)
+        contract = await self._assets()
+        encoded = [(_KINDS[c.function], c.op.as_abi(), c.consent or _NO_CONSENT) for c in calls]
+        data = calldata("FinP2PAssets", "executeBatch", [encoded])
+        what, size = f"a batch of {len(calls)} operations", len(calls)
+        self._step("sending", size)
+        try:
+            receipt = await self.submitter.submit(
+                contract.address,
+                data,
+                what,
+                gas=BATCH_GAS_BASE + BATCH_GAS_PER_OPERATION * size,
+                on_sent=lambda _hash: self._step("sent", size),
+            )
+        except FinP2PError as exc:
+            if exc.code in TRANSIENT:  # it may still be confirmed: each operation is looked up before it is resent
+                return [exc] * size
+            # Nothing of it took effect (refused, or reverted as a whole): each operation alone, for its own answer.
+            log.warning("%s failed as a whole (%s); each is sent alone", what, exc)
+            return await self._each_alone(calls)
+        self._step("mined", size)
+        return await self._outcomes(receipt, calls)
+
+    async def _outcomes(self, receipt: dict[str, Any], calls: list[_Call]) -> list[LedgerTransaction | BaseException]:
+        """Each call's outcome in a confirmed batch: its event (the i-th operation event or failure is the i-th
+        call's, which its operation id confirms)."""
+        deployment = await self.deployment()
+        events = self._events(receipt, deployment)
+        if len(events) != len(calls) or any(
+            e.args["operation"] != "0x" + keccak256(c.op.operation_id.encode()).hex()
+            for e, c in zip(events, calls, strict=False)
+        ):
+            raise RuntimeError(f"batch 0x{bytes(receipt['transactionHash']).hex()} does not match its calls")
+        base = await self._base(receipt)
+        done = sum(e.name != "OperationFailed" for e in events)
+        outcomes: list[LedgerTransaction | BaseException] = []
+        alone: list[int] = []
+        for i, (event, call) in enumerate(zip(events, calls, strict=True)):
+            if event.name != "OperationFailed":
+                outcomes.append(self._operation(event, done, base, deployment))
+                continue
+            reason = bytes.fromhex(str(event.args["reason"]).removeprefix("0x"))
+            outcomes.append(reverts.to_error(reason, f"{call.function} {call.op.operation_id}"))
+            if not reason:  # out of gas in its frame, not refused by the contract: it goes again alone
+                alone.append(i)
+        for i, outcome in zip(alone, await self._each_alone([calls[i] for i in alone]), strict=True):
+            outcomes[i] = outcome
+        return outcomes
+
+    def _step(self, step: str, size: int) -> None:
+        if self.on_batch_step is not None:
+            self.on_batch_step(step, size)
 
     # -- reads ---------------------------------------------------------------------------------------------------
     async def balance(self, asset_id: str, fin_id: str, height: int | None = None) -> Balance:
@@ -325,63 +442,106 @@ class EthereumLedger(Ledger):
         return int(await contract.functions.supplyOf(asset_id).call())
 
     async def transaction(self, transaction_id: str) -> LedgerTransaction | None:
-        try:
-            tx_hash = bytes.fromhex(transaction_id.removeprefix("0x"))
-        except ValueError:
+        matched = _TRANSACTION_ID.fullmatch(transaction_id) if isinstance(transaction_id, str) else None
+        if matched is None:
             return None
-        if len(tx_hash) != 32:
+        receipt = await self._receipt_of(transaction_id[:66])
+        if receipt is None:
             return None
+        index = matched.group(1)
+        found = await self._describe(receipt, int(index) if index is not None else None)
+        # Named whole: a batch's operation by its own id only, a lone operation's without an index.
+        if found is None or found.transaction_id.lower() != transaction_id.lower():
+            return None
+        return found
+
+    async def _receipt_of(self, tx_hash: str) -> dict[str, Any] | None:
         try:
-            receipt = dict(await self.chain.w3.eth.get_transaction_receipt(tx_hash))  # type: ignore[arg-type]
+            return dict(await self.chain.w3.eth.get_transaction_receipt(tx_hash))  # type: ignore[arg-type]
         except TransactionNotFound:
             return None
-        return await self._describe(receipt)
 
-    async def _describe(self, receipt: dict[str, Any]) -> LedgerTransaction | None:
-        """What a receipt and an auditor need from a mined transaction, from its receipt and its block alone."""
-        deployment = await self.deployment()
-        eth = self.chain.w3.eth
-        block = await eth.get_block(receipt["blockNumber"])
-        tx_id = _hex(receipt["transactionHash"])
-        base: dict[str, Any] = {
+    async def _base(self, receipt: dict[str, Any]) -> dict[str, Any]:
+        """What every transaction described from ``receipt`` shares: the chain, the block and the submitter."""
+        block = await self.chain.w3.eth.get_block(receipt["blockNumber"])
+        return {
             "ledger_id": self.ledger_id,
-            "transaction_id": tx_id,
+            "transaction_id": _hex(receipt["transactionHash"]),
             "height": int(receipt["blockNumber"]),
             "timestamp": int(block["timestamp"]),
             "submitter": str(_checksum(receipt["from"])) if receipt.get("from") else None,
         }
-        consented: str | None = None  # a router's template the owner signed, when the operation had one
+
+    def _events(self, receipt: dict[str, Any], deployment: Deployment) -> list[_Event]:
+        """The operations' events and a batch's failures in ``receipt``, in order, each event with the router's
+        template its owner signed when there was one (``Consented``, emitted by the same operation before it)."""
+        found: list[_Event] = []
+        consented: dict[str, str] = {}
         for entry in receipt["logs"]:
-            address = str(entry["address"]).lower()
-            if address == deployment.assets.lower():
-                event = _decode_event(self._assets_abi, entry)
-                if event is not None and event[0] == "Consented":
-                    consented = str(event[1]["template"])
-                    continue
-                if event is not None and event[0] in _EVENTS:
-                    name, args = event
-                    op = args["op"]
-                    log_index = int(entry["logIndex"])
-                    described = {"name": name, "contract": address, "log_index": log_index, "op": op}
-                    if consented is not None:
-                        described["consent_template"] = consented
-                    return _transaction(_EVENTS[name], op, True, described, base)
-            elif address == deployment.registry.lower():
-                event = _decode_event(self._registry_abi, entry)
-                if event is not None and event[0] == "ReceiptsRecorded":
-                    root, count = _hex(event[1]["root"]), int(event[1]["count"])
-                    return LedgerTransaction(
-                        operation="record-receipts",
-                        operation_id=root,
-                        asset_id="",
-                        quantity=count,
-                        succeeded=True,
-                        event={"name": "ReceiptsRecorded", "contract": address, "root": root, "count": count},
-                        **base,
-                    )
+            if str(entry["address"]).lower() != deployment.assets.lower():
+                continue
+            event = _decode_event(self._assets_abi, entry)
+            if event is None:
+                continue
+            name, args = event
+            if name == "Consented":
+                consented[str(args["operation"])] = str(args["template"])
+            elif name in _EVENTS or name == "OperationFailed":
+                template = consented.pop(str(args["operation"]), None)
+                found.append(_Event(int(entry["logIndex"]), name, args, template))
+        return found
+
+    def _operation(
+        self, event: _Event, operations: int, base: dict[str, Any], deployment: Deployment
+    ) -> LedgerTransaction:
+        """The transaction of the operation whose event is ``event``, in a transaction of ``operations``."""
+        described: dict[str, Any] = {
+            "name": event.name,
+            "contract": deployment.assets.lower(),
+            "log_index": event.log_index,
+            "op": event.args["op"],
+        }
+        if event.consent_template is not None:
+            described["consent_template"] = event.consent_template
+        if operations > 1:
+            base = {**base, "transaction_id": f"{base['transaction_id']}:{event.log_index}"}
+        return _transaction(_EVENTS[event.name], event.args["op"], True, described, base)
+
+    async def _describe(self, receipt: dict[str, Any], log_index: int | None = None) -> LedgerTransaction | None:
+        """What a receipt and an auditor need from a mined transaction, from its receipt and its block alone: its
+        operation (the one whose event is at ``log_index``, in a batch), or the receipts it recorded."""
+        deployment = await self.deployment()
+        operations = [e for e in self._events(receipt, deployment) if e.name in _EVENTS]
+        if operations:
+            chosen = [e for e in operations if log_index is None or e.log_index == log_index]
+            if len(chosen) != 1:
+                return None  # a batch's operations are each named by their own id
+            return self._operation(chosen[0], len(operations), await self._base(receipt), deployment)
+        if log_index is not None:
+            return None
+        for entry in receipt["logs"]:
+            if str(entry["address"]).lower() != deployment.registry.lower():
+                continue
+            event = _decode_event(self._registry_abi, entry)
+            if event is not None and event[0] == "ReceiptsRecorded":
+                root, count = _hex(event[1]["root"]), int(event[1]["count"])
+                return LedgerTransaction(
+                    operation="record-receipts",
+                    operation_id=root,
+                    asset_id="",
+                    quantity=count,
+                    succeeded=True,
+                    event={
+                        "name": "ReceiptsRecorded",
+                        "contract": deployment.registry.lower(),
+                        "root": root,
+                        "count": count,
+                    },
+                    **await self._base(receipt),
+                )
         if receipt["status"] == 1:
-            return None  # a transaction of ours that is not an operation (a deployment, a payment)
-        return await self._describe_failed(receipt, deployment, base)
+            return None  # a transaction of ours that is not an operation (a deployment, a payment, a failed batch)
+        return await self._describe_failed(receipt, deployment, await self._base(receipt))
 
     async def _describe_failed(
         self, receipt: dict[str, Any], deployment: Deployment, base: dict[str, Any]
@@ -410,7 +570,8 @@ class EthereumLedger(Ledger):
             query: Any = {"fromBlock": block, "toBlock": block, "address": contract.address, "topics": [None, key]}
             logs = await self.chain.w3.eth.get_logs(query)
             for entry in logs:
-                found = await self.transaction(_hex(entry["transactionHash"]))
+                receipt = await self._receipt_of(_hex(entry["transactionHash"]))
+                found = await self._describe(receipt, int(entry["logIndex"])) if receipt is not None else None
                 if found is not None and found.operation == operation and found.operation_id == operation_id:
                     return found
         return None

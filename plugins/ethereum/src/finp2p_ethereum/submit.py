@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,16 +59,28 @@ class Submitter:
         self._nonce_lock = asyncio.Lock()
         self._fees: tuple[float, int, int] | None = None
 
-    async def submit(self, to: str | None, data: bytes, what: str) -> dict[str, Any]:
+    async def submit(
+        self,
+        to: str | None,
+        data: bytes,
+        what: str,
+        *,
+        gas: int | None = None,
+        on_sent: Callable[[bytes], None] | None = None,
+    ) -> dict[str, Any]:
         """Send ``data`` to ``to`` (``None``: create a contract) and return the receipt of a successful transaction;
-        a revert raises its FinP2P error, before sending when the estimate already fails."""
+        a revert raises its FinP2P error, before sending when the estimate already fails.
+
+        ``gas`` sends with that limit and no check first (a batch, whose operations the contract checks one by one,
+        reverts as a whole only when it is not the operator's or runs out of gas); ``on_sent`` is told the hash once
+        the chain has the transaction, before it is confirmed."""
         await self._call(self.chain.connect(), what)
         tx: Any = {"from": self.address, "data": data, "value": 0}
         if to is not None:
             tx["to"] = to
-        if self.gas_limit is None:
+        if gas is None and self.gas_limit is None:
             gas = int(await self._call(self.chain.w3.eth.estimate_gas(tx), what) * _GAS_MARGIN) + 10_000
-        else:
+        elif gas is None:
             # One execution to catch a revert before sending, instead of the estimate's binary search: on the
             # embedded chain (py-evm) that is most of an operation's cost.
             probe: Any = {**tx, "gas": self.gas_limit}
@@ -77,6 +90,8 @@ class Submitter:
         tx.update(gas=gas, chainId=self.chain.chain_id, type=2, **fees)
         tx.pop("from")
         tx_hash = await self._send(tx, what)
+        if on_sent is not None:
+            on_sent(tx_hash)
         receipt = await self._receipt(tx_hash, what)
         if receipt["status"] != 1:
             raise await self._reason(tx, receipt, what)
