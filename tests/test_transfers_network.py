@@ -10,7 +10,7 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import pytest
 
 from devnet.hardhat import HardhatNode
 from finp2p.identity.keys import SigningKey
+from finp2p.ledger_profiles import load_profile, save_profile
 from tests.support.cli import run_cli
 from tests.support.fuzz import run_schemathesis
 from tests.support.network import Net, make_net
@@ -257,6 +258,42 @@ async def test_the_primary_killed_at_any_step_completes_the_transfer_once(
     assert done["state"] == "recorded", done.get("error")
     after = await _available(world)
     assert (after[0], after[1]) == (before[0] - 1, before[1] + 1), f"executed more than once after dying at {step}"
+
+
+@pytest.mark.parametrize("step", ["batch-sending", "batch-sent", "batch-mined"])
+async def test_the_primary_killed_in_a_batch_completes_each_transfer_once(
+    world: World, good_plugin_site: Path, step: str
+) -> None:
+    """Three transfers that reach bank-a together share one ledger transaction (its profile's batch window made
+    wide); bank-a dies by SIGKILL at ``step`` of that batch: before sending it, once the chain has it, or once it
+    is confirmed and before any operation has its outcome. Started again, each transfer completes exactly once."""
+    b = world.orgs["bank-b"]
+    config = world.net.org_config("bank-a")
+    profile_file = config.parent / "chain.toml"
+    profile = load_profile(profile_file)
+    world.net.orgs["bank-a"].stop()
+    save_profile(profile_file, replace(profile, settings={**profile.settings, "batch_window_ms": 1000}))
+    try:
+        doomed = NodeProcess(config, site=good_plugin_site, env={"FINP2P_TEST_CRASH_AT": step}).start()
+        world.net.orgs["bank-a"] = doomed
+        before = await _available(world)
+        bodies = [await signed_transfer(world, world.alice, world.bob, 1) for _ in range(3)]
+        answers = await asyncio.gather(*(call(b, "POST", "/v1/operations", x, uuid.uuid4().hex) for x in bodies))
+        assert [status for status, _ in answers] == [202] * 3, answers
+        assert doomed.proc is not None
+        doomed.proc.wait(timeout=60)
+        assert doomed.proc.returncode == -signal.SIGKILL, f"bank-a should have died at {step}"
+    finally:
+        save_profile(profile_file, profile)
+    world.net.orgs["bank-a"] = NodeProcess(config, site=good_plugin_site).start()
+    done = [await until_done(b, accepted["id"], timeout=120) for _, accepted in answers]
+    assert [d["state"] for d in done] == ["recorded"] * 3, [d.get("error") for d in done]
+    after = await _available(world)
+    assert (after[0], after[1]) == (before[0] - 3, before[1] + 3), f"executed more than once after dying at {step}"
+    ids = [d["receipt"]["receipt"]["id"] for d in done]
+    assert len(set(ids)) == 3, ids
+    if step != "batch-sending":  # the batch reached the chain before the crash: each was found in it
+        assert len({i.split(":")[0] for i in ids}) == 1 and all(":" in i for i in ids), ids
 
 
 async def _available(world: World) -> tuple[int, int]:

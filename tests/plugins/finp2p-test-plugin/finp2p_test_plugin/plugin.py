@@ -65,6 +65,7 @@ def _mark(node: Any, event: str) -> None:
 async def finp2p_node_started(node: Any) -> None:
     _mark(node, "started")
     _confirm_late(node)
+    _crash_in_batches(node)
 
 
 class LateLedger:
@@ -89,6 +90,26 @@ class LateLedger:
                 fh.write(json.dumps({"late": tx.transaction_id}) + "\n")
             raise FinP2PError(ErrorCode.LEDGER_TIMEOUT, f"transaction {tx.transaction_id} not confirmed in time")
         return tx
+
+
+def _crash_in_batches(node: Any) -> None:
+    """With ``FINP2P_TEST_CRASH_AT=batch-<step>``, the node kills itself (SIGKILL) when a batch of several
+    operations on one of its ledgers passes ``step`` (``sending``, ``sent``, ``mined``: see ``on_batch_step`` of
+    the Ethereum ledger)."""
+    import os
+    import signal
+
+    target = os.environ.get("FINP2P_TEST_CRASH_AT", "")
+    if not target.startswith("batch-"):
+        return
+
+    def observe(step: str, size: int) -> None:
+        if f"batch-{step}" == target:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    for ledger in node.ledgers.values():
+        if hasattr(ledger, "on_batch_step"):
+            ledger.on_batch_step = observe
 
 
 def _confirm_late(node: Any) -> None:
