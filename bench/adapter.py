@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import tempfile
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.common import in_flight, print_table
+from bench.common import in_flight, print_table, process_cpu_s
 from devnet.hardhat import HardhatNode
 from finp2p.identity.keys import SigningKey, save_key
 from finp2p.ledger import OwnerConsent
@@ -49,12 +48,6 @@ class Measure:
     latencies: list[float]
     cpu_ms: float  # CPU of this process (the caller) per transfer
     server_cpu_ms: float = 0.0  # CPU of the adapter's process per transfer
-
-
-def process_cpu_s(pid: int) -> float:
-    """User and system CPU seconds a process has used (from /proc: no library needed)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def measured(

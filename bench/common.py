@@ -1,11 +1,13 @@
-"""Helpers shared by the benchmarks: bounded timing loops and a printed table."""
+"""Helpers shared by the benchmarks: bounded timing loops, CPU read from /proc and a printed table."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -61,3 +63,9 @@ async def in_flight(fn: Callable[[int], Awaitable[float]], count: int, limit: in
     started = time.perf_counter()
     latencies = await asyncio.gather(*(gated(n) for n in range(count)))
     return count / (time.perf_counter() - started), list(latencies)
+
+
+def process_cpu_s(pid: int) -> float:
+    """User and system CPU seconds a process has used (from /proc: no library needed)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -1,7 +1,7 @@
 """End-to-end transfers benchmark: from the requester's REST call to its recorded receipt, against the fastest
 direct way to make the same ledger transfers.
 
-    .venv/bin/python -m bench.transfers [--ledger ethereum|fabric] [--transfers 200] [--in-flight 16]
+    .venv/bin/python -m bench.transfers [--ledger ethereum|fabric] [--transfers 200] [--in-flight 16] [--batch 64]
 
 Starts the ledger (a Hardhat node, or a Fabric devnet: orderer, peer, chaincode), a governance node and two banks as
 processes on loopback (mutual TLS), all stopped by their PIDs at the end. bank-a manages an asset on the ledger;
@@ -14,8 +14,12 @@ channel; receipts arriving together share one recording transaction). Timed from
 
 Baseline, same run, same ledger, same number in flight:
 
-- ``--ledger ethereum``: bare web3.py sending the same contract's ``transfer`` calls (signed locally, receipts
-  awaited). Aim: end-to-end rate / bare rate >= 0.7.
+- ``--ledger ethereum``: bare web3.py sending the same contract's ``transfer`` calls, one transaction each (signed
+  locally, receipts awaited), then the Ethereum plugin called directly, one operation per transaction and batched
+  (``executeBatch``, at most ``--batch`` operations, gathered for ``--window-ms``; the nodes' profiles get the same
+  two settings, ``--batch 1`` sends each operation alone). Aims: end to end / bare >= 1.0 at 16 and 64 in flight,
+  above 117 transfers/s. CPU is read from /proc for each process (the chain, each node, this client), per
+  transfer.
 - ``--ledger fabric``: the Fabric plugin called directly (``FabricLedger.transfer``: endorse, submit, commit
   status), which ``bench.fabric`` measures against Fabric's own Node client.
 """
@@ -24,10 +28,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import tempfile
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +39,7 @@ import aiohttp
 from eth_account import Account
 
 from bench.common import in_flight as run_in_flight
-from bench.common import print_table
+from bench.common import print_table, process_cpu_s
 from devnet.fabric import BATCH_TIMEOUT, FabricNetwork
 from devnet.hardhat import HardhatNode
 from finp2p.identity.consent import ConsentOperation, operation_template, sign_consent
@@ -45,8 +49,10 @@ from finp2p.ledger_profiles import load_profile, save_profile
 from finp2p_ethereum.artifacts import artifact
 from finp2p_ethereum.chain import rpc_chain
 from finp2p_ethereum.consent import Operation, adapter_template
+from finp2p_ethereum.deploy import Deployment
+from finp2p_ethereum.ledger import OPERATION_GAS_LIMIT, BatchOptions, EthereumLedger
 from finp2p_fabric.factory import ledger_from, settings_from
-from tests.support.network import make_net
+from tests.support.network import Net, make_net
 from tests.support.ports import free_port
 
 POLL_S = 0.02
@@ -84,8 +90,8 @@ class Pairs:
 
 
 async def end_to_end(
-    bank_a: Api, bank_b: Api, ledger_id: str, transfers: int, in_flight: int
-) -> tuple[float, list[float], str]:
+    bank_a: Api, bank_b: Api, ledger_id: str, transfers: int, in_flight: int, pids: dict[str, int | None]
+) -> tuple[float, list[float], str, str]:
     pairs = Pairs(in_flight)
     asset = (await bank_a.call("POST", "/v1/assets", {"name": "bench", "ledger_id": ledger_id}, "a"))["asset_id"]
     for n, (source, _) in enumerate(pairs.all):
@@ -139,7 +145,9 @@ async def end_to_end(
 
     for n in range(5):  # warm up connections and caches
         await one(-n - 1)
+    cpu = CpuMeter(pids)
     rate, latencies = await run_in_flight(one, transfers, in_flight)
+    used = cpu.per(transfers)
     moved = 0
     for _, destination in pairs.all:
         balance = await bank_b.call("GET", f"/v1/balances?asset_id={asset}&fin_id={destination.fin_id}")
@@ -147,7 +155,7 @@ async def end_to_end(
     assert moved == transfers + 5, moved
     receipts = (await bank_b.call("GET", "/v1/receipts"))["receipts"]
     batches = len({r["record"]["transaction_id"] for r in receipts if r["receipt"]["operationType"] == "transfer"})
-    return rate, latencies, f"{batches} recording transactions for {transfers + 5} receipts"
+    return rate, latencies, f"{batches} recording transactions for {transfers + 5} receipts", used
 
 
 async def _done(api: Api, op_id: str) -> None:
@@ -162,7 +170,7 @@ async def _done(api: Api, op_id: str) -> None:
 
 async def bare(
     node: HardhatNode, profile_file: Path, key_file: Path, transfers: int, in_flight: int
-) -> tuple[float, list[float]]:
+) -> tuple[float, list[float], str]:
     """The same contract's transfer calls, by web3.py alone, as bank-a's operator, with the same concurrency."""
     settings = load_profile(profile_file).settings
     operator = load_key(key_file)
@@ -182,7 +190,15 @@ async def bare(
     async def send(fn: Any) -> None:
         # Sent in nonce order (a node that mines on demand refuses a nonce above the next); receipts concurrently.
         nonlocal nonce
-        params: Any = {"from": account.address, "maxFeePerGas": 2 * base_fee + 10**9, "maxPriorityFeePerGas": 10**9}
+        # Everything given (gas, fees, chain id), so building the transaction asks the node nothing: the fastest
+        # way web3.py sends a call, as the plugin sends one.
+        params: Any = {
+            "from": account.address,
+            "gas": OPERATION_GAS_LIMIT,
+            "chainId": chain.chain_id,
+            "maxFeePerGas": 2 * base_fee + 10**9,
+            "maxPriorityFeePerGas": 10**9,
+        }
         async with lock:
             params["nonce"] = nonce
             tx = await fn.build_transaction(params)
@@ -202,9 +218,55 @@ async def bare(
         await send(contract.functions.transfer(op.as_abi(), (b"\0" * 32, signature)))
         return time.perf_counter() - started
 
+    cpu = CpuMeter({"chain": node.pid, "client": None})
     rate, latencies = await run_in_flight(one, transfers, in_flight)
     await chain.close()
-    return rate, latencies
+    return rate, latencies, cpu.per(transfers)
+
+
+class CpuMeter:
+    """CPU milliseconds per transfer of named processes (``None``: this one), over one measurement."""
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self.pids = pids
+        self._start = self._now()
+
+    def _now(self) -> dict[str, float]:
+        return {name: process_cpu_s(pid) if pid else time.process_time() for name, pid in self.pids.items()}
+
+    def per(self, transfers: int) -> str:
+        used = {name: (now - self._start[name]) * 1000 / transfers for name, now in self._now().items()}
+        return " · ".join(f"{name} {ms:.1f}" for name, ms in used.items())
+
+
+async def plugin(
+    node: HardhatNode, profile_file: Path, key_file: Path, transfers: int, in_flight: int, batch: BatchOptions
+) -> tuple[float, list[float], str]:
+    """The same transfers by the Ethereum plugin alone (``EthereumLedger.transfer``), as bank-a's operator."""
+    settings = load_profile(profile_file).settings
+    deployment = Deployment(settings["assets_contract"], settings["registry_contract"], settings["deployed_block"])
+    chain = rpc_chain(node.url)
+    ledger = EthereumLedger(chain, load_key(key_file), deployment, ledger_id="eip155:31337", batch=batch)
+    alice, bob = SigningKey.generate(), SigningKey.generate()
+    asset = f"plugin:102:{uuid.uuid4().hex[:8]}"
+    await ledger.create_asset(asset, {})
+    await ledger.issue(asset, alice.fin_id, 10**9, f"i-{asset}")
+
+    async def one(n: int) -> float:
+        started = time.perf_counter()
+        op = Operation(f"p-{n}-{asset}", asset, alice.fin_id, bob.fin_id, 1)
+        consent = sign_consent(alice, "Transfer", op, chain.chain_id, deployment.assets)
+        await ledger.transfer(asset, alice.fin_id, bob.fin_id, 1, op.operation_id, consent)
+        return time.perf_counter() - started
+
+    for n in range(5):
+        await one(-n - 1)
+    cpu = CpuMeter({"chain": node.pid, "client": None})
+    try:
+        rate, latencies = await run_in_flight(one, transfers, in_flight)
+        return rate, latencies, cpu.per(transfers)
+    finally:
+        await ledger.close()
 
 
 def _ms(values: list[float], q: float) -> str:
@@ -247,55 +309,84 @@ def _fabric_profile(network: FabricNetwork, folder: Path, user: str, chaincode: 
     return "fabric.toml"
 
 
-async def measure(ledger: str, transfers: int, in_flight: int, root: Path) -> list[list[str]]:
-    node = HardhatNode(root / "hardhat", free_port()).start() if ledger == "ethereum" else None
-    network = FabricNetwork(root / "fabric").up() if ledger == "fabric" else None
+def _set_batching(net: Net, org: str, batch: BatchOptions) -> None:
+    """Give ``org``'s chain profile the batch settings, and start it again with them."""
+    profile_file = net.org_config(org).parent / "chain.toml"
+    profile = load_profile(profile_file)
+    window_ms, size = batch.window_s * 1000, batch.max_size
+    save_profile(
+        profile_file, replace(profile, settings={**profile.settings, "batch_window_ms": window_ms, "batch_max": size})
+    )
+    net.orgs[org].stop()
+    net.start_org(org)
+
+
+def _row(label: str, rate: float, latencies: list[float], base_rate: float, cpu: str, note: str = "") -> list[str]:
+    ratio = "1.00 (baseline)" if rate == base_rate else f"{rate / base_rate:.2f}"
+    return [label, f"{rate:,.1f}", _ms(latencies, 0.5), _ms(latencies, 0.99), ratio, cpu, note]
+
+
+async def measure_ethereum(transfers: int, in_flight: int, batch: BatchOptions, root: Path) -> list[list[str]]:
+    node = HardhatNode(root / "hardhat", free_port()).start()
     net = make_net(root / "net", ["gov-1"], auto_approve=True)
     try:
         net.governance["gov-1"].start()
-        if node is not None:
-            apis = {org: net.join_with_ledger(org, node.url) for org in ("bank-a", "bank-b")}
-            ledger_id = "eip155:31337"
-        else:
-            assert network is not None
-            # bank-a operates the devnet's chaincode; bank-b's registry is a chaincode of its own on the channel.
-            chaincodes = {"bank-a": (network.chaincode, "User1"), "bank-b": ("bench-bank-b", "User2")}
-            network.deploy_chaincode(*chaincodes["bank-b"])
-            apis = {}
-            for org, (chaincode, user) in chaincodes.items():
-                assert net.register(org)[0] == 0
-                profile = _fabric_profile(network, net.org_config(org).parent, user, chaincode)
-                apis[org] = net.join(org, [profile])
-            ledger_id = network.ledger_id
+        apis = {org: net.join_with_ledger(org, node.url) for org in ("bank-a", "bank-b")}
+        for org in apis:
+            _set_batching(net, org, batch)
+        pids: dict[str, int | None] = {"chain": node.pid}
+        for name, process in (("bank-a", net.orgs["bank-a"]), ("bank-b", net.orgs["bank-b"])):
+            pids[name] = process.proc.pid if process.proc else None
+        gov = net.governance["gov-1"].proc
+        pids |= {"gov": gov.pid if gov else None, "client": None}
         async with aiohttp.ClientSession() as http:
             bank_a, bank_b = (Api(http, *apis[o]) for o in ("bank-a", "bank-b"))
-            rate, latencies, batches = await end_to_end(bank_a, bank_b, ledger_id, transfers, in_flight)
-        if node is not None:
-            a_dir = net.org_config("bank-a").parent
-            base_rate, base_latencies = await bare(
-                node, a_dir / "chain.toml", a_dir / "data" / "identity" / "finid.key", transfers, in_flight
-            )
-            baseline = "bare web3.py transfer calls"
-        else:
-            assert network is not None
-            base_rate, base_latencies = await plugin_direct(network, transfers, in_flight)
-            baseline = "Fabric plugin called directly (FabricLedger.transfer)"
+            e2e = await end_to_end(bank_a, bank_b, "eip155:31337", transfers, in_flight, pids)
+        net.stop_all()  # the baselines run alone, as bank-a's operator
+        a_dir = net.org_config("bank-a").parent
+        profile, key = a_dir / "chain.toml", a_dir / "data" / "identity" / "finid.key"
+        base_rate, base_latencies, base_cpu = await bare(node, profile, key, transfers, in_flight)
+        single = await plugin(node, profile, key, transfers, in_flight, BatchOptions(max_size=1))
+        batched = await plugin(node, profile, key, transfers, in_flight, batch)
     finally:
         net.stop_all()
-        if node is not None:
-            node.stop()
-        if network is not None:
-            network.down()
+        node.stop()
+    rate, latencies, recorded, e2e_cpu = e2e
+    shape = f"batches of up to {batch.max_size}, {batch.window_s * 1000:g} ms window"
     return [
-        [baseline, f"{base_rate:,.1f}", _ms(base_latencies, 0.5), _ms(base_latencies, 0.99), "1.00 (baseline)", ""],
-        [
-            "FinP2P end to end (REST → receipt recorded)",
-            f"{rate:,.1f}",
-            f"{statistics.median(latencies) * 1000:.0f}",
-            _ms(latencies, 0.99),
-            f"{rate / base_rate:.2f}",
-            batches,
-        ],
+        _row("bare web3.py transfer calls, one transaction each", base_rate, base_latencies, base_rate, base_cpu),
+        _row("Ethereum plugin, one operation per transaction", *single[:2], base_rate, single[2]),
+        _row(f"Ethereum plugin, {shape}", *batched[:2], base_rate, batched[2]),
+        _row("FinP2P end to end (REST → receipt recorded)", rate, latencies, base_rate, e2e_cpu, recorded),
+    ]
+
+
+async def measure_fabric(transfers: int, in_flight: int, root: Path) -> list[list[str]]:
+    network = FabricNetwork(root / "fabric").up()
+    net = make_net(root / "net", ["gov-1"], auto_approve=True)
+    try:
+        net.governance["gov-1"].start()
+        # bank-a operates the devnet's chaincode; bank-b's registry is a chaincode of its own on the channel.
+        chaincodes = {"bank-a": (network.chaincode, "User1"), "bank-b": ("bench-bank-b", "User2")}
+        network.deploy_chaincode(*chaincodes["bank-b"])
+        apis = {}
+        for org, (chaincode, user) in chaincodes.items():
+            assert net.register(org)[0] == 0
+            profile = _fabric_profile(network, net.org_config(org).parent, user, chaincode)
+            apis[org] = net.join(org, [profile])
+        pids: dict[str, int | None] = {"client": None}
+        async with aiohttp.ClientSession() as http:
+            bank_a, bank_b = (Api(http, *apis[o]) for o in ("bank-a", "bank-b"))
+            rate, latencies, recorded, cpu = await end_to_end(
+                bank_a, bank_b, network.ledger_id, transfers, in_flight, pids
+            )
+        base_rate, base_latencies = await plugin_direct(network, transfers, in_flight)
+    finally:
+        net.stop_all()
+        network.down()
+    return [
+        _row("Fabric plugin called directly (FabricLedger.transfer)", base_rate, base_latencies, base_rate, ""),
+        _row("FinP2P end to end (REST → receipt recorded)", rate, latencies, base_rate, cpu, recorded),
     ]
 
 
@@ -303,15 +394,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ledger", choices=["ethereum", "fabric"], default="ethereum", help="the asset's ledger")
     parser.add_argument("--transfers", type=int, default=200, help="transfers per measurement (at most 5000)")
-    parser.add_argument("--in-flight", type=int, default=16, help="transfers in flight at once")
+    parser.add_argument("--in-flight", type=int, default=16, help="transfers in flight at once (at most 256)")
+    parser.add_argument(
+        "--batch", type=int, default=64, help="Ethereum: most operations in one transaction (1 to 64; 1: no batches)"
+    )
+    parser.add_argument(
+        "--window-ms", type=float, default=5.0, help="Ethereum: how long an operation waits for others (0 to 1000)"
+    )
     args = parser.parse_args()
-    transfers, in_flight = max(10, min(args.transfers, 5000)), max(1, args.in_flight)
+    transfers, in_flight = max(10, min(args.transfers, 5000)), max(1, min(args.in_flight, 256))
+    batch = BatchOptions(max(0.0, min(args.window_ms, 1000.0)) / 1000, max(1, min(args.batch, 64)))
     root = Path(tempfile.mkdtemp(prefix="bench-transfers-"))
-    rows = asyncio.run(measure(args.ledger, transfers, in_flight, root))
+    if args.ledger == "ethereum":
+        rows = asyncio.run(measure_ethereum(transfers, in_flight, batch, root))
+    else:
+        rows = asyncio.run(measure_fabric(transfers, in_flight, root))
     where = "one Hardhat node" if args.ledger == "ethereum" else f"one Fabric devnet (BatchTimeout {BATCH_TIMEOUT})"
     print_table(
         f"Transfers on {where} ({transfers}, {in_flight} in flight)",
-        ["path", "transfers/s", "p50 ms", "p99 ms", "ratio", "notes"],
+        ["path", "transfers/s", "p50 ms", "p99 ms", "ratio", "CPU ms per transfer", "notes"],
         rows,
     )
 

@@ -35,7 +35,7 @@ from finp2p.assets.receipts import (
 )
 from finp2p.errors import ErrorCode, FinP2PError
 from finp2p.identity import eip712, merkle
-from finp2p.identity.canonical import keccak256
+from finp2p.identity.canonical import canonical, keccak256
 from finp2p.identity.credentials import Credential, chain_document
 from finp2p.identity.keys import SigningKey
 from finp2p.identity.revocation import Revoked, next_list
@@ -259,6 +259,10 @@ def test_profiles_in_bundles_carry_no_secrets(tmp_path: Path) -> None:
     )
     save_profile(tmp_path / "p.toml", profile)
     assert public_profile(profile) == {"kind": "ethereum", "ledger_id": "eip155:1", "settings": {"rpc": "http://x"}}
+    tuned = LedgerProfile("ethereum", "eip155:1", {"poll_s": 0.02, "batch_window_ms": 5.0, "batch_max": 64})
+    travelling = public_profile(tuned)
+    assert travelling["settings"] == {"poll_s": "0.02", "batch_window_ms": "5.0", "batch_max": 64}
+    canonical(travelling)  # what a signed statement holds: no fractions
     with pytest.raises(FinP2PError) as exc:
         Bundle.from_dict({"format": "something else"})
     assert exc.value.code is ErrorCode.RECEIPT_INVALID

@@ -326,9 +326,21 @@ def _comparable(template: dict[str, Any]) -> Any:
 
 
 def public_profile(profile: LedgerProfile) -> dict[str, Any]:
-    """What of a ledger profile may travel (in a bundle, a broadcast): never a key, a token or a local folder."""
-    settings = {k: v for k, v in profile.settings.items() if k not in PRIVATE_SETTINGS}
+    """What of a ledger profile may travel (in a bundle, a broadcast): never a key, a token or a local folder. A
+    number with a fraction (a timeout, a batch window) travels as its decimal string: signed statements are
+    canonical JSON, which has no fractions, and a profile's settings read a number from its string."""
+    settings = {k: _travels(v) for k, v in profile.settings.items() if k not in PRIVATE_SETTINGS}
     return {"kind": profile.kind, "ledger_id": profile.ledger_id, "settings": settings}
+
+
+def _travels(value: Any) -> Any:
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return [_travels(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _travels(v) for k, v in value.items()}
+    return value
 
 
 @dataclass(frozen=True)
