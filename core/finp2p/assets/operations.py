@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from finp2p.edge.identifiers import TOKEN
@@ -54,10 +54,30 @@ class OperationRequest:
         ]
 
     def to_body(self) -> dict[str, Any]:
-        body = {k: v for k, v in asdict(self).items() if v is not None and k != "consent"}
-        body["operation"] = str(self.operation)
+        """The request as organizations exchange it. Built field by field (``dataclasses.asdict`` rebuilt the
+        consent's whole typed data each time: a tenth of a primary node's CPU per transfer); the consent's
+        ``payload`` is the consent's own object, which nothing that reads a body changes."""
+        body: dict[str, Any] = {
+            "operation": str(self.operation),
+            "asset_id": self.asset_id,
+            "quantity": self.quantity,
+            "operation_id": self.operation_id,
+        }
+        for name, value in (("source", self.source), ("destination", self.destination), ("expiry", self.expiry)):
+            if value is not None:
+                body[name] = value
+        for name, value in (("source_user", self.source_user), ("destination_user", self.destination_user)):
+            if value is not None:
+                body[name] = value
         if self.consent is not None:
-            body["consent"] = asdict(self.consent)
+            c = self.consent
+            body["consent"] = {
+                "template": c.template,
+                "signer": c.signer,
+                "signature": c.signature,
+                "payload": c.payload,
+                "hash_func": c.hash_func,
+            }
         return body
 
     @classmethod

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -188,8 +189,11 @@ class Primary:
         return bundle
 
     def _step(self, request: OperationRequest, step: str) -> None:
+        hook = self.node.plugins.hook.finp2p_operation_step
+        if not hook.get_hookimpls():
+            return  # nobody listens: no body to build
         try:
-            self.node.plugins.hook.finp2p_operation_step(node=self.node, operation=request.to_body(), step=step)
+            hook(node=self.node, operation=copy.deepcopy(request.to_body()), step=step)
         except Exception:
             log.exception("a finp2p_operation_step hook failed at %s", step)
 

@@ -27,6 +27,7 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from finp2p.assets.operations import OperationRequest
@@ -132,17 +133,18 @@ class Requests:
                 ErrorCode.IDEMPOTENCY_CONFLICT, f"Idempotency-Key {idempotency_key!r} was used for another request"
             )
         if new:
-            self._start(row.id)
+            self._start(row.id, row)
         return status_of(row)
 
-    def _start(self, op_id: str) -> None:
+    def _start(self, op_id: str, row: RequestedOperationRow | None = None) -> None:
+        """Drive the operation (``row``: as just written, so it need not be read again)."""
         if op_id in self._settled:
             return  # driven already
         settled = self._settled[op_id] = asyncio.Event()
 
         async def drive() -> None:
             try:
-                await self._drive(op_id)
+                await self._drive(op_id, row)
             finally:
                 settled.set()
                 self._settled.pop(op_id, None)
@@ -153,12 +155,11 @@ class Requests:
         task.add_done_callback(self._tasks.discard)
 
     # -- driving -------------------------------------------------------------------------------------------------
-    async def _drive(self, op_id: str) -> None:
-        row = await self._row(op_id)
+    async def _drive(self, op_id: str, row: RequestedOperationRow | None) -> None:
+        row = row or await self._row(op_id)
         request = OperationRequest.from_body(json.loads(row.request))
         attempts, since = 0, None
         while True:
-            row = await self._row(op_id)
             if row.state != "pending":
                 return
             if now_ms() >= (row.deadline_ms or 0):
@@ -187,6 +188,7 @@ class Requests:
                 await self._update(op_id, waiting=json.dumps(waiting))
                 log.info("operation %s: %s; attempt %d again in %.1f s", op_id, exc.code.code, attempts + 1, delay)
                 await self._pause(op_id, delay)
+                row = await self._row(op_id)  # as it is now (an operator may have abandoned it meanwhile)
             except Exception as exc:  # never lose an operation to an unexpected error: it resumes on the next start
                 log.exception("operation %s: unexpected %s; it resumes on the next start", op_id, type(exc).__name__)
                 return
@@ -397,13 +399,16 @@ class Requests:
         return row
 
     async def _update(self, op_id: str, **values: Any) -> None:
+        """Change the operation's row in one statement (not read first: a load costs more than the write)."""
+        statement = (
+            sa.update(RequestedOperationRow)
+            .where(col(RequestedOperationRow.id) == op_id)
+            .values(**values, updated_ms=now_ms())
+        )
+
         def write(s: Session) -> None:
-            row = s.get(RequestedOperationRow, op_id)
-            assert row is not None
-            for k, v in values.items():
-                setattr(row, k, v)
-            row.updated_ms = now_ms()
-            s.add(row)
+            changed = s.execute(statement).rowcount  # type: ignore[attr-defined]
+            assert changed == 1, f"operation {op_id} has no row"
 
         await self.store.run(write)
 
