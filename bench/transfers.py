@@ -321,8 +321,11 @@ def _set_batching(net: Net, org: str, batch: BatchOptions) -> None:
     net.start_org(org)
 
 
-def _row(label: str, rate: float, latencies: list[float], base_rate: float, cpu: str, note: str = "") -> list[str]:
-    ratio = "1.00 (baseline)" if rate == base_rate else f"{rate / base_rate:.2f}"
+def _row(
+    label: str, rate: float, latencies: list[float], base_rate: float | None, cpu: str, note: str = ""
+) -> list[str]:
+    """A row of the table; ``base_rate`` ``None`` for the baseline itself."""
+    ratio = "1.00 (baseline)" if base_rate is None else f"{rate / base_rate:.2f}"
     return [label, f"{rate:,.1f}", _ms(latencies, 0.5), _ms(latencies, 0.99), ratio, cpu, note]
 
 
@@ -354,7 +357,7 @@ async def measure_ethereum(transfers: int, in_flight: int, batch: BatchOptions, 
     rate, latencies, recorded, e2e_cpu = e2e
     shape = f"batches of up to {batch.max_size}, {batch.window_s * 1000:g} ms window"
     return [
-        _row("bare web3.py transfer calls, one transaction each", base_rate, base_latencies, base_rate, base_cpu),
+        _row("bare web3.py transfer calls, one transaction each", base_rate, base_latencies, None, base_cpu),
         _row("Ethereum plugin, one operation per transaction", *single[:2], base_rate, single[2]),
         _row(f"Ethereum plugin, {shape}", *batched[:2], base_rate, batched[2]),
         _row("FinP2P end to end (REST → receipt recorded)", rate, latencies, base_rate, e2e_cpu, recorded),
@@ -385,7 +388,7 @@ async def measure_fabric(transfers: int, in_flight: int, root: Path) -> list[lis
         net.stop_all()
         network.down()
     return [
-        _row("Fabric plugin called directly (FabricLedger.transfer)", base_rate, base_latencies, base_rate, ""),
+        _row("Fabric plugin called directly (FabricLedger.transfer)", base_rate, base_latencies, None, ""),
         _row("FinP2P end to end (REST → receipt recorded)", rate, latencies, base_rate, cpu, recorded),
     ]
 

@@ -61,11 +61,11 @@ class Gatherer(Generic[T, R]):
             outcomes = list(await self._flush([item for item, _ in batch]))
             if len(outcomes) != len(batch):
                 raise RuntimeError(f"a batch of {len(batch)} came back with {len(outcomes)} outcomes")
-        except BaseException as exc:  # the whole batch failed: every item learns why
+        except Exception as exc:  # the whole batch failed: every item learns why
             outcomes = [exc] * len(batch)
-            if not isinstance(exc, Exception):
-                _settle(batch, outcomes)
-                raise
+        except BaseException as exc:  # cancelled: every item learns it, and the cancellation goes on
+            _settle(batch, [exc] * len(batch))
+            raise
         _settle(batch, outcomes)
 
     async def close(self) -> None:

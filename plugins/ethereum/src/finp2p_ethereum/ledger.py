@@ -663,6 +663,8 @@ class EthereumLedger(Ledger):
         }
 
     async def close(self) -> None:
+        if self.batches is not None:
+            await self.batches.close()  # the batches being sent finish before the connection goes
         if self._server is not None:
             await self._server.close()
             self._server = None
