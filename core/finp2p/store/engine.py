@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import functools
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +19,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session
 
 from finp2p.edge.files import private_file
+from finp2p.edge.workers import Workers
 from finp2p.errors import ErrorCode, FinP2PError
 
 T = TypeVar("T")
@@ -85,7 +85,7 @@ class Store:
                 connect_args={"connect_timeout": 10},
             )
             workers = pool_size
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="finp2p-store")
+        self._workers = Workers(workers, "finp2p-store")
         self._closed = threading.Event()
 
     # -- sessions ------------------------------------------------------------------------------------------------
@@ -106,8 +106,7 @@ class Store:
 
     async def run(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn(session)`` in one transaction on a store worker; the commit is done when this returns."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.call, fn)
+        return await self._workers.run(functools.partial(self.call, fn))
 
     def call_driver(self, fn: Callable[[Any, str], T]) -> T:
         """``fn(cursor, mark)`` in one transaction on a pooled connection of the driver itself, ``mark`` its
@@ -130,8 +129,7 @@ class Store:
 
     async def run_driver(self, fn: Callable[[Any, str], T]) -> T:
         """:meth:`call_driver` on a store worker; the commit is done when this returns."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.call_driver, fn)
+        return await self._workers.run(functools.partial(self.call_driver, fn))
 
     # -- migrations ----------------------------------------------------------------------------------------------
     def _alembic_config(self) -> AlembicConfig:
@@ -190,7 +188,7 @@ class Store:
     def close(self) -> None:
         if not self._closed.is_set():
             self._closed.set()
-            self._executor.shutdown(wait=True)
+            self._workers.close()  # the calls queued so far finish first
             self.engine.dispose()
 
 
