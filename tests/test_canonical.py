@@ -161,6 +161,30 @@ def test_the_fast_header_check_accepts_only_what_the_checked_one_does(
     assert decoded.canonical_bytes() == canonical(decoded.signed_part())
 
 
+@pytest.mark.parametrize(
+    "recipients",
+    [["org-b\norg-c"], ["org-b", "org-c\n"], ["\norg-b"], ["org-b", ""], ["org-b", "ORG-C"], ["org-b", 7], ["o"]],
+)
+def test_recipients_are_org_ids_each_matched_whole(recipients: list[Any]) -> None:
+    from finp2p.network.envelope import _checked_fields_of, _well_formed_fields_of
+
+    sealed = seal(KEY, network_id="net", type="t", body={}, sender_org="org-a", recipients=("org-b",))
+    data = json.loads(sealed.encode())
+    data["recipients"] = recipients
+    assert _well_formed_fields_of(dict(data)) is None
+    with pytest.raises((FinP2PError, ValueError)):
+        _checked_fields_of(dict(data))
+
+
+def test_a_delivery_shared_by_many_keeps_every_recipient() -> None:
+    from finp2p.network.envelope import _well_formed_fields_of
+
+    many = tuple(f"bank-{i}" for i in range(50))
+    data = json.loads(seal(KEY, network_id="net", type="t", body={}, sender_org="org-a", recipients=many).encode())
+    fields = _well_formed_fields_of(data)
+    assert fields is not None and fields["recipients"] == many
+
+
 def test_a_reader_takes_the_signed_part_as_it_was_sealed_however_the_wire_writes_it() -> None:
     env = seal(KEY, network_id="net", type="t", body={"n": 1}, sender_org="org-a", recipients=("org-b",))
     changes: dict[str, Callable[[dict[str, Any]], Any]] = {

@@ -142,6 +142,11 @@ _HEADERS = re.compile("\n".join(k.pattern.pattern for k in _HEADER_KINDS), re.AS
 _HEADERS_AND_ORG = re.compile("\n".join(k.pattern.pattern for k in (*_HEADER_KINDS, ORG_ID)), re.ASCII)
 
 
+#: A list of organization ids joined by newlines, which an org id cannot hold: one match for all the recipients of a
+#: delivery shared by many (fifty ``matches`` calls were a tenth of a subscriber's decoding).
+_ORG_LINES = re.compile(f"(?:{ORG_ID.pattern.pattern})(?:\n(?:{ORG_ID.pattern.pattern}))*", re.ASCII)
+
+
 #: The fields every envelope has (``idempotency_key`` is optional), read in one call.
 _REQUIRED = operator.itemgetter(
     "network_id",
@@ -192,7 +197,7 @@ def _well_formed_fields_of(data: dict[str, Any]) -> dict[str, Any] | None:
         and 0 <= ts <= MAX_UNIX_MS
         and type(recipients) is list
         and len(recipients) <= MAX_RECIPIENTS
-        and (not recipients or all(ORG_ID.matches(r) for r in recipients))
+        and (not recipients or _all_org_ids(recipients))
         and (reply_to is None or TOKEN.matches(reply_to))
         and (idem is None or TOKEN.matches(idem))
         and (signature_bytes := _hex_or_none(signature)) is not None
@@ -213,6 +218,14 @@ def _well_formed_fields_of(data: dict[str, Any]) -> dict[str, Any] | None:
             "_signature_bytes": signature_bytes,
         }
     return None
+
+
+def _all_org_ids(values: list[Any]) -> bool:
+    """Every value an org id, matched whole: one holding a newline of its own (``"bank-a\\nbank-b"``) is not two."""
+    if not all(type(v) is str for v in values):
+        return False
+    joined = "\n".join(values)
+    return joined.count("\n") == len(values) - 1 and _ORG_LINES.fullmatch(joined) is not None
 
 
 def _hex_or_none(text: str) -> bytes | None:
