@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,6 +26,7 @@ from finp2p.network.adverts import Advert, SharedResource
 from finp2p.network.discovery import Discovery
 from finp2p.resource_id import ResourceId, ResourceType
 from finp2p.store import Store
+from finp2p.store.models import AdvertRow
 from tests.support.world import World, make_world
 
 # -- resource ids ------------------------------------------------------------------------------------------------
@@ -238,22 +240,51 @@ def test_public_addresses_are_required_outside_a_devnet(tmp_path: Path) -> None:
     assert info.value.code is ErrorCode.BAD_ADDRESS
 
 
-def test_the_registrar_keeps_the_newest_and_refuses_stale_and_replayed(world: World, tmp_path: Path) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'registrar.db'}")
+def test_the_registrar_keeps_the_newest_and_refuses_stale_and_replayed(world: World, store_url: str) -> None:
+    store = Store(store_url)
     store.migrate()
     try:
         first, second = advert(world, 1), advert(world, 2, ledgers=["eip155:1"])
-        assert store.call(lambda s: store_advert(s, first, home=True))
+        assert store.call(lambda s: store_advert(s, first, home=False))
+        assert not store.call(lambda s: store_advert(s, first, home=True)), "the same advert again: no change"
         assert store.call(lambda s: store_advert(s, second, home=False))
         assert not store.call(lambda s: store_advert(s, second, home=False)), "the same advert again: no change"
         for old in (first, replace(advert(world, 2), sequence=2)):
             with pytest.raises(FinP2PError) as info:
                 store.call(functools.partial(store_advert, a=old, home=True))
             assert info.value.code is ErrorCode.STALE_ADVERT
+        held = store.call(lambda s: s.get(AdvertRow, "org-a"))
+        assert held is not None and held.sequence == 2 and held.fin_id == second.fin_id
+        assert held.home, "once published here by its organization, an advert stays home when a newer is replicated"
+        assert json.loads(held.document) == second.to_dict()
         index, now = store.call(AdvertIndex.load), second.issued_ms
         assert [a.sequence for a in index.find("ledger", "eip155:1", "", 10, now)] == [2]
         assert index.find("ledger", "eip155:31337", "", 10, now) == []
         assert [a.org_id for a in index.find("capability", "finp2p.pubsub", "", 10, now)] == ["org-a"]
+    finally:
+        store.close()
+
+
+async def test_writers_racing_with_adverts_of_one_organization_leave_the_newest(world: World, store_url: str) -> None:
+    """Many writers at once, each with one of five sequences: exactly one write per sequence that was newest when
+    it landed succeeds, none replaces a newer one, and the advert held at the end is the newest of all."""
+    store = Store(store_url, pool_size=8)
+    store.migrate()
+    try:
+        adverts = [advert(world, seq) for seq in (1, 2, 3, 4, 5)] * 4
+
+        async def write(a: Advert) -> bool | None:
+            try:
+                return await store.run(functools.partial(store_advert, a=a, home=False))
+            except FinP2PError as err:
+                assert err.code is ErrorCode.STALE_ADVERT
+                return None
+
+        outcomes = await asyncio.gather(*(write(a) for a in adverts))
+        stored = sorted(a.sequence for a, outcome in zip(adverts, outcomes, strict=True) if outcome)
+        assert stored == sorted(set(stored)), "each sequence stored at most once"
+        held = store.call(lambda s: s.get(AdvertRow, "org-a"))
+        assert held is not None and held.sequence == 5 and 5 in stored
     finally:
         store.close()
 

@@ -4,6 +4,7 @@ guard, durability across reopening, and the built-in SQL ACL backend on top."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 
 import pytest
@@ -13,6 +14,7 @@ from alembic.runtime.migration import MigrationContext
 
 from finp2p.builtins.sql_acl_backend import SqlAclBackend
 from finp2p.errors import ErrorCode, FinP2PError
+from finp2p.network.pubsub import append
 from finp2p.privacy.acl import AclRule
 from finp2p.store import Store, normalise_url
 from finp2p.store.models import metadata
@@ -192,3 +194,11 @@ async def test_concurrent_grants_of_one_rule_store_it_once(store: Store) -> None
     rules = await asyncio.gather(*(acl.grant(AclRule("org:orgB", "read", "orgA:101:x")) for _ in range(20)))
     assert len({r.id for r in rules}) == 1
     assert len(await acl.rules(subject="org:orgB")) == 1
+
+
+async def test_concurrent_appends_to_a_topic_number_each_message_once(store: Store) -> None:
+    seqs = await asyncio.gather(*(store.run(functools.partial(append, topic="t/x", body={"i": i})) for i in range(20)))
+    assert sorted(seqs) == list(range(1, 21))
+    rows = store.call(lambda s: s.connection().exec_driver_sql("SELECT seq, body FROM topic_message").all())
+    assert {int(seq): json.loads(body)["i"] for seq, body in rows} == dict(zip(seqs, range(20), strict=True))
+    assert store.call(lambda s: append(s, "t/y", {})) == 1, "each topic counts on its own"

@@ -42,6 +42,7 @@ from finp2p.network.adverts import REGISTRAR_TOPIC
 from finp2p.network.envelope import MAX_RECIPIENTS, Envelope
 from finp2p.network.messaging import Incoming, Messenger
 from finp2p.store import Store
+from finp2p.store.engine import placeholder
 from finp2p.store.models import InboxMessageRow, SubscriberRow, SubscriptionRow, TopicMessageRow, TopicRow
 
 log = logging.getLogger(__name__)
@@ -90,14 +91,23 @@ def check_topic(topic: Any) -> str:
 
 # -- publisher side (also used by the CLI, which writes to the node's store) -------------------------------------
 def append(s: Session, topic: str, body: dict[str, Any]) -> int:
-    """Add ``body`` to the topic's outbox; return its sequence number (committed with the session)."""
-    row = s.exec(select(TopicRow).where(TopicRow.topic == topic).with_for_update()).first()
-    if row is None:
-        row = TopicRow(topic=topic, last_seq=0)
-    row.last_seq += 1
-    s.add(row)
-    s.add(TopicMessageRow(topic=topic, seq=row.last_seq, body=json.dumps(body), created_ms=now_ms()))
-    return row.last_seq
+    """Add ``body`` to the topic's outbox; return its sequence number (committed with the session).
+
+    Two statements written out for the driver (through the ORM, a locking read, a flush and an insert cost a
+    registrar a third of an advert's commit): the counter is raised in place, so concurrent writers on
+    PostgreSQL queue on its row and each gets a number of its own."""
+    m = placeholder(s)
+    conn = s.connection()
+    seq = conn.exec_driver_sql(
+        f"INSERT INTO topic (topic, last_seq) VALUES ({m}, 1) "  # noqa: S608 - a placeholder
+        "ON CONFLICT (topic) DO UPDATE SET last_seq = topic.last_seq + 1 RETURNING last_seq",
+        (topic,),
+    ).scalar_one()
+    conn.exec_driver_sql(
+        f"INSERT INTO topic_message (topic, seq, body, created_ms) VALUES ({m}, {m}, {m}, {m})",  # noqa: S608
+        (topic, seq, json.dumps(body), now_ms()),
+    )
+    return int(seq)
 
 
 class PubSub:
