@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import tempfile
 from pathlib import Path
 
-from bench.common import print_table
+from bench.common import print_table, process_cpu_s
 from bench.messaging import load
 from bench.netkit import mint, node, start_hosts, stop_hosts
 from finp2p.builtins.sql_acl_backend import SqlAclBackend
@@ -27,13 +26,6 @@ from finp2p.errors import FinP2PError
 from finp2p.privacy import records
 from finp2p.privacy.acl import AclRule
 from finp2p.store import Store
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
 
 async def run(seconds: float, root: Path) -> None:
@@ -70,9 +62,9 @@ async def run(seconds: float, root: Path) -> None:
 
         results = {}
         for label, call in (("authorised, served", authorised), ("no access, refused", no_access)):
-            before = cpu_seconds(pid)
+            before = process_cpu_s(pid)
             rate, p50, p99 = await load(call, 16, seconds)
-            used = cpu_seconds(pid) - before
+            used = process_cpu_s(pid) - before
             requests = rate * seconds
             results[label] = used / requests * 1e6
             rows.append([label, f"{rate:,.0f}/s", f"{p50:.2f}", f"{p99:.2f}", f"{results[label]:.0f} µs"])

@@ -278,3 +278,23 @@ def test_an_envelope_ending_with_a_known_chain_decodes_as_if_parsed_whole(tmp_pa
     assert _decoded_both_ways(b"{" + tail[1:]) == "FP2001"
     assert _decoded_both_ways(b'{"note":"' + tail) == "FP2001"
     assert _decoded_both_ways(json.dumps({**wire, "version": 2}).encode()[:-1] + tail) == "FP2001"
+
+
+def test_the_chains_of_many_members_certified_by_one_governance_node_are_each_decoded_once(tmp_path: Any) -> None:
+    """Their chains all end with the same root credential: the ends of all of them are remembered, not the last."""
+    from finp2p.network import envelope as module
+    from tests.support.world import make_world
+
+    world = make_world(tmp_path)
+    members = [world.new_org(f"org-{i}") for i in range(5)]
+
+    def sealed(i: int, n: int) -> Envelope:
+        key, chain = members[i]
+        return seal(key, network_id="net", type="t", body={"n": n}, sender_org=f"org-{i}", chain=tuple(chain))
+
+    firsts = [Envelope.decode(sealed(i, 1).encode()) for i in range(len(members))]  # each chain seen once
+    for i, decoded in enumerate(firsts):
+        second = sealed(i, 2)
+        assert module._known_chain_at_end(second.encode()) is not None
+        again = Envelope.decode(second.encode())
+        assert again == second and again.chain is decoded.chain

@@ -402,10 +402,11 @@ def _canonical_of_part(part: dict[str, Any]) -> bytes:
 _CACHE_SIZE = 1024
 _encoded: dict[int, tuple[tuple[Credential, ...], bytes]] = {}
 _decoded: dict[str, tuple[list[Any], tuple[Credential, ...]]] = {}
-#: The ends of envelopes that carried a chain (``,"chain":[...]}``), with the chain decoded from them, keyed by
-#: their last 64 bytes before the brace (the last credential's signature).
-_chain_ends: dict[bytes, tuple[bytes, tuple[Credential, ...]]] = {}
-_END_KEY = slice(-65, -1)
+#: The ends of envelopes that carried a chain (``,"chain":[...]}``), keyed by those bytes, with the chain decoded
+#: from them. (Keyed once by their last 64 bytes, the root credential's signature: the same for every member
+#: certified by one governance node, so that a node answered by fifty of them kept only the last one's.)
+_chain_ends: dict[bytes, tuple[Credential, ...]] = {}
+_CHAIN_MEMBER = b',"chain":'
 
 
 def _chain_json(chain: tuple[Credential, ...]) -> bytes:
@@ -422,10 +423,11 @@ def _known_chain_at_end(raw: bytes) -> tuple[int, tuple[Credential, ...]] | None
     """Where the chain begins and the chain itself, when ``raw`` ends with the ``,"chain":...}`` of an envelope
     decoded lately. What precedes it, closed by a brace, then parses as the rest of the same object: the chain is
     the object's last member (orjson keeps the last of repeated keys, and so does this)."""
-    hit = _chain_ends.get(raw[_END_KEY])
-    if hit is None or not raw.endswith(hit[0]) or len(raw) - len(hit[0]) < 2:
+    cut = raw.rfind(_CHAIN_MEMBER)  # the last member's start, unless the chain holds those bytes (then a miss)
+    if cut < 1:
         return None
-    return len(raw) - len(hit[0]), hit[1]
+    chain = _chain_ends.get(raw[cut:])
+    return None if chain is None else (cut, chain)
 
 
 def _decode_chain(data: Any, raw: bytes) -> tuple[Credential, ...]:
@@ -446,9 +448,9 @@ def _decode_chain(data: Any, raw: bytes) -> tuple[Credential, ...]:
         chain = tuple(Credential.from_dict(c) for c in data)
         _remember(_decoded, chain[0].signature, (data, chain))
     if raw.endswith(b"]}"):
-        end = b',"chain":' + orjson.dumps(data) + b"}"
+        end = _CHAIN_MEMBER + orjson.dumps(data) + b"}"
         if raw.endswith(end):
-            _remember(_chain_ends, end[_END_KEY], (end, chain))
+            _remember(_chain_ends, end, chain)
     return chain
 
 
