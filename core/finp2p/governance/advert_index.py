@@ -39,6 +39,7 @@ class AdvertIndex:
         self._by: dict[tuple[str, str], list[str]] = {}  # (kind, value) → its organizations, sorted
         #: The digest of each view handed out, by organization, then by the resource entries the view holds.
         self._digests: dict[str, dict[tuple[str, ...], str]] = {}
+        self._whole_digests: dict[str, str] = {}  # of the views that are the advert itself, as most are
         for a in adverts:
             self.put(a)
 
@@ -70,6 +71,7 @@ class AdvertIndex:
             bisect.insort(self._orgs, a.org_id)
         self._adverts[a.org_id] = a
         self._digests.pop(a.org_id, None)
+        self._whole_digests.pop(a.org_id, None)
 
     def get(self, org_id: str) -> Advert | None:
         return self._adverts.get(org_id)
@@ -85,8 +87,8 @@ class AdvertIndex:
         else:
             orgs = self._by.get((by, value), []) if isinstance(value, str) else []
         found: list[Advert] = []
-        for org_id in orgs[bisect.bisect_right(orgs, cursor) :]:
-            a = self._adverts.get(org_id)
+        for i in range(bisect.bisect_right(orgs, cursor), len(orgs)):  # by index: a slice copied the rest
+            a = self._adverts.get(orgs[i])
             if a is not None and a.expires_ms > now_ms:
                 found.append(a)
                 if len(found) == limit:
@@ -97,6 +99,11 @@ class AdvertIndex:
         """The digest naming ``view`` (one of these adverts as one asker sees it) in a page of references
         (:func:`finp2p.network.adverts.view_digest`), computed once per view."""
         held = self._adverts.get(view.org_id)
+        if view is held:  # the advert itself (no resource entries were left out): one lookup
+            whole = self._whole_digests.get(view.org_id)
+            if whole is None:
+                whole = self._whole_digests[view.org_id] = adv.view_digest(view.to_dict())
+            return whole
         if held is None or held.sequence != view.sequence:
             return adv.view_digest(view.to_dict())  # replaced meanwhile: not remembered under the newer one
         views = self._digests.setdefault(view.org_id, {})

@@ -111,17 +111,18 @@ class VerifiedAdverts:
         until = min(advert.expires_ms, *(c.expires_ms for c in advert.chain))
         self._held[digest] = (advert, until, self.messenger.trust.revocations_applied)
 
-    def _current(self, ref: Any) -> Advert | None:
-        """The verified advert ``ref`` names, if held and still current; ``None`` when it must be fetched."""
+    def _current(self, ref: Any, now_ms: int, revocations_applied: int) -> Advert | None:
+        """The verified advert ``ref`` names, if held and still current at ``now_ms`` with the trust's
+        ``revocations_applied``; ``None`` when it must be fetched."""
         if type(ref) is not dict or type(digest := ref.get("digest")) is not str:
             return None
         held = self._held.get(digest)  # a key of ours: a hit is a well-formed digest
         if held is None or held[0].org_id != ref.get("org_id"):
             return None
         advert, until, revocations = held
-        trust = self.messenger.trust
-        if trust.now_ms() < until and trust.revocations_applied == revocations:
+        if now_ms < until and revocations_applied == revocations:
             return advert  # nothing that could end its validity has happened since it was checked
+        trust = self.messenger.trust
         try:
             adv.check_current(advert, trust)
         except FinP2PError:
@@ -140,8 +141,10 @@ class VerifiedAdverts:
             return self._taken(_listed(answer.get("adverts"), query), url), cursor
         order: list[str] = []
         found: dict[str, Advert] = {}
+        trust = self.messenger.trust
+        now, revocations = trust.now_ms(), trust.revocations_applied  # once a page, not once an advert
         for ref in _listed(answer["refs"], query):
-            held = self._current(ref)
+            held = self._current(ref, now, revocations)
             org_id = held.org_id if held is not None else _ref(ref)[0]
             order.append(org_id)
             if held is not None:
