@@ -65,9 +65,9 @@ class Investor:
         return router.hash_list_signature(self.key, operation, asset_id, quantity, counterparty, the_nonce, hash_func)
 
 
-def deploy_profile(rpc_url: str, operator: SigningKey, path: Path) -> LedgerProfile:
-    """Fresh FinP2P contracts on the chain at ``rpc_url``, operated by ``operator``; their profile written to
-    ``path`` (synchronous: for fixtures and benchmark set-up)."""
+def deploy_profile(rpc_url: str, operator: SigningKey, path: Path, **settings: Any) -> LedgerProfile:
+    """Fresh FinP2P contracts on the chain at ``rpc_url``, operated by ``operator``; their profile, with
+    ``settings`` added (``batch_max=1``, say), written to ``path`` (synchronous: for fixtures and benchmark set-up)."""
     from finp2p_ethereum.chain import rpc_chain
     from finp2p_ethereum.deploy import deploy_contracts, profile_for
 
@@ -80,6 +80,8 @@ def deploy_profile(rpc_url: str, operator: SigningKey, path: Path) -> LedgerProf
             await chain.close()
 
     profile = asyncio.run(deploy())
+    if settings:
+        profile = LedgerProfile(profile.kind, profile.ledger_id, {**profile.settings, **settings})
     save_profile(path, profile)
     return profile
 
