@@ -202,3 +202,30 @@ async def test_concurrent_appends_to_a_topic_number_each_message_once(store: Sto
     rows = store.call(lambda s: s.connection().exec_driver_sql("SELECT seq, body FROM topic_message").all())
     assert {int(seq): json.loads(body)["i"] for seq, body in rows} == dict(zip(seqs, range(20), strict=True))
     assert store.call(lambda s: append(s, "t/y", {})) == 1, "each topic counts on its own"
+
+
+async def test_concurrent_claims_of_one_idempotency_key_make_one_operation(store: Store) -> None:
+    """The adapter's claim, written out for the driver: twenty requests with one key at once (on PostgreSQL, on
+    eight connections) leave one operation, and every other request is handed that one."""
+    from finp2p.adapter.service import _claim_key
+    from finp2p.store.models import AdapterOperationRow
+
+    def row(i: int) -> AdapterOperationRow:
+        return AdapterOperationRow(
+            cid=f"cid-{i}",
+            idempotency_key="transfer:key-1",
+            kind="receipt",
+            operation="transfer",
+            request=json.dumps({"i": i}),
+            request_hash="00" * 32,
+            state="pending",
+            created_ms=i,
+            updated_ms=i,
+        )
+
+    claims = await asyncio.gather(*(store.run_driver(functools.partial(_claim_key, row=row(i))) for i in range(20)))
+    assert sum(new for _, new in claims) == 1
+    (winner,) = [r for r, new in claims if new]
+    assert all(r.cid == winner.cid and r.request == winner.request for r, _ in claims)
+    held = store.call(lambda s: s.connection().exec_driver_sql("SELECT cid, state FROM adapter_operation").all())
+    assert [tuple(h) for h in held] == [(winner.cid, "pending")]
