@@ -166,7 +166,7 @@ class PubSub:
                 await t
         if self._ack_writer is not None:  # what it has not written yet is written here
             self._ack_writer.cancel()
-            with contextlib.suppress(BaseException):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._ack_writer
         if self._acks:
             with contextlib.suppress(Exception):
