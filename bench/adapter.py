@@ -40,7 +40,7 @@ from finp2p.identity.keys import SigningKey, save_key
 from finp2p.ledger import OwnerConsent
 from finp2p_ethereum.chain import rpc_chain
 from finp2p_ethereum.deploy import deploy_contracts
-from finp2p_ethereum.ledger import BatchOptions, EthereumLedger
+from finp2p_ethereum.ledger import MAX_BATCH, BatchOptions, EthereumLedger
 from tests.support.adapter import AdapterClient, AdapterProcess, Investor, deploy_profile, nonce
 from tests.support.ports import free_port
 
@@ -137,12 +137,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ops", type=int, default=200, help="transfers per measurement (bounded: at most 5000)")
     parser.add_argument("--in-flight", type=int, default=16, help="concurrent transfers in the second measurement")
-    parser.add_argument("--batch", type=int, default=64, help="most operations in one transaction (1 to 64)")
+    parser.add_argument(
+        "--batch", type=int, default=MAX_BATCH, help=f"most operations in one transaction (1 to {MAX_BATCH})"
+    )
     parser.add_argument("--window-ms", type=float, default=5.0, help="how long an operation waits for others (0-1000)")
     args = parser.parse_args()
     ops, limit = max(10, min(args.ops, 5000)), max(1, min(args.in_flight, 256))
     window_s = max(0.0, min(args.window_ms, 1000.0)) / 1000
-    batched = BatchOptions(window_s, max(1, min(args.batch, 64)))
+    batched = BatchOptions(window_s, max(1, min(args.batch, MAX_BATCH)))
     work = Path(tempfile.mkdtemp(prefix="bench-adapter-"))
     node = HardhatNode(work / "hardhat", free_port()).start()
     adapter: AdapterProcess | None = None

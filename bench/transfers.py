@@ -50,7 +50,7 @@ from finp2p_ethereum.artifacts import artifact
 from finp2p_ethereum.chain import rpc_chain
 from finp2p_ethereum.consent import Operation, adapter_template
 from finp2p_ethereum.deploy import Deployment
-from finp2p_ethereum.ledger import OPERATION_GAS_LIMIT, BatchOptions, EthereumLedger
+from finp2p_ethereum.ledger import MAX_BATCH, OPERATION_GAS_LIMIT, BatchOptions, EthereumLedger
 from finp2p_fabric.factory import ledger_from, settings_from
 from tests.support.network import Net, make_net
 from tests.support.ports import free_port
@@ -399,14 +399,17 @@ def main() -> None:
     parser.add_argument("--transfers", type=int, default=200, help="transfers per measurement (at most 5000)")
     parser.add_argument("--in-flight", type=int, default=16, help="transfers in flight at once (at most 256)")
     parser.add_argument(
-        "--batch", type=int, default=64, help="Ethereum: most operations in one transaction (1 to 64; 1: no batches)"
+        "--batch",
+        type=int,
+        default=MAX_BATCH,
+        help=f"Ethereum: most operations in one transaction (1 to {MAX_BATCH}; 1: no batches)",
     )
     parser.add_argument(
         "--window-ms", type=float, default=5.0, help="Ethereum: how long an operation waits for others (0 to 1000)"
     )
     args = parser.parse_args()
     transfers, in_flight = max(10, min(args.transfers, 5000)), max(1, min(args.in_flight, 256))
-    batch = BatchOptions(max(0.0, min(args.window_ms, 1000.0)) / 1000, max(1, min(args.batch, 64)))
+    batch = BatchOptions(max(0.0, min(args.window_ms, 1000.0)) / 1000, max(1, min(args.batch, MAX_BATCH)))
     root = Path(tempfile.mkdtemp(prefix="bench-transfers-"))
     if args.ledger == "ethereum":
         rows = asyncio.run(measure_ethereum(transfers, in_flight, batch, root))

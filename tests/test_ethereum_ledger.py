@@ -20,7 +20,14 @@ from finp2p_ethereum import ledger as ledger_module
 from finp2p_ethereum import reverts
 from finp2p_ethereum.artifacts import calldata
 from finp2p_ethereum.consent import Operation
-from finp2p_ethereum.ledger import _decode_event
+from finp2p_ethereum.ledger import (
+    BATCH_GAS_BASE,
+    BATCH_GAS_PER_OPERATION,
+    MAX_BATCH,
+    TRANSACTION_GAS_CAP,
+    BatchOptions,
+    _decode_event,
+)
 from tests.support.ethereum import EthWorld
 
 
@@ -194,6 +201,31 @@ class TestEthereumLedger(LedgerConformance):
         assert await _balances(eth, asset, alice, bob) == [(40, 0), (60, 0)]
         alone = await transfer("g-2", 40)  # its id was never spent: it can go again, alone now
         assert ":" not in alone.transaction_id and await eth.ledger.transaction(alone.transaction_id) == alone
+
+    async def test_a_full_batch_fits_the_gas_a_transaction_may_ask_for(self, ledger_world: EthWorld) -> None:
+        """As many transfers as a batch holds go in one transaction: its gas stays within EIP-7825's cap of 2**24,
+        which Hardhat enforces (a batch of 64 asked 25.7M, was refused whole, and each operation went alone)."""
+        eth = ledger_world
+        asset, alice, bob = await _funded(eth, MAX_BATCH)
+        assert eth.ledger.batches is not None and eth.ledger.batches.max_size == MAX_BATCH
+        eth.ledger.batches.window_s = 2.0  # all of them within it, on a busy machine; a full batch goes at once
+        steps: list[tuple[str, int]] = []
+        eth.ledger.on_batch_step = lambda step, size: steps.append((step, size))
+        ops = [Operation(f"f-{i}", asset, alice.fin_id, bob.fin_id, 1) for i in range(MAX_BATCH)]
+        txs = await asyncio.gather(
+            *(
+                eth.ledger.transfer(
+                    asset, alice.fin_id, bob.fin_id, 1, op.operation_id, eth.consent(alice, "Transfer", op)
+                )
+                for op in ops
+            )
+        )
+        assert steps == [("sending", MAX_BATCH), ("sent", MAX_BATCH), ("mined", MAX_BATCH)]
+        assert len({t.transaction_id.split(":")[0] for t in txs}) == 1
+        assert await _balances(eth, asset, alice, bob) == [(0, 0), (MAX_BATCH, 0)]
+        assert BATCH_GAS_BASE + BATCH_GAS_PER_OPERATION * MAX_BATCH <= TRANSACTION_GAS_CAP
+        with pytest.raises(ValueError, match=f"1 to {MAX_BATCH}"):
+            BatchOptions(max_size=MAX_BATCH + 1)
 
     async def test_an_operation_that_runs_out_of_gas_in_a_batch_goes_again_alone(
         self, ledger_world: EthWorld, monkeypatch: pytest.MonkeyPatch

@@ -259,9 +259,9 @@ def test_profiles_in_bundles_carry_no_secrets(tmp_path: Path) -> None:
     )
     save_profile(tmp_path / "p.toml", profile)
     assert public_profile(profile) == {"kind": "ethereum", "ledger_id": "eip155:1", "settings": {"rpc": "http://x"}}
-    tuned = LedgerProfile("ethereum", "eip155:1", {"poll_s": 0.02, "batch_window_ms": 5.0, "batch_max": 64})
+    tuned = LedgerProfile("ethereum", "eip155:1", {"poll_s": 0.02, "batch_window_ms": 5.0, "batch_max": 40})
     travelling = public_profile(tuned)
-    assert travelling["settings"] == {"poll_s": "0.02", "batch_window_ms": "5.0", "batch_max": 64}
+    assert travelling["settings"] == {"poll_s": "0.02", "batch_window_ms": "5.0", "batch_max": 40}
     canonical(travelling)  # what a signed statement holds: no fractions
     with pytest.raises(FinP2PError) as exc:
         Bundle.from_dict({"format": "something else"})

@@ -16,7 +16,7 @@ from finp2p.identity.local import LocalIdentity
 from finp2p.ledger import Ledger
 from finp2p_ethereum.chain import EMBEDDED_CHAIN_ID, embedded_chain, rpc_chain
 from finp2p_ethereum.deploy import Deployment
-from finp2p_ethereum.ledger import BatchOptions, EthereumLedger, Serving
+from finp2p_ethereum.ledger import MAX_BATCH, BatchOptions, EthereumLedger, Serving
 from finp2p_ethereum.submit import SubmitOptions
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}", re.ASCII)
@@ -55,10 +55,11 @@ class EthereumSettings(BaseModel):
         "waits this long at most.",
     )
     batch_max: int = Field(
-        64,
+        MAX_BATCH,
         ge=1,
-        le=64,
-        description="The most operations in one transaction (64 fit a block of 30M gas); 1 sends each in its own.",
+        le=MAX_BATCH,
+        description=f"The most operations in one transaction ({MAX_BATCH} fit the 2**24 gas a transaction may ask "
+        "for, EIP-7825); 1 sends each in its own.",
     )
     operator_key: Path | None = Field(None, description="The operator's key file; default: the node's FinID key.")
     read_only: bool = Field(False, description="Only read (an auditor): no operator key is needed or used.")
